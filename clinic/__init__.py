@@ -1,0 +1,132 @@
+"""Clinic: relief tracking for interventional spine and pain clinics."""
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from config import CONFIGS
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, error pages, CLI and security."""
+    app = Flask(__name__, instance_relative_config=True)
+    env_name = os.environ.get("CLINIC_ENV", "development")
+    if env_name not in CONFIGS:
+        raise RuntimeError(f"CLINIC_ENV must be one of {', '.join(CONFIGS)}, not {env_name!r}")
+    app.config.from_object(CONFIGS[env_name])
+    if config:
+        app.config.update(config)
+    configure_database_and_secret(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_cli(app)
+    register_security(app)
+    return app
+
+
+def configure_database_and_secret(app: Flask) -> None:
+    """SQLite in the instance folder unless ``DATABASE_URL`` says otherwise; a real key in production."""
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'clinic.db'}"
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://"):
+        uri = "postgresql://" + uri.removeprefix("postgres://")
+    if uri.startswith("postgresql://"):
+        uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    if app.config["ENV_NAME"] == "production":
+        key = app.config.get("SECRET_KEY") or ""
+        if len(key) < 32 or key in {"dev", "change-me", "secret"}:
+            raise RuntimeError(
+                "SECRET_KEY must be set to a random value of at least 32 characters in production "
+                "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
+            )
+    elif not app.config.get("SECRET_KEY"):
+        # Development and demo: a random key kept in the instance folder across restarts.
+        key_file = Path(app.instance_path) / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def register_extensions(app: Flask) -> None:
+    from clinic.extensions import bootstrap, csrf, db, login_manager, migrate
+    from clinic.services.accounts import passwords
+    from clinic.services.audit import install_audit_hook
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    bootstrap.init_app(app)
+    install_audit_hook(db.session.session_factory.class_)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+    passwords.configure(
+        app.config["ARGON2_TIME_COST"],
+        app.config["ARGON2_MEMORY_COST_KIB"],
+        app.config["ARGON2_PARALLELISM"],
+    )
+
+
+def configure_sqlite(engine) -> None:
+    """Foreign keys on, WAL for readers beside a writer, and SQLAlchemy owning BEGIN (savepoints)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
+def register_blueprints(app: Flask) -> None:
+    from clinic.views import (
+        admin,
+        auth,
+        exports,
+        imports,
+        main,
+        patients,
+        referrals,
+        reports,
+        schedule,
+        worklist,
+    )
+
+    for module in (auth, main, patients, referrals, schedule, worklist, reports, exports):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(imports.bp)
+    app.register_blueprint(admin.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from clinic.views.errors import register
+
+    register(app)
+
+
+def register_cli(app: Flask) -> None:
+    from clinic.cli import register
+
+    register(app)
+
+
+def register_security(app: Flask) -> None:
+    from clinic.security import register
+
+    register(app)

@@ -1,0 +1,94 @@
+"""Pain scores after a procedure, follow-up call attempts, and the repeat-eligibility rule table."""
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from clinic.models.base import Base, Stamped, in_list
+from clinic.models.scheduling import Intervention
+from clinic.models.staff import StaffUser
+
+PAIN_SCORE_SOURCES = ("visit", "phone", "self_report", "import")
+CALL_OUTCOMES = ("unreachable", "declined")
+
+
+class PainScore(Stamped, Base):
+    """A 0–10 numeric rating of pain on a date, following up one intervention."""
+
+    __tablename__ = "pain_score"
+    __table_args__ = (
+        # At most one score per intervention per date: a second entry edits the first.
+        UniqueConstraint("intervention_id", "recorded_on", name="uq_pain_score_intervention_day"),
+        CheckConstraint("nrs BETWEEN 0 AND 10", name="nrs_range"),
+        CheckConstraint("percent_relief BETWEEN 0 AND 100", name="percent_relief_range"),
+        CheckConstraint(in_list("source", PAIN_SCORE_SOURCES), name="source_known"),
+        Index("ix_pain_score_patient_recorded", "patient_id", "recorded_on"),
+        Index("ix_pain_score_recorded_on", "recorded_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    intervention_id: Mapped[int] = mapped_column(ForeignKey("intervention.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id"), index=True)
+    recorded_on: Mapped[date]
+    nrs: Mapped[int]
+    percent_relief: Mapped[int | None]
+    source: Mapped[str] = mapped_column(String(20))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+    intervention: Mapped[Intervention] = relationship()
+    recorded_by: Mapped[StaffUser | None] = relationship()
+
+
+class FollowUpCall(Stamped, Base):
+    """Attempts at one scheduled follow-up call, and its outcome when no score was obtained."""
+
+    __tablename__ = "follow_up_call"
+    __table_args__ = (
+        UniqueConstraint("intervention_id", "due_on", name="uq_follow_up_call_intervention_due"),
+        CheckConstraint(
+            f"outcome IS NULL OR {in_list('outcome', CALL_OUTCOMES)}", name="outcome_known"
+        ),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    intervention_id: Mapped[int] = mapped_column(ForeignKey("intervention.id"))
+    due_on: Mapped[date]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_attempt_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class RepeatEligibilityRule(Stamped, Base):
+    """A payer rule for repeating a procedure, kept as data an admin can edit.
+
+    A rule applies to a planned procedure whose code is in ``target_codes``. It looks back at
+    the patient's prior interventions whose code is in ``prior_codes``, and is met when at
+    least ``required_prior_count`` of them gave ≥ ``min_relief_pct`` relief lasting at least
+    ``min_relief_days`` (when set), and no more than ``max_sessions`` of the target procedure
+    fall in the rolling ``window_days`` (when set).
+    """
+
+    __tablename__ = "repeat_eligibility_rule"
+    __table_args__ = (
+        CheckConstraint("min_relief_pct BETWEEN 0 AND 100", name="min_relief_pct_range"),
+        CheckConstraint("required_prior_count >= 1", name="required_prior_count_positive"),
+        CheckConstraint(
+            "(max_sessions IS NULL) = (window_days IS NULL)", name="session_limit_complete"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    description: Mapped[str] = mapped_column(String(255))
+    target_codes: Mapped[str] = mapped_column(String(255))
+    prior_codes: Mapped[str] = mapped_column(String(255))
+    min_relief_pct: Mapped[int]
+    min_relief_days: Mapped[int | None]
+    required_prior_count: Mapped[int] = mapped_column(default=1)
+    max_sessions: Mapped[int | None]
+    window_days: Mapped[int | None]
+    active: Mapped[bool] = mapped_column(default=True)

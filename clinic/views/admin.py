@@ -1,0 +1,79 @@
+"""Staff accounts, kept by administrators."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from sqlalchemy import select
+
+from clinic.extensions import db
+from clinic.forms.admin import EditStaffForm, NewStaffForm
+from clinic.models import StaffUser
+from clinic.security import role_required
+from clinic.services import DomainError, accounts
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def get_user_or_404(user_id: int) -> StaffUser:
+    user = db.session.get(StaffUser, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users")
+@role_required("admin")
+def users():
+    """Every staff account with its role, state and last sign-in."""
+    staff = (
+        db.session.execute(select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.full_name))
+        .scalars()
+        .all()
+    )
+    return render_template("admin/users.html", staff=staff)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@role_required("admin")
+def new_user():
+    """Create a staff account with a first password the person changes later."""
+    form = NewStaffForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(
+                db.session,
+                form.username.data,
+                form.full_name.data,
+                form.role.data,
+                form.password.data,
+            )
+        except DomainError as error:
+            getattr(form, error.field or "username").errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(f"Account {user.username} created for {user.full_name}.", "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@role_required("admin")
+def edit_user(user_id: int):
+    """Change a person's name, role, active flag or password (ends their other sessions)."""
+    user = get_user_or_404(user_id)
+    form = EditStaffForm(obj=user)
+    if form.validate_on_submit():
+        try:
+            user.full_name = form.full_name.data.strip()
+            if form.role.data != user.role:
+                accounts.set_role(db.session, user, form.role.data)
+            if form.active.data != user.active:
+                accounts.set_active(db.session, user, form.active.data)
+            if form.password.data:
+                accounts.set_password(db.session, user, form.password.data)
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "password").errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(f"Account {user.username} saved.", "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=user)

@@ -1,0 +1,72 @@
+"""Today at a glance, for the signed-in role; and the navigation each role sees."""
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, render_template
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from clinic.extensions import db
+from clinic.models import Booking, Patient, Referral
+from clinic.security import ALL_ROLES, CLINICAL_ROLES, role_required
+
+bp = Blueprint("main", __name__)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: str
+    roles: tuple[str, ...]
+
+    @property
+    def blueprint(self) -> str:
+        return self.endpoint.split(".")[0]
+
+
+NAV_ITEMS = (
+    NavItem("main.home", "Today", ALL_ROLES),
+    NavItem("patients.index", "Patients", ALL_ROLES),
+    NavItem("referrals.index", "Referrals", CLINICAL_ROLES),
+    NavItem("schedule.index", "Schedule", CLINICAL_ROLES),
+    NavItem("worklist.index", "Call list", ("front_desk", "physician")),
+    NavItem("reports.relief", "Relief report", ("physician", "manager", "admin")),
+    NavItem("exports.index", "Exports", ("manager", "admin")),
+    NavItem("imports.index", "Imports", ("manager", "admin")),
+    NavItem("admin.users", "Staff", ("admin",)),
+)
+
+
+@bp.app_context_processor
+def navigation():
+    if not current_user.is_authenticated:
+        return {"nav_items": ()}
+    return {"nav_items": [item for item in NAV_ITEMS if current_user.role in item.roles]}
+
+
+@bp.route("/")
+@role_required(*ALL_ROLES)
+def home():
+    """Today at a glance: the counts the signed-in role starts the day with."""
+    counts = {
+        "patients": db.session.execute(
+            select(func.count()).select_from(Patient).where(Patient.archived.is_(False))
+        ).scalar_one(),
+        "referrals_waiting": db.session.execute(
+            select(func.count()).select_from(Referral).where(Referral.status == "received")
+        ).scalar_one(),
+        "bookings_scheduled": db.session.execute(
+            select(func.count()).select_from(Booking).where(Booking.status == "scheduled")
+        ).scalar_one(),
+    }
+    return render_template("main/home.html", counts=counts)
+
+
+@bp.app_template_filter("clinic_datetime")
+def clinic_datetime(value) -> str:
+    """A UTC instant shown on the clinic's wall clock, as YYYY-MM-DD HH:MM."""
+    if value is None:
+        return ""
+    zone = ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")

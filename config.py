@@ -1,0 +1,73 @@
+"""Configuration classes for Clinic, chosen by ``CLINIC_ENV`` (development, testing, production)."""
+
+import os
+from datetime import timedelta
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    """Settings shared by every environment; each one reads ``os.environ`` where it may vary."""
+
+    ENV_NAME = "base"
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE", "UTC")
+
+    # Sessions: a browser-session cookie, no remember-me, HttpOnly and SameSite=Lax.
+    SESSION_COOKIE_NAME = "clinic_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    IDLE_TIMEOUT = timedelta(minutes=_int("CLINIC_IDLE_TIMEOUT_MINUTES", 15))
+    ABSOLUTE_TIMEOUT = timedelta(hours=_int("CLINIC_ABSOLUTE_TIMEOUT_HOURS", 12))
+
+    # Failed sign-in throttling, counted in the database so it holds across app processes.
+    LOGIN_THROTTLE_WINDOW = timedelta(minutes=_int("CLINIC_LOGIN_THROTTLE_MINUTES", 15))
+    LOGIN_MAX_FAILURES_PER_ACCOUNT = _int("CLINIC_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
+    LOGIN_MAX_FAILURES_PER_ADDRESS = _int("CLINIC_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
+
+    # Argon2id at argon2-cffi's RFC 9106 "low memory" profile: 64 MiB, t=3, p=4.
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST_KIB = 65536
+    ARGON2_PARALLELISM = 4
+
+    # Referral triage: a referral still `received` after this many days is overdue.
+    REFERRAL_OVERDUE_DAYS_URGENT = _int("CLINIC_REFERRAL_OVERDUE_DAYS_URGENT", 2)
+    REFERRAL_OVERDUE_DAYS_ROUTINE = _int("CLINIC_REFERRAL_OVERDUE_DAYS_ROUTINE", 14)
+
+    PATIENTS_PER_PAGE = 25
+    BOOTSTRAP_SERVE_LOCAL = True
+    BOOTSTRAP_BOOTSWATCH_THEME = None
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the signed-in session
+    MAX_CONTENT_LENGTH = 256 * 1024 * 1024
+    PREFERRED_URL_SCHEME = "http"
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    # The OWASP minimum for Argon2id (19 MiB, t=2): still compliant, quicker in tests.
+    ARGON2_TIME_COST = 2
+    ARGON2_MEMORY_COST_KIB = 19456
+    ARGON2_PARALLELISM = 1
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

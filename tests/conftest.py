@@ -54,6 +54,8 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'clinic.db'}"
         return
     if not TEST_DATABASE_URL:
+        if os.environ.get("CLINIC_REQUIRE_POSTGRES"):
+            pytest.fail("CLINIC_REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not")
         pytest.skip(
             "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres"
         )

@@ -114,9 +114,7 @@ def register(app: Flask) -> None:
             now = clock.utcnow().timestamp()
             last_seen = session.get("last_seen", 0)
             if now - last_seen > app.config["IDLE_TIMEOUT"].total_seconds():
-                accounts.end_session(
-                    db.session, token, Actor(None, "idle timeout", client_address())
-                )
+                accounts.end_session(db.session, token, client_address(), reason="idle timeout")
                 db.session.commit()
                 logout_user()
                 session.clear()

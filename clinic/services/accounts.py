@@ -3,6 +3,7 @@
 import hashlib
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,7 +16,7 @@ from zxcvbn import zxcvbn
 from clinic import clock
 from clinic.models import ROLES, LoginAttempt, StaffSession, StaffUser
 from clinic.services import DomainError
-from clinic.services.audit import Actor, record_event
+from clinic.services.audit import Actor, act_as, record_event
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
@@ -32,6 +33,11 @@ class LoginThrottled(DomainError):
     """Too many recent failed sign-ins for this account or from this address."""
 
 
+def normalized(password: str) -> str:
+    """The password as NFKC, so "ü" typed composed or decomposed is the same password (NIST 800-63B)."""
+    return unicodedata.normalize("NFKC", password)
+
+
 class PasswordHashing:
     """Argon2id hashing with parameters from configuration."""
 
@@ -46,13 +52,13 @@ class PasswordHashing:
         self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
-        return self.hasher.hash(password)
+        return self.hasher.hash(normalized(password))
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         try:
-            return self.hasher.verify(password_hash or self.dummy_hash, password) and bool(
-                password_hash
-            )
+            return self.hasher.verify(
+                password_hash or self.dummy_hash, normalized(password)
+            ) and bool(password_hash)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -62,6 +68,7 @@ passwords = PasswordHashing()
 
 def password_problem(password: str, *user_inputs: str) -> str | None:
     """Why a password is refused (NIST SP 800-63B: length and guessability, no composition rules)."""
+    password = normalized(password)
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Use at least {MIN_PASSWORD_LENGTH} characters; a short phrase of words is easiest."
     if len(password) > MAX_PASSWORD_LENGTH:
@@ -207,19 +214,19 @@ def authenticate(
 
 
 def start_session(session: Session, user: StaffUser, client_address: str) -> str:
-    """Open a server-side session for a user who just signed in; returns its secret token."""
+    """Open a server-side session for a user who just signed in; returns its secret token.
+
+    From here on the unit of work acts as that user, so the sign-in's own write (the last
+    sign-in time) names them in the audit trail rather than an anonymous visitor.
+    """
+    actor = Actor(user.id, user.username, client_address)
+    act_as(session, actor)
     token = secrets.token_urlsafe(32)
     session.add(
         StaffSession(token_hash=_digest(token), user_id=user.id, client_address=client_address)
     )
     user.last_login_at = clock.utcnow()
-    record_event(
-        session,
-        "login",
-        record_type="staff_user",
-        record_id=user.id,
-        actor=Actor(user.id, user.username, client_address),
-    )
+    record_event(session, "login", record_type="staff_user", record_id=user.id, actor=actor)
     session.flush()
     return token
 
@@ -237,13 +244,31 @@ def load_session(session: Session, token: str, absolute_timeout: timedelta) -> S
     return row.user
 
 
-def end_session(session: Session, token: str, actor: Actor) -> None:
-    session.execute(
-        update(StaffSession)
-        .where(StaffSession.token_hash == _digest(token), StaffSession.revoked_at.is_(None))
-        .values(revoked_at=clock.utcnow())
+def end_session(
+    session: Session, token: str, client_address: str | None, reason: str | None = None
+) -> None:
+    """End a live session on the server; the sign-out is audited against the session's user.
+
+    ``reason`` says why when the person did not sign out themselves (e.g. "idle timeout").
+    A session that had already ended (revoked, deactivated) is left alone and not audited again.
+    """
+    row = session.execute(
+        select(StaffSession).where(
+            StaffSession.token_hash == _digest(token), StaffSession.revoked_at.is_(None)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return
+    row.revoked_at = clock.utcnow()
+    record_event(
+        session,
+        "logout",
+        record_type="staff_user",
+        record_id=row.user_id,
+        details={"reason": reason} if reason else None,
+        actor=Actor(row.user_id, row.user.username, client_address),
     )
-    record_event(session, "logout", record_type="staff_user", record_id=actor.user_id, actor=actor)
+    session.flush()
 
 
 def _digest(token: str) -> str:

@@ -15,7 +15,7 @@ from flask_login import current_user, login_user, logout_user
 from clinic import clock
 from clinic.extensions import db
 from clinic.forms.auth import LoginForm
-from clinic.security import client_address, is_safe_next, request_actor
+from clinic.security import client_address, is_safe_next
 from clinic.services import accounts
 
 bp = Blueprint("auth", __name__)
@@ -69,7 +69,7 @@ def logout():
     """Sign out: end the server-side session so that a copied cookie is useless."""
     token = session.get("_user_id")
     if token and current_user.is_authenticated:
-        accounts.end_session(db.session, token, request_actor())
+        accounts.end_session(db.session, token, client_address())
         db.session.commit()
     logout_user()
     session.clear()

@@ -18,7 +18,13 @@ from werkzeug.serving import make_server
 
 from clinic.extensions import db
 from clinic.services import accounts
-from tests.conftest import BACKENDS, TEST_DATABASE_URL, create_throwaway_database, drop_database, make_app
+from tests.conftest import (
+    BACKENDS,
+    TEST_DATABASE_URL,
+    create_throwaway_database,
+    drop_database,
+    make_app,
+)
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -41,14 +47,22 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'clinic.db'}"
     elif not TEST_DATABASE_URL:
-        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres")
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres"
+        )
     else:
         url = create_throwaway_database(TEST_DATABASE_URL)
     app = make_app(url, str(tmp_path_factory.mktemp("live-instance")), SHOW_ERROR_PAGES=True)
     with app.app_context():
         upgrade()
         for role in ROLES:
-            accounts.create_user(db.session, role.replace("_", ""), f"Test {role.replace('_', ' ').title()}", role, PASSWORD)
+            accounts.create_user(
+                db.session,
+                role.replace("_", ""),
+                f"Test {role.replace('_', ' ').title()}",
+                role,
+                PASSWORD,
+            )
         db.session.commit()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -105,13 +119,19 @@ def page(browser, live_server, request):
     page = context.new_page()
     page.set_default_timeout(10_000)
     problems: list[str] = []
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on(
         "response",
-        lambda response: problems.append(f"{response.status} {response.url}")
-        if response.status >= 400 and response.request.resource_type in {"stylesheet", "script", "image", "font"}
-        else None,
+        lambda response: (
+            problems.append(f"{response.status} {response.url}")
+            if response.status >= 400
+            and response.request.resource_type in {"stylesheet", "script", "image", "font"}
+            else None
+        ),
     )
     yield page
     report = getattr(request.node, "report_call", None)

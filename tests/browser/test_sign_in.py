@@ -46,7 +46,8 @@ def test_failed_sign_in_shows_its_message_and_keeps_the_username(page, live_serv
 
 def test_sign_in_can_be_done_with_the_keyboard_alone(page, live_server):
     page.goto("/login")
-    page.keyboard.type("physician")  # the username field has focus on arrival
+    expect(page.get_by_label("Username")).to_be_focused()  # focus is on it on arrival
+    page.keyboard.type("physician")
     page.keyboard.press("Tab")
     page.keyboard.type("amber meadow compass 4471")
     page.keyboard.press("Enter")

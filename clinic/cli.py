@@ -5,7 +5,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from clinic.extensions import db
@@ -106,7 +106,10 @@ def reset_password(username: str, password_stdin: bool) -> None:
     click.echo(f"Password of {username} changed; their sessions are ended.")
 
 
+# Plain commands get the app context from ``flask`` itself, but not when run through
+# ``app.cli`` (``app.test_cli_runner()``, or embedded): ask for it as the ``users`` group does.
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--patients", default=200, show_default=True, type=int, help="How many patients.")
 @click.option(
     "--seed", default=2026, show_default=True, type=int, help="Random seed: same seed, same data."
@@ -132,6 +135,7 @@ DEMO_ACCOUNTS = [
 
 
 @click.command("init-demo")
+@with_appcontext
 @click.option("--patients", default=200, show_default=True, type=int)
 def init_demo(patients: int) -> None:
     """On an empty database: one account per role (passwords printed once) and the demo data."""

@@ -11,7 +11,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, flash, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -97,7 +97,7 @@ def register(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        return accounts.load_session(db.session, token, app.config["ABSOLUTE_TIMEOUT"])
+        return accounts.load_session(db.session, token, current_app.config["ABSOLUTE_TIMEOUT"])
 
     @login_manager.unauthorized_handler
     def send_to_login():

@@ -1,7 +1,7 @@
 """Patients: the people the clinic treats. Archived, never deleted."""
 
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,6 +52,8 @@ class Patient(Stamped, Base):
     email: Mapped[str | None] = mapped_column(String(254))
     condition: Mapped[str] = mapped_column(String(40))
     archived: Mapped[bool] = mapped_column(default=False)
+    # When the patient last checked in: the patient list shows the most recently seen first.
+    last_seen_at: Mapped[datetime | None] = mapped_column(index=True)
     # "last first", accent-free and lower-case, kept in step with the names for search.
     name_key: Mapped[str] = mapped_column(String(170))
     version: Mapped[int] = mapped_column(default=1)

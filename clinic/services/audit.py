@@ -14,7 +14,7 @@ from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
 from clinic import clock
-from clinic.models import AuditEvent, LoginAttempt, StaffSession
+from clinic.models import AuditEvent, Base, LoginAttempt, StaffSession
 
 # Never written to the trail, only the fact that they changed.
 REDACTED_FIELDS = {"password_hash"}
@@ -136,7 +136,37 @@ def _audit_writes(session: Session, flush_context) -> None:
         session.connection().execute(insert(AuditEvent), rows)
 
 
-def install_audit_hook(session_class: type[Session]) -> None:
-    """Audit every insert and update flushed through sessions of this class."""
-    if not event.contains(session_class, "after_flush", _audit_writes):
-        event.listen(session_class, "after_flush", _audit_writes)
+def _keep_old_value(target: object, value: Any, oldvalue: Any, initiator: Any) -> None:
+    """A no-op ``set`` listener; registering it with ``active_history`` is what matters."""
+
+
+def _track_old_values() -> None:
+    """Make every audited column load the value it replaces, even after a commit expired it.
+
+    Without this, changing an attribute that was expired (by ``commit()``) records no old value,
+    and the trail would show ``[None, new]`` for an update.
+    """
+    for mapper in Base.registry.mappers:
+        if issubclass(mapper.class_, UNAUDITED_MODELS):
+            continue
+        for attr in mapper.column_attrs:
+            if attr.key in IGNORED_FIELDS:
+                continue
+            descriptor = getattr(mapper.class_, attr.key)
+            if not event.contains(descriptor, "set", _keep_old_value):
+                event.listen(descriptor, "set", _keep_old_value, active_history=True)
+
+
+def install_audit_hook(session_class: type[Session] = Session) -> None:
+    """Audit every insert and update flushed through any ORM session.
+
+    The hook goes on SQLAlchemy's base ``Session`` whatever class is passed: ``sessionmaker``
+    hands out a private subclass of its class, so hooking that subclass would let sessions from
+    any other factory (a script's ``Session(engine)``, a test bound to its own connection)
+    write without leaving a trail.
+    """
+    if not issubclass(session_class, Session):
+        raise TypeError(f"{session_class!r} is not a SQLAlchemy Session class")
+    if not event.contains(Session, "after_flush", _audit_writes):
+        event.listen(Session, "after_flush", _audit_writes)
+    _track_old_values()

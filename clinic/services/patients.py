@@ -1,12 +1,15 @@
 """Patient search and registration rules."""
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, and_, func, select
 
-from clinic.models import Patient
+from clinic.models import CONDITIONS, SEXES, Patient
 from clinic.models.patients import search_key
+from clinic.services import DomainError
+from clinic.services.records import check_version
 
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y")
 MRN_PATTERN = re.compile(r"^[A-Za-z]{0,3}\d{3,}$")
@@ -26,7 +29,9 @@ def patient_search(query: str) -> Select[tuple[Patient]]:
     statement = select(Patient).where(Patient.archived.is_(False))
     query = query.strip()
     if not query:
-        return statement.order_by(Patient.updated_at.desc(), Patient.id.desc())
+        return statement.order_by(
+            Patient.last_seen_at.desc().nulls_last(), Patient.updated_at.desc(), Patient.id.desc()
+        )
     birth_date = parse_date(query)
     if birth_date is not None:
         statement = statement.where(Patient.date_of_birth == birth_date)
@@ -54,3 +59,102 @@ def next_mrn(session) -> str:
     ).scalar_one()
     number = int(highest[len(MRN_PREFIX) :]) + 1 if highest and highest[1:].isdigit() else 1
     return f"{MRN_PREFIX}{number:0{MRN_DIGITS}d}"
+
+
+@dataclass(frozen=True)
+class PatientDetails:
+    """What the registration and edit forms ask for."""
+
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    sex: str
+    condition: str
+    phone: str | None = None
+    email: str | None = None
+
+
+class LikelyDuplicate(DomainError):
+    """A patient with the same name and date of birth is already registered."""
+
+    def __init__(self, matches: list[Patient]) -> None:
+        names = ", ".join(f"{p.full_name} (MRN {p.mrn})" for p in matches)
+        super().__init__(
+            f"Possibly already registered: {names} has the same name and date of birth. "
+            "Open that record instead, or tick “Register anyway” if this is a different person."
+        )
+        self.matches = matches
+
+
+def likely_duplicates(
+    session, first_name: str, last_name: str, date_of_birth: date, exclude_id: int | None = None
+) -> list[Patient]:
+    """Active patients with the same (accent- and case-blind) name and date of birth."""
+    statement = select(Patient).where(
+        Patient.name_key == search_key(f"{last_name} {first_name}"),
+        Patient.date_of_birth == date_of_birth,
+        Patient.archived.is_(False),
+    )
+    if exclude_id is not None:
+        statement = statement.where(Patient.id != exclude_id)
+    return list(session.execute(statement).scalars())
+
+
+def _check_details(details: PatientDetails, today: date) -> None:
+    if not details.first_name.strip():
+        raise DomainError("Enter the first name.", "first_name")
+    if not details.last_name.strip():
+        raise DomainError("Enter the last name.", "last_name")
+    if details.date_of_birth > today:
+        raise DomainError("The date of birth cannot be in the future.", "date_of_birth")
+    if details.date_of_birth.year < 1900:
+        raise DomainError("Check the year of birth.", "date_of_birth")
+    if details.sex not in SEXES:
+        raise DomainError("Choose female, male, other or unknown.", "sex")
+    if details.condition not in CONDITIONS:
+        raise DomainError("Choose the primary condition.", "condition")
+
+
+def _apply(patient: Patient, details: PatientDetails) -> None:
+    patient.first_name = details.first_name.strip()
+    patient.last_name = details.last_name.strip()
+    patient.date_of_birth = details.date_of_birth
+    patient.sex = details.sex
+    patient.condition = details.condition
+    patient.phone = (details.phone or "").strip() or None
+    patient.email = (details.email or "").strip() or None
+
+
+def register_patient(
+    session, details: PatientDetails, today: date, register_anyway: bool = False
+) -> Patient:
+    """Register a new patient with the next MRN, warning first about a likely duplicate."""
+    _check_details(details, today)
+    if not register_anyway:
+        matches = likely_duplicates(
+            session, details.first_name, details.last_name, details.date_of_birth
+        )
+        if matches:
+            raise LikelyDuplicate(matches)
+    patient = Patient(mrn=next_mrn(session))
+    _apply(patient, details)
+    session.add(patient)
+    session.flush()
+    return patient
+
+
+def update_patient(
+    session, patient: Patient, version: int | None, details: PatientDetails, today: date
+) -> None:
+    """Save edits, refusing a form that was opened before someone else saved the record."""
+    check_version(patient, version)
+    _check_details(details, today)
+    _apply(patient, details)
+    session.flush()
+
+
+def archive_patient(session, patient: Patient, version: int | None) -> None:
+    """Archive: hidden from lists and search, never deleted."""
+    check_version(patient, version)
+    patient.archived = True
+    session.flush()

@@ -1,15 +1,28 @@
-"""Finding patients and reading a patient's record."""
+"""Finding, registering and editing patients, and reading a patient's record."""
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from clinic.extensions import db
-from clinic.models import Booking, Patient, Referral
+from clinic.forms.patients import ArchiveForm, PatientForm
+from clinic.models import Patient, Referral
 from clinic.security import ALL_ROLES, role_required
+from clinic.services import DomainError, scheduling
 from clinic.services.audit import record_event
-from clinic.services.patients import patient_search
+from clinic.services.patients import (
+    LikelyDuplicate,
+    PatientDetails,
+    archive_patient,
+    patient_search,
+    register_patient,
+    update_patient,
+)
+from clinic.views.common import clinic_today, clinic_zone, show_domain_error
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
+
+REGISTRARS = ("front_desk", "physician", "admin")
 
 
 def get_patient_or_404(patient_id: int) -> Patient:
@@ -17,6 +30,18 @@ def get_patient_or_404(patient_id: int) -> Patient:
     if patient is None or patient.archived:
         abort(404)
     return patient
+
+
+def details_from(form: PatientForm) -> PatientDetails:
+    return PatientDetails(
+        first_name=form.first_name.data,
+        last_name=form.last_name.data,
+        date_of_birth=form.date_of_birth.data,
+        sex=form.sex.data,
+        condition=form.condition.data,
+        phone=form.phone.data,
+        email=form.email.data,
+    )
 
 
 @bp.route("")
@@ -33,6 +58,73 @@ def index():
     return render_template("patients/list.html", page=page, query=query)
 
 
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(*REGISTRARS)
+def new():
+    """Register a patient; the MRN is generated. A likely duplicate must be confirmed."""
+    form = PatientForm()
+    duplicates = []
+    if form.validate_on_submit():
+        try:
+            patient = register_patient(
+                db.session, details_from(form), clinic_today(), form.register_anyway.data
+            )
+        except LikelyDuplicate as error:
+            db.session.rollback()
+            duplicates = error.matches
+            form.form_errors.append(error.message)
+        except DomainError as error:
+            db.session.rollback()
+            show_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Registered {patient.full_name} with MRN {patient.mrn}.", "success")
+            return redirect(url_for("patients.show", patient_id=patient.id))
+    return render_template("patients/form.html", form=form, patient=None, duplicates=duplicates)
+
+
+@bp.route("/<int:patient_id>/edit", methods=["GET", "POST"])
+@role_required(*REGISTRARS)
+def edit(patient_id: int):
+    """Edit contact and demographic details; a stale form is refused, nothing overwritten."""
+    patient = get_patient_or_404(patient_id)
+    form = PatientForm(obj=patient) if request.method == "GET" else PatientForm()
+    if request.method == "GET":
+        form.version.data = str(patient.version)
+    if form.validate_on_submit():
+        try:
+            update_patient(
+                db.session, patient, int(form.version.data or 0), details_from(form), clinic_today()
+            )
+        except DomainError as error:
+            db.session.rollback()
+            show_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Saved {patient.full_name}.", "success")
+            return redirect(url_for("patients.show", patient_id=patient.id))
+    return render_template("patients/form.html", form=form, patient=patient, duplicates=[])
+
+
+@bp.route("/<int:patient_id>/archive", methods=["POST"])
+@role_required(*REGISTRARS)
+def archive(patient_id: int):
+    """Archive a patient: the record stays, hidden from lists and search."""
+    patient = get_patient_or_404(patient_id)
+    form = ArchiveForm()
+    if form.validate_on_submit():
+        try:
+            archive_patient(db.session, patient, int(form.version.data or 0))
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "danger")
+            return redirect(url_for("patients.show", patient_id=patient_id))
+        db.session.commit()
+        flash(f"Archived {patient.full_name} (MRN {patient.mrn}). The record is kept.", "success")
+        return redirect(url_for("patients.index"))
+    abort(400)
+
+
 @bp.route("/<int:patient_id>")
 @role_required(*ALL_ROLES)
 def show(patient_id: int):
@@ -47,17 +139,30 @@ def show(patient_id: int):
         .scalars()
         .all()
     )
+    booking = scheduling.any_booking()
     bookings = (
         db.session.execute(
-            select(Booking)
-            .where(Booking.patient_id == patient.id)
-            .order_by(Booking.starts_at.desc())
+            select(booking)
+            .options(
+                joinedload(booking.physician),
+                joinedload(booking.room),
+                joinedload(booking.Intervention.procedure_type),
+            )
+            .where(booking.patient_id == patient.id)
+            .order_by(booking.starts_at.desc())
         )
+        .unique()
         .scalars()
         .all()
     )
     record_event(db.session, "view", record_type="patient", record_id=patient.id)
     db.session.commit()
     return render_template(
-        "patients/show.html", patient=patient, referrals=referrals, bookings=bookings
+        "patients/show.html",
+        patient=patient,
+        referrals=referrals,
+        bookings=bookings,
+        zone=clinic_zone(),
+        status_labels=scheduling.STATUS_LABELS,
+        archive_form=ArchiveForm(version=patient.version),
     )

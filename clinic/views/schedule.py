@@ -1,18 +1,266 @@
-"""Schedule."""
+"""The schedule: bookings by physician and by room, by day or week; booking and its changes."""
 
-from flask import Blueprint, render_template
+from datetime import date, datetime, timedelta
 
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from clinic.extensions import db
+from clinic.forms.scheduling import BookingForm, RescheduleForm, StatusForm
+from clinic.models import Booking, Patient, Referral, Room, StaffUser
 from clinic.security import CLINICAL_ROLES, role_required
+from clinic.services import DomainError, scheduling
+from clinic.views.common import (
+    NO_ROOM,
+    clinic_today,
+    clinic_zone,
+    physician_choices,
+    room_choices,
+    show_domain_error,
+    what_choices,
+)
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
+
+SCHEDULERS = ("front_desk", "physician")
+
+
+def get_booking_or_404(booking_id: int) -> Booking:
+    booking = db.session.execute(
+        select(scheduling.any_booking()).where(Booking.id == booking_id)
+    ).scalar_one_or_none()
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def parse_day(text: str | None) -> date:
+    try:
+        return date.fromisoformat(text) if text else clinic_today()
+    except ValueError:
+        return clinic_today()
 
 
 @bp.route("")
 @role_required(*CLINICAL_ROLES)
 def index():
-    """Bookings by physician and room, by day or week."""
+    """Bookings of a day or a week, in columns by physician or by room."""
+    day = parse_day(request.args.get("date"))
+    view = "week" if request.args.get("view") == "week" else "day"
+    by = "room" if request.args.get("by") == "room" else "physician"
+    first = day - timedelta(days=day.weekday()) if view == "week" else day
+    days = [first + timedelta(days=n) for n in range(7 if view == "week" else 1)]
+    zone = clinic_zone()
+    start = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    bookings = scheduling.bookings_between(db.session, start, end)
+    if by == "physician":
+        columns = (
+            db.session.execute(
+                select(StaffUser)
+                .where(StaffUser.role == "physician", StaffUser.active.is_(True))
+                .order_by(StaffUser.full_name)
+            )
+            .scalars()
+            .all()
+        )
+        column_of = lambda b: b.physician_id  # noqa: E731
+        column_names = {user.id: user.full_name for user in columns}
+    else:
+        columns = (
+            db.session.execute(select(Room).where(Room.active.is_(True)).order_by(Room.name))
+            .scalars()
+            .all()
+        )
+        column_of = lambda b: b.room_id  # noqa: E731
+        column_names = {room.id: room.name for room in columns}
+    grid: dict[tuple, list[Booking]] = {}
+    for booking in bookings:
+        key = (booking.starts_at.astimezone(zone).date(), column_of(booking))
+        grid.setdefault(key, []).append(booking)
+    if None in {column_of(b) for b in bookings}:
+        column_names[None] = "No room"
+    step = timedelta(days=7 if view == "week" else 1)
     return render_template(
-        "placeholder.html",
-        title="Schedule",
-        note="Bookings by physician and room, by day or week.",
+        "schedule/index.html",
+        day=day,
+        days=days,
+        view=view,
+        by=by,
+        column_names=column_names,
+        grid=grid,
+        previous_day=day - step,
+        next_day=day + step,
+        today=clinic_today(),
+        zone=zone,
+        status_labels=scheduling.STATUS_LABELS,
+        can_book=request_user_can_book(),
     )
+
+
+def request_user_can_book() -> bool:
+    from flask_login import current_user
+
+    return current_user.role in SCHEDULERS
+
+
+def _populate_slot_choices(form) -> None:
+    form.physician_id.choices = physician_choices()
+    form.room_id.choices = room_choices()
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(*SCHEDULERS)
+def new():
+    """Book a procedure or a visit for a patient."""
+    form = BookingForm()
+    form.what.choices = what_choices()
+    _populate_slot_choices(form)
+    if request.method == "GET":
+        patient = db.session.get(Patient, request.args.get("patient_id", type=int) or 0)
+        if patient is not None:
+            form.patient_mrn.data = patient.mrn
+        referral = db.session.get(Referral, request.args.get("referral_id", type=int) or 0)
+        if referral is not None:
+            form.referral_id.data = str(referral.id)
+            form.patient_mrn.data = referral.patient.mrn
+        form.day.data = parse_day(request.args.get("date"))
+        form.follows_intervention_id.data = request.args.get("intervention_id", "")
+    if form.validate_on_submit():
+        try:
+            booking = _book_from_form(form)
+        except scheduling.ScheduleBusy:
+            db.session.rollback()
+            try:
+                booking = _book_from_form(form)
+            except DomainError as error:
+                db.session.rollback()
+                show_domain_error(form, error)
+                booking = None
+        except DomainError as error:
+            db.session.rollback()
+            show_domain_error(form, error)
+            booking = None
+        if booking is not None:
+            db.session.commit()
+            flash(f"Booked: {scheduling.describe(booking, clinic_zone())}.", "success")
+            return redirect(url_for("schedule.index", date=form.day.data.isoformat()))
+    return render_template("schedule/new.html", form=form)
+
+
+def _book_from_form(form: BookingForm) -> Booking:
+    patient = db.session.execute(
+        select(Patient).where(Patient.mrn == form.patient_mrn.data.strip().upper())
+    ).scalar_one_or_none()
+    if patient is None:
+        raise DomainError(
+            f"No patient has MRN {form.patient_mrn.data.strip()}. Find the patient first.",
+            "patient_mrn",
+        )
+    kind, _, value = form.what.data.partition(":")
+    starts_at, ends_at = scheduling.local_slot_times(
+        form.day.data, form.start_time.data, form.duration_minutes.data, clinic_zone()
+    )
+    return scheduling.book(
+        db.session,
+        scheduling.NewBooking(
+            patient_id=patient.id,
+            physician_id=form.physician_id.data,
+            room_id=form.room_id.data or None,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            procedure_type_id=int(value) if kind == "procedure" else None,
+            visit_kind=value if kind == "visit" else None,
+            referral_id=int(form.referral_id.data) if form.referral_id.data else None,
+            follows_intervention_id=int(form.follows_intervention_id.data)
+            if form.follows_intervention_id.data
+            else None,
+            notes=form.notes.data,
+        ),
+        clinic_zone(),
+    )
+
+
+@bp.route("/bookings/<int:booking_id>")
+@role_required(*CLINICAL_ROLES)
+def show(booking_id: int):
+    """One booking with what can be done to it next."""
+    booking = get_booking_or_404(booking_id)
+    return render_template(
+        "schedule/show.html",
+        booking=booking,
+        description=scheduling.describe(booking, clinic_zone()),
+        status_labels=scheduling.STATUS_LABELS,
+        next_statuses=scheduling.TRANSITIONS[booking.status] - {"completed"},
+        can_book=request_user_can_book(),
+        status_form=StatusForm(version=booking.version),
+    )
+
+
+@bp.route("/bookings/<int:booking_id>/reschedule", methods=["GET", "POST"])
+@role_required(*SCHEDULERS)
+def reschedule(booking_id: int):
+    """Move a booking to another time, physician or room."""
+    booking = get_booking_or_404(booking_id)
+    zone = clinic_zone()
+    form = RescheduleForm()
+    _populate_slot_choices(form)
+    if request.method == "GET":
+        local_start = booking.starts_at.astimezone(zone)
+        form.day.data = local_start.date()
+        form.start_time.data = local_start.time()
+        form.duration_minutes.data = int(
+            (booking.ends_at - booking.starts_at).total_seconds() // 60
+        )
+        form.physician_id.data = booking.physician_id
+        form.room_id.data = booking.room_id or NO_ROOM
+        form.version.data = str(booking.version)
+    if form.validate_on_submit():
+        try:
+            starts_at, ends_at = scheduling.local_slot_times(
+                form.day.data, form.start_time.data, form.duration_minutes.data, zone
+            )
+            scheduling.reschedule(
+                db.session,
+                booking,
+                int(form.version.data or 0),
+                starts_at,
+                ends_at,
+                form.physician_id.data,
+                form.room_id.data or None,
+                zone,
+            )
+        except DomainError as error:
+            db.session.rollback()
+            show_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Moved: {scheduling.describe(booking, zone)}.", "success")
+            return redirect(url_for("schedule.index", date=form.day.data.isoformat()))
+    return render_template("schedule/reschedule.html", form=form, booking=booking)
+
+
+@bp.route("/bookings/<int:booking_id>/status", methods=["POST"])
+@role_required(*SCHEDULERS)
+def change_status(booking_id: int):
+    """Check in, cancel with a reason, or mark a no-show."""
+    booking = get_booking_or_404(booking_id)
+    form = StatusForm()
+    if form.validate_on_submit():
+        try:
+            scheduling.change_status(
+                db.session, booking, int(form.version.data or 0), form.status.data, form.reason.data
+            )
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "danger")
+            return redirect(url_for("schedule.show", booking_id=booking_id))
+        db.session.commit()
+        flash(
+            f"{scheduling.STATUS_LABELS[booking.status]}: {scheduling.describe(booking, clinic_zone())}.",
+            "success",
+        )
+        day = booking.starts_at.astimezone(clinic_zone()).date()
+        return redirect(url_for("schedule.index", date=day.isoformat()))
+    flash("Choose what to do with the booking.", "danger")
+    return redirect(url_for("schedule.show", booking_id=booking_id))

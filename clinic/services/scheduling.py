@@ -1,0 +1,327 @@
+"""Booking procedures and visits, and moving them through their day.
+
+A physician, a room and a patient hold at most one active booking (not cancelled, not a
+no-show) at any moment. The database enforces it — exclusion constraints on PostgreSQL,
+triggers on SQLite — so two clerks saving at once cannot both win; this module checks first
+so that the clerk is told which booking is in the way.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, joinedload, with_polymorphic
+
+from clinic.models import (
+    Booking,
+    Intervention,
+    Patient,
+    ProcedureType,
+    Referral,
+    Room,
+    StaffUser,
+    Visit,
+)
+from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES, VISIT_KINDS
+from clinic.services import DomainError
+from clinic.services.records import check_version
+
+MAX_DURATION_MINUTES = 12 * 60
+# Where a booking may go next; completing is the physician's (clinical record).
+TRANSITIONS = {
+    "scheduled": {"checked_in", "cancelled", "no_show"},
+    "checked_in": {"completed", "cancelled", "scheduled"},
+    "completed": set(),
+    "cancelled": set(),
+    "no_show": set(),
+}
+STATUS_LABELS = {
+    "scheduled": "Scheduled",
+    "checked_in": "Checked in",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
+    "no_show": "No-show",
+}
+
+
+class BookingClash(DomainError):
+    """The slot is taken: the message names who or what is already booked, and when."""
+
+
+class ScheduleBusy(DomainError):
+    """Another booking was saved at the same moment; the operation may simply be tried again."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """When, who, where: what a booking occupies."""
+
+    patient_id: int
+    physician_id: int
+    room_id: int | None
+    starts_at: datetime
+    ends_at: datetime
+
+
+def any_booking():
+    """Bookings loaded as their own kind (intervention or visit) in one query."""
+    return with_polymorphic(Booking, [Intervention, Visit])
+
+
+def local_slot_times(
+    day: date, start: time, duration_minutes: int, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """A clinic-time date, start time and duration as a UTC start and end."""
+    if duration_minutes < 1:
+        raise DomainError("The duration must be at least 1 minute.", "duration_minutes")
+    if duration_minutes > MAX_DURATION_MINUTES:
+        raise DomainError("A booking cannot last more than 12 hours.", "duration_minutes")
+    if start.second or start.microsecond:
+        raise DomainError("Bookings start on a whole minute.", "start_time")
+    starts_at = datetime.combine(day, start, tzinfo=zone)
+    return starts_at, starts_at + timedelta(minutes=duration_minutes)
+
+
+def describe(booking: Booking, zone: ZoneInfo) -> str:
+    """'09:00–09:30 Transforaminal epidural steroid injection for Ana Smith (MRN C0000012) in Suite 1'."""
+    start = booking.starts_at.astimezone(zone)
+    end = booking.ends_at.astimezone(zone)
+    what = (
+        booking.procedure_type.name
+        if isinstance(booking, Intervention)
+        else booking.kind_label.lower()
+    )
+    where = f" in {booking.room.name}" if booking.room else ""
+    day = start.strftime("%Y-%m-%d")
+    return (
+        f"{day} {start:%H:%M}–{end:%H:%M} {what} for {booking.patient.full_name} "
+        f"(MRN {booking.patient.mrn}) with {booking.physician.full_name}{where}"
+    )
+
+
+def find_clashes(session: Session, slot: Slot, exclude_id: int | None = None) -> list[Booking]:
+    """Active bookings that overlap the slot for the same physician, room or patient."""
+    booking = any_booking()
+    conditions = [booking.physician_id == slot.physician_id, booking.patient_id == slot.patient_id]
+    if slot.room_id is not None:
+        conditions.append(booking.room_id == slot.room_id)
+    statement = (
+        select(booking)
+        .options(
+            joinedload(booking.patient), joinedload(booking.physician), joinedload(booking.room)
+        )
+        .where(
+            booking.status.in_(ACTIVE_BOOKING_STATUSES),
+            booking.starts_at < slot.ends_at,
+            booking.ends_at > slot.starts_at,
+            or_(*conditions),
+        )
+        .order_by(booking.starts_at)
+    )
+    if exclude_id is not None:
+        statement = statement.where(booking.id != exclude_id)
+    return list(session.execute(statement).unique().scalars())
+
+
+def clash_error(slot: Slot, clashes: list[Booking], zone: ZoneInfo) -> BookingClash:
+    """One message naming every clash, and the form field it is about."""
+    reasons = []
+    field = "start_time"
+    for other in clashes:
+        if other.physician_id == slot.physician_id:
+            reasons.append(
+                f"{other.physician.full_name} is already booked: {describe(other, zone)}."
+            )
+            field = "physician_id"
+        if slot.room_id is not None and other.room_id == slot.room_id:
+            reasons.append(f"{other.room.name} is already booked: {describe(other, zone)}.")
+            field = "room_id"
+        if other.patient_id == slot.patient_id:
+            reasons.append(f"The patient is already booked: {describe(other, zone)}.")
+    return BookingClash(" ".join(reasons) + " Choose another time, physician or room.", field)
+
+
+def _check_slot(
+    session: Session, slot: Slot, zone: ZoneInfo, exclude_id: int | None = None
+) -> None:
+    physician = session.get(StaffUser, slot.physician_id)
+    if physician is None or physician.role != "physician" or not physician.active:
+        raise DomainError("Choose an active physician.", "physician_id")
+    patient = session.get(Patient, slot.patient_id)
+    if patient is None or patient.archived:
+        raise DomainError("Choose a registered, active patient.", "patient_id")
+    if slot.room_id is not None:
+        room = session.get(Room, slot.room_id)
+        if room is None or not room.active:
+            raise DomainError("Choose an open room.", "room_id")
+        local_start = slot.starts_at.astimezone(zone)
+        local_end = slot.ends_at.astimezone(zone)
+        start_minute = local_start.hour * 60 + local_start.minute
+        end_minute = (
+            (local_end.date() - local_start.date()).days * 24 * 60
+            + local_end.hour * 60
+            + local_end.minute
+        )
+        if start_minute < room.opens_at_minute or end_minute > room.closes_at_minute:
+            raise DomainError(
+                f"{room.name} is open {minutes_label(room.opens_at_minute)}–{minutes_label(room.closes_at_minute)}; "
+                "choose a time inside its hours.",
+                "start_time",
+            )
+    clashes = find_clashes(session, slot, exclude_id)
+    if clashes:
+        raise clash_error(slot, clashes, zone)
+
+
+def minutes_label(minute_of_day: int) -> str:
+    return f"{minute_of_day // 60:02d}:{minute_of_day % 60:02d}"
+
+
+def _flush_booking(
+    session: Session, slot: Slot, zone: ZoneInfo, exclude_id: int | None = None
+) -> None:
+    """Write the booking; a clash that slipped in since the check is named, a lock is retryable."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as error:
+        text = str(error.orig)
+        if "overlap" not in text:
+            raise
+        clashes = find_clashes(session, slot, exclude_id)
+        if clashes:
+            raise clash_error(slot, clashes, zone) from None
+        raise BookingClash(
+            "That time was just taken by another booking. Choose another time.", "start_time"
+        ) from None
+    except OperationalError as error:
+        if "locked" not in str(error.orig) and "busy" not in str(error.orig).lower():
+            raise
+        raise ScheduleBusy(
+            "Another booking was being saved at the same moment. Save again."
+        ) from None
+
+
+@dataclass(frozen=True)
+class NewBooking:
+    """What the booking form asks for."""
+
+    patient_id: int
+    physician_id: int
+    room_id: int | None
+    starts_at: datetime
+    ends_at: datetime
+    procedure_type_id: int | None = None
+    visit_kind: str | None = None
+    referral_id: int | None = None
+    follows_intervention_id: int | None = None
+    notes: str | None = None
+
+
+def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
+    """Book an intervention (with a procedure type) or a visit (with a kind), refusing clashes."""
+    slot = Slot(
+        request.patient_id,
+        request.physician_id,
+        request.room_id,
+        request.starts_at,
+        request.ends_at,
+    )
+    if (request.procedure_type_id is None) == (request.visit_kind is None):
+        raise DomainError("Choose either a procedure or a kind of visit.", "what")
+    if request.visit_kind is not None and request.visit_kind not in VISIT_KINDS:
+        raise DomainError("Choose a known kind of visit.", "what")
+    _check_slot(session, slot, zone)
+    common = dict(
+        patient_id=slot.patient_id,
+        physician_id=slot.physician_id,
+        room_id=slot.room_id,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        notes=request.notes or None,
+    )
+    if request.procedure_type_id is not None:
+        procedure_type = session.get(ProcedureType, request.procedure_type_id)
+        if procedure_type is None or not procedure_type.active:
+            raise DomainError("Choose a procedure from the catalogue.", "what")
+        referral = None
+        if request.referral_id is not None:
+            referral = session.get(Referral, request.referral_id)
+            if referral is None or referral.patient_id != slot.patient_id:
+                raise DomainError("That referral belongs to another patient.", "referral_id")
+        booking: Booking = Intervention(procedure_type=procedure_type, referral=referral, **common)
+        if referral is not None and referral.status in ("received", "triaged"):
+            referral.status = "scheduled"
+    else:
+        booking = Visit(
+            visit_kind=request.visit_kind, intervention_id=request.follows_intervention_id, **common
+        )
+    session.add(booking)
+    _flush_booking(session, slot, zone)
+    return booking
+
+
+def reschedule(
+    session: Session,
+    booking: Booking,
+    version: int | None,
+    starts_at: datetime,
+    ends_at: datetime,
+    physician_id: int,
+    room_id: int | None,
+    zone: ZoneInfo,
+) -> None:
+    """Move a booking to another time, physician or room, under the same clash rules."""
+    check_version(booking, version)
+    if booking.status not in ("scheduled", "checked_in"):
+        raise DomainError(f"A {STATUS_LABELS[booking.status].lower()} booking cannot be moved.")
+    slot = Slot(booking.patient_id, physician_id, room_id, starts_at, ends_at)
+    _check_slot(session, slot, zone, exclude_id=booking.id)
+    booking.starts_at, booking.ends_at = starts_at, ends_at
+    booking.physician_id, booking.room_id = physician_id, room_id
+    _flush_booking(session, slot, zone, exclude_id=booking.id)
+
+
+def change_status(
+    session: Session, booking: Booking, version: int | None, status: str, reason: str | None = None
+) -> None:
+    """Check in, cancel (with a reason) or mark a no-show."""
+    check_version(booking, version)
+    if status not in TRANSITIONS[booking.status]:
+        raise DomainError(
+            f"A booking that is {STATUS_LABELS[booking.status].lower()} cannot become {STATUS_LABELS.get(status, status).lower()}."
+        )
+    if status == "completed":
+        raise DomainError(
+            "Completing a procedure or visit is done by the physician from its record."
+        )
+    if status == "cancelled" and not (reason or "").strip():
+        raise DomainError("Say why the booking is cancelled.", "reason")
+    booking.status = status
+    booking.status_reason = (reason or "").strip() or None
+    if status == "checked_in":
+        # "Most recently seen first" on the patient list.
+        session.get(Patient, booking.patient_id).last_seen_at = booking.starts_at
+    session.flush()
+
+
+def bookings_between(session: Session, start: datetime, end: datetime) -> list[Booking]:
+    """Every booking starting in [start, end), with what the schedule shows, in one query."""
+    booking = any_booking()
+    return list(
+        session.execute(
+            select(booking)
+            .options(
+                joinedload(booking.patient),
+                joinedload(booking.physician),
+                joinedload(booking.room),
+                joinedload(booking.Intervention.procedure_type),
+            )
+            .where(booking.starts_at >= start, booking.starts_at < end)
+            .order_by(booking.starts_at, booking.id)
+        )
+        .unique()
+        .scalars()
+    )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, with_polymorphic
 
@@ -180,24 +180,35 @@ def minutes_label(minute_of_day: int) -> str:
 
 
 def _flush_booking(
-    session: Session, slot: Slot, zone: ZoneInfo, exclude_id: int | None = None
+    session: Session,
+    slot: Slot,
+    zone: ZoneInfo,
+    exclude_id: int | None = None,
+    new: Booking | None = None,
 ) -> None:
-    """Write the booking; a clash that slipped in since the check is named, a lock is retryable."""
+    """Write the booking in a savepoint; a clash that slipped in since the check is named.
+
+    The database (exclusion constraint or trigger) has the last word; if it refuses, the
+    savepoint is rolled back, so the session stays usable and nothing is half-written.
+    """
     try:
         with session.begin_nested():
+            if new is not None:
+                session.add(new)
             session.flush()
     except IntegrityError as error:
-        text = str(error.orig)
-        if "overlap" not in text:
+        if "overlap" not in str(error.orig):
             raise
-        clashes = find_clashes(session, slot, exclude_id)
+        with session.no_autoflush:
+            clashes = find_clashes(session, slot, exclude_id)
         if clashes:
             raise clash_error(slot, clashes, zone) from None
         raise BookingClash(
             "That time was just taken by another booking. Choose another time.", "start_time"
         ) from None
     except OperationalError as error:
-        if "locked" not in str(error.orig) and "busy" not in str(error.orig).lower():
+        message = str(error.orig).lower()
+        if "locked" not in message and "busy" not in message:
             raise
         raise ScheduleBusy(
             "Another booking was being saved at the same moment. Save again."
@@ -220,8 +231,22 @@ class NewBooking:
     notes: str | None = None
 
 
+def lock_schedule(session: Session) -> None:
+    """On SQLite, take the database's write lock before reading anything to check against.
+
+    Call it first in the unit of work. SQLite runs one writer at a time; a transaction that has
+    already read cannot wait for the lock (its snapshot would be stale) and fails at once, so
+    a booking transaction starts by writing: a no-op UPDATE that waits its turn (busy_timeout)
+    and then sees every booking committed before it. PostgreSQL needs nothing here: its
+    exclusion constraints refuse an overlap whatever the order of events.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE booking SET id = id WHERE 0"))
+
+
 def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
     """Book an intervention (with a procedure type) or a visit (with a kind), refusing clashes."""
+    lock_schedule(session)
     slot = Slot(
         request.patient_id,
         request.physician_id,
@@ -258,8 +283,7 @@ def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
         booking = Visit(
             visit_kind=request.visit_kind, intervention_id=request.follows_intervention_id, **common
         )
-    session.add(booking)
-    _flush_booking(session, slot, zone)
+    _flush_booking(session, slot, zone, new=booking)
     return booking
 
 
@@ -274,6 +298,7 @@ def reschedule(
     zone: ZoneInfo,
 ) -> None:
     """Move a booking to another time, physician or room, under the same clash rules."""
+    lock_schedule(session)
     check_version(booking, version)
     if booking.status not in ("scheduled", "checked_in"):
         raise DomainError(f"A {STATUS_LABELS[booking.status].lower()} booking cannot be moved.")

@@ -129,14 +129,6 @@ def new():
     if form.validate_on_submit():
         try:
             booking = _book_from_form(form)
-        except scheduling.ScheduleBusy:
-            db.session.rollback()
-            try:
-                booking = _book_from_form(form)
-            except DomainError as error:
-                db.session.rollback()
-                show_domain_error(form, error)
-                booking = None
         except DomainError as error:
             db.session.rollback()
             show_domain_error(form, error)
@@ -149,6 +141,8 @@ def new():
 
 
 def _book_from_form(form: BookingForm) -> Booking:
+    db.session.commit()  # end the sign-in's read: the booking's unit of work starts with the lock
+    scheduling.lock_schedule(db.session)
     patient = db.session.execute(
         select(Patient).where(Patient.mrn == form.patient_mrn.data.strip().upper())
     ).scalar_one_or_none()
@@ -216,6 +210,9 @@ def reschedule(booking_id: int):
         form.room_id.data = booking.room_id or NO_ROOM
         form.version.data = str(booking.version)
     if form.validate_on_submit():
+        db.session.commit()  # the move's unit of work starts with the schedule lock
+        scheduling.lock_schedule(db.session)
+        booking = get_booking_or_404(booking_id)
         try:
             starts_at, ends_at = scheduling.local_slot_times(
                 form.day.data, form.start_time.data, form.duration_minutes.data, zone

@@ -1,0 +1,454 @@
+"""Scheduling: booking, clashes named, back-to-back allowed, cancelled slots freed, races lost."""
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from clinic.extensions import db
+from clinic.models import Booking, Intervention, Patient, ProcedureType, Room, StaffUser
+from clinic.services import DomainError, scheduling
+from clinic.services.records import StaleRecord
+from tests.conftest import (
+    BACKENDS,
+    TEST_DATABASE_URL,
+    create_throwaway_database,
+    csrf_token,
+    drop_database,
+    make_app,
+)
+from tests.factories import (
+    InterventionFactory,
+    PatientFactory,
+    PhysicianFactory,
+    ReferralFactory,
+    RoomFactory,
+    procedure_type,
+)
+
+UTC_ZONE = ZoneInfo("UTC")
+DAY = date(2030, 3, 4)  # a Monday
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(DAY, time(hour, minute), tzinfo=UTC)
+
+
+def request_for(patient, physician, room, start, minutes=30, **kwargs) -> scheduling.NewBooking:
+    kwargs.setdefault("procedure_type_id", procedure_type("ESI-TF").id)
+    return scheduling.NewBooking(
+        patient_id=patient.id,
+        physician_id=physician.id,
+        room_id=room.id if room else None,
+        starts_at=start,
+        ends_at=start + timedelta(minutes=minutes),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def cast(db_session):
+    """Two patients, two physicians, two rooms."""
+    people = {
+        "ana": PatientFactory(first_name="Ana", last_name="Smith"),
+        "ben": PatientFactory(first_name="Ben", last_name="Jones"),
+        "okafor": PhysicianFactory(full_name="Dr. Okafor"),
+        "lind": PhysicianFactory(full_name="Dr. Lindqvist"),
+        "suite1": RoomFactory(name="Suite 1"),
+        "suite2": RoomFactory(name="Suite 2"),
+    }
+    db_session.flush()
+    return people
+
+
+def test_booking_an_intervention_stores_it_as_scheduled(db_session, cast):
+    booking = scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    assert isinstance(booking, Intervention)
+    assert booking.status == "scheduled"
+    assert booking.procedure_type.code == "ESI-TF"
+    assert booking.ends_at - booking.starts_at == timedelta(minutes=30)
+
+
+@pytest.mark.parametrize(
+    ("who", "named"),
+    [
+        ("physician", "Dr. Okafor is already booked"),
+        ("room", "Suite 1 is already booked"),
+        ("patient", "The patient is already booked"),
+    ],
+)
+def test_overlapping_booking_is_refused_naming_the_clash(db_session, cast, who, named):
+    scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    second = {
+        "physician": (cast["ben"], cast["okafor"], cast["suite2"]),
+        "room": (cast["ben"], cast["lind"], cast["suite1"]),
+        "patient": (cast["ana"], cast["lind"], cast["suite2"]),
+    }[who]
+    with pytest.raises(scheduling.BookingClash) as refused:
+        scheduling.book(db_session, request_for(*second, at(9, 15)), UTC_ZONE)
+    assert named in refused.value.message
+    assert "09:00–09:30" in refused.value.message
+    assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 1
+
+
+def test_back_to_back_bookings_are_allowed(db_session, cast):
+    scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    scheduling.book(
+        db_session, request_for(cast["ben"], cast["okafor"], cast["suite1"], at(9, 30)), UTC_ZONE
+    )
+    assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 2
+
+
+@pytest.mark.parametrize("status", ["cancelled", "no_show"])
+def test_a_cancelled_or_no_show_booking_frees_its_slot(db_session, cast, status):
+    first = scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    scheduling.change_status(db_session, first, first.version, status, reason="Patient unwell")
+    again = scheduling.book(
+        db_session, request_for(cast["ben"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    assert again.status == "scheduled"
+
+
+def test_visits_and_interventions_clash_with_each_other(db_session, cast):
+    scheduling.book(
+        db_session,
+        request_for(
+            cast["ana"], cast["okafor"], None, at(9), procedure_type_id=None, visit_kind="consult"
+        ),
+        UTC_ZONE,
+    )
+    with pytest.raises(scheduling.BookingClash, match="Dr. Okafor is already booked"):
+        scheduling.book(
+            db_session,
+            request_for(cast["ben"], cast["okafor"], cast["suite1"], at(9, 10)),
+            UTC_ZONE,
+        )
+
+
+def test_the_database_refuses_an_overlap_the_check_missed(db_session, cast, monkeypatch):
+    """The constraint (PostgreSQL) or trigger (SQLite) holds even if the friendly check is skipped."""
+    scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    real_find = scheduling.find_clashes
+    calls = []
+
+    def miss_the_first_time(session, slot, exclude_id=None):
+        calls.append(slot)
+        return [] if len(calls) == 1 else real_find(session, slot, exclude_id)
+
+    monkeypatch.setattr(scheduling, "find_clashes", miss_the_first_time)
+    with pytest.raises(scheduling.BookingClash, match="Dr. Okafor is already booked"):
+        scheduling.book(
+            db_session,
+            request_for(cast["ben"], cast["okafor"], cast["suite2"], at(9, 15)),
+            UTC_ZONE,
+        )
+    assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 1
+
+
+def test_moving_a_booking_onto_another_is_refused_and_onto_free_time_works(db_session, cast):
+    first = scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    second = scheduling.book(
+        db_session, request_for(cast["ben"], cast["okafor"], cast["suite2"], at(10)), UTC_ZONE
+    )
+    with pytest.raises(scheduling.BookingClash):
+        scheduling.reschedule(
+            db_session,
+            second,
+            second.version,
+            at(9, 15),
+            at(9, 45),
+            cast["okafor"].id,
+            cast["suite2"].id,
+            UTC_ZONE,
+        )
+    scheduling.reschedule(
+        db_session,
+        second,
+        second.version,
+        at(11),
+        at(11, 30),
+        cast["okafor"].id,
+        cast["suite1"].id,
+        UTC_ZONE,
+    )
+    assert second.starts_at == at(11)
+    # Moving a booking within its own slot is not a clash with itself.
+    scheduling.reschedule(
+        db_session,
+        first,
+        first.version,
+        at(9, 5),
+        at(9, 35),
+        cast["okafor"].id,
+        cast["suite1"].id,
+        UTC_ZONE,
+    )
+
+
+def test_a_stale_form_cannot_move_or_cancel_a_booking(db_session, cast):
+    booking = scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    opened_version = booking.version
+    scheduling.change_status(db_session, booking, opened_version, "checked_in")
+    with pytest.raises(StaleRecord):
+        scheduling.change_status(
+            db_session, booking, opened_version, "cancelled", reason="Too late"
+        )
+    assert booking.status == "checked_in"
+
+
+def test_status_moves_follow_the_day(db_session, cast):
+    booking = scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    with pytest.raises(DomainError, match="Say why"):
+        scheduling.change_status(db_session, booking, booking.version, "cancelled", reason=" ")
+    scheduling.change_status(db_session, booking, booking.version, "checked_in")
+    assert cast["ana"].last_seen_at == at(9)
+    with pytest.raises(DomainError, match="physician"):
+        scheduling.change_status(db_session, booking, booking.version, "completed")
+    scheduling.change_status(db_session, booking, booking.version, "cancelled", reason="Felt faint")
+    with pytest.raises(DomainError, match="cannot become"):
+        scheduling.change_status(db_session, booking, booking.version, "checked_in")
+
+
+def test_end_must_follow_start_in_whole_minutes():
+    with pytest.raises(DomainError, match="at least 1 minute"):
+        scheduling.local_slot_times(DAY, time(9), 0, UTC_ZONE)
+    with pytest.raises(DomainError, match="whole minute"):
+        scheduling.local_slot_times(DAY, time(9, 0, 30), 30, UTC_ZONE)
+
+
+def test_clinic_time_is_converted_to_utc():
+    starts_at, ends_at = scheduling.local_slot_times(DAY, time(9), 45, ZoneInfo("America/New_York"))
+    assert starts_at.astimezone(UTC) == datetime(2030, 3, 4, 14, 0, tzinfo=UTC)
+    assert ends_at - starts_at == timedelta(minutes=45)
+
+
+def test_a_room_refuses_bookings_outside_its_opening_hours(db_session, cast):
+    cast["suite1"].opens_at_minute, cast["suite1"].closes_at_minute = 8 * 60, 17 * 60
+    with pytest.raises(DomainError, match="open 08:00–17:00"):
+        scheduling.book(
+            db_session,
+            request_for(cast["ana"], cast["okafor"], cast["suite1"], at(16, 45)),
+            UTC_ZONE,
+        )
+
+
+def test_booking_from_a_referral_moves_it_to_scheduled(db_session, cast):
+    referral = ReferralFactory(patient=cast["ana"], status="triaged")
+    db_session.flush()
+    booking = scheduling.book(
+        db_session,
+        request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9), referral_id=referral.id),
+        UTC_ZONE,
+    )
+    assert booking.referral_id == referral.id
+    assert referral.status == "scheduled"
+
+
+def booking_form(client, cast, start="09:00", **overrides):
+    data = {
+        "csrf_token": csrf_token(client, "/schedule/new"),
+        "patient_mrn": cast["ana"].mrn,
+        "what": f"procedure:{procedure_type('RFA').id}",
+        "physician_id": cast["okafor"].id,
+        "room_id": cast["suite1"].id,
+        "day": DAY.isoformat(),
+        "start_time": start,
+        "duration_minutes": 45,
+    }
+    data.update(overrides)
+    return data
+
+
+def test_front_desk_books_from_the_form_and_sees_it_on_the_day(client, login, db_session, cast):
+    login("front_desk")
+    db_session.commit()
+    response = client.post("/schedule/new", data=booking_form(client, cast))
+    assert response.status_code == 302
+    day_page = client.get(f"/schedule?date={DAY.isoformat()}").get_data(as_text=True)
+    assert "09:00–09:45" in day_page and "Smith, Ana" in day_page and "RFA" in day_page
+    room_page = client.get(f"/schedule?date={DAY.isoformat()}&by=room&view=week").get_data(
+        as_text=True
+    )
+    assert "Suite 1" in room_page and "Smith, Ana" in room_page
+
+
+def test_a_clashing_form_is_refused_with_the_clash_named_and_the_input_kept(
+    client, login, db_session, cast
+):
+    login("front_desk")
+    db_session.commit()
+    assert client.post("/schedule/new", data=booking_form(client, cast)).status_code == 302
+    response = client.post(
+        "/schedule/new",
+        data=booking_form(
+            client, cast, start="09:30", patient_mrn=cast["ben"].mrn, notes="Bring MRI"
+        ),
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Dr. Okafor is already booked" in page
+    assert 'value="09:30"' in page and "Bring MRI" in page and cast["ben"].mrn in page
+    assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 1
+
+
+def test_an_unknown_mrn_is_named_on_the_form(client, login, db_session, cast):
+    login("front_desk")
+    db_session.commit()
+    page = client.post(
+        "/schedule/new", data=booking_form(client, cast, patient_mrn="C9999999")
+    ).get_data(as_text=True)
+    assert "No patient has MRN C9999999" in page
+
+
+def test_the_day_view_makes_the_same_number_of_queries_however_many_bookings(
+    client, login, db_session, cast, app
+):
+    login("physician")
+    db_session.commit()
+    from tests.test_statement_count import count_statements
+
+    def day_page_statements(n: int) -> int:
+        for i in range(n):
+            InterventionFactory(starts_at=at(7) + timedelta(minutes=31 * i + 1), room=None)
+        db_session.commit()
+        with count_statements(app) as counter:
+            assert client.get(f"/schedule?date={DAY.isoformat()}&view=week").status_code == 200
+        return counter.count
+
+    assert day_page_statements(2) == day_page_statements(20)
+
+
+# --- Two clerks, one slot, the same moment -------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def committed_app(request, tmp_path_factory):
+    """An app on a database of its own whose writes really commit (no test transaction)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('race') / 'clinic.db'}"
+    elif not TEST_DATABASE_URL:
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres"
+        )
+    else:
+        url = create_throwaway_database(TEST_DATABASE_URL)
+    app = make_app(url, str(tmp_path_factory.mktemp("race-instance")))
+    with app.app_context():
+        upgrade()
+        ids = {}
+        for key, patient in {
+            "ana": ("Ana", "Smith", "R0000001"),
+            "ben": ("Ben", "Jones", "R0000002"),
+        }.items():
+            row = Patient(
+                first_name=patient[0],
+                last_name=patient[1],
+                mrn=patient[2],
+                date_of_birth=date(1970, 1, 1),
+                sex="female",
+                condition="other",
+            )
+            db.session.add(row)
+            db.session.flush()
+            ids[key] = row.id
+        for key, name in {"okafor": "Dr. Okafor", "lind": "Dr. Lindqvist"}.items():
+            user = StaffUser(username=key, full_name=name, role="physician")
+            db.session.add(user)
+            db.session.flush()
+            ids[key] = user.id
+        for key in ("suite1", "suite2"):
+            room = Room(name=key)
+            db.session.add(room)
+            db.session.flush()
+            ids[key] = room.id
+        db.session.commit()
+    yield app, ids
+    with app.app_context():
+        db.engine.dispose()
+    if request.param == "postgresql":
+        drop_database(url)
+
+
+def race(app, requests: list[scheduling.NewBooking], skip_check: bool, monkeypatch) -> list[str]:
+    """Book every request at once from its own thread and connection; return each outcome."""
+    if skip_check:
+        monkeypatch.setattr(scheduling, "find_clashes", lambda *a, **k: [])
+    barrier = threading.Barrier(len(requests))
+    outcomes: list[str] = [""] * len(requests)
+
+    def clerk(index: int, booking_request: scheduling.NewBooking) -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                scheduling.book(db.session, booking_request, UTC_ZONE)
+                db.session.commit()
+                outcomes[index] = "booked"
+            except DomainError as error:
+                db.session.rollback()
+                outcomes[index] = type(error).__name__
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=clerk, args=(i, r)) for i, r in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+@pytest.mark.parametrize("skip_check", [False, True], ids=["with-check", "database-only"])
+@pytest.mark.parametrize("resource", ["physician", "room", "patient"])
+def test_two_clerks_booking_one_slot_at_once_exactly_one_wins(
+    committed_app, resource, skip_check, monkeypatch, request
+):
+    app, ids = committed_app
+    hour = 8 + 2 * ["physician", "room", "patient"].index(resource) + (1 if skip_check else 0)
+    start = datetime(2031, 5, 6, hour, tzinfo=UTC)
+    with app.app_context():
+        esi = db.session.execute(
+            select(ProcedureType.id).where(ProcedureType.code == "ESI-IL")
+        ).scalar_one()
+    shared = {
+        "physician": [("ana", "okafor", "suite1"), ("ben", "okafor", "suite2")],
+        "room": [("ana", "okafor", "suite1"), ("ben", "lind", "suite1")],
+        "patient": [("ana", "okafor", "suite1"), ("ana", "lind", "suite2")],
+    }[resource]
+    requests = [
+        scheduling.NewBooking(
+            patient_id=ids[p],
+            physician_id=ids[d],
+            room_id=ids[r],
+            starts_at=start,
+            ends_at=start + timedelta(minutes=30),
+            procedure_type_id=esi,
+        )
+        for p, d, r in shared
+    ]
+    outcomes = race(app, requests, skip_check, monkeypatch)
+    # The loser is told the slot is taken; nothing is half-written.
+    assert sorted(outcomes) == ["BookingClash", "booked"], outcomes
+    with app.app_context():
+        stored = db.session.execute(
+            select(func.count()).select_from(Booking).where(Booking.starts_at == start)
+        ).scalar_one()
+    assert stored == 1

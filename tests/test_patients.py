@@ -1,0 +1,216 @@
+"""Patients: registration with a generated MRN, duplicate warning, search, lost updates, archive."""
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from clinic.models import AuditEvent, Patient
+from clinic.services import DomainError
+from clinic.services.patients import (
+    LikelyDuplicate,
+    PatientDetails,
+    archive_patient,
+    next_mrn,
+    patient_search,
+    register_patient,
+    update_patient,
+)
+from clinic.services.records import StaleRecord
+from tests.conftest import csrf_token
+from tests.factories import PatientFactory
+from tests.test_statement_count import count_statements
+
+TODAY = date(2026, 11, 27)
+
+
+def details(**overrides) -> PatientDetails:
+    values = dict(
+        first_name="Zoë",
+        last_name="Müller",
+        date_of_birth=date(1961, 4, 2),
+        sex="female",
+        condition="spinal_stenosis",
+        phone="555-201-3344",
+        email="zoe@example.org",
+    )
+    values.update(overrides)
+    return PatientDetails(**values)
+
+
+def test_registration_generates_consecutive_mrns(db_session):
+    first = register_patient(db_session, details(), TODAY)
+    second = register_patient(
+        db_session, details(first_name="Ann", date_of_birth=date(1950, 1, 1)), TODAY
+    )
+    assert first.mrn.startswith("C") and len(first.mrn) == 8
+    assert int(second.mrn[1:]) == int(first.mrn[1:]) + 1
+    assert next_mrn(db_session) == f"C{int(second.mrn[1:]) + 1:07d}"
+
+
+def test_same_name_and_birth_date_is_a_likely_duplicate_until_confirmed(db_session):
+    original = register_patient(db_session, details(), TODAY)
+    with pytest.raises(LikelyDuplicate) as warned:
+        register_patient(db_session, details(first_name="ZOE", last_name="muller"), TODAY)
+    assert warned.value.matches == [original]
+    assert original.mrn in warned.value.message
+    twin = register_patient(db_session, details(), TODAY, register_anyway=True)
+    assert twin.mrn != original.mrn
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"first_name": " "}, "first_name"),
+        ({"date_of_birth": date(2027, 1, 1)}, "date_of_birth"),
+        ({"sex": "f"}, "sex"),
+        ({"condition": "sciatica"}, "condition"),
+    ],
+)
+def test_bad_details_are_refused_naming_the_field(db_session, change, field):
+    with pytest.raises(DomainError) as refused:
+        register_patient(db_session, details(**change), TODAY)
+    assert refused.value.field == field
+    assert db_session.execute(select(func.count()).select_from(Patient)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    "query", ["zoe", "ZOË", "mull", "muller zo", "Zoë Müller", "1961-04-02", "02/04/1961"]
+)
+def test_search_is_case_and_accent_blind_by_name_and_finds_birth_dates(db_session, query):
+    zoe = register_patient(db_session, details(), TODAY)
+    PatientFactory(first_name="Zoltan", last_name="Kovacs", date_of_birth=date(1970, 1, 1))
+    db_session.flush()
+    found = db_session.execute(patient_search(query)).scalars().all()
+    assert found == [zoe]
+
+
+def test_search_by_mrn_prefix(db_session):
+    zoe = register_patient(db_session, details(), TODAY)
+    assert db_session.execute(patient_search(zoe.mrn.lower())).scalars().all() == [zoe]
+
+
+def test_archived_patients_are_hidden_but_kept_and_audited(db_session):
+    zoe = register_patient(db_session, details(), TODAY)
+    archive_patient(db_session, zoe, zoe.version)
+    assert db_session.execute(patient_search("zoe")).scalars().all() == []
+    assert db_session.get(Patient, zoe.id).archived is True
+    actions = (
+        db_session.execute(
+            select(AuditEvent.action).where(
+                AuditEvent.record_type == "patient", AuditEvent.record_id == str(zoe.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert "archive" in actions
+
+
+def test_a_stale_edit_is_refused_and_overwrites_nothing(db_session):
+    zoe = register_patient(db_session, details(), TODAY)
+    opened = zoe.version
+    update_patient(db_session, zoe, opened, details(phone="555-000-1111"), TODAY)
+    with pytest.raises(StaleRecord, match="Someone else changed this record"):
+        update_patient(db_session, zoe, opened, details(phone="555-999-9999"), TODAY)
+    assert zoe.phone == "555-000-1111"
+
+
+def patient_form(client, url, **overrides):
+    data = {
+        "csrf_token": csrf_token(client, url),
+        "first_name": "Zoë",
+        "last_name": "Müller",
+        "date_of_birth": "1961-04-02",
+        "sex": "female",
+        "condition": "spinal_stenosis",
+        "phone": "555-201-3344",
+        "email": "zoe@example.org",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_front_desk_registers_a_patient_and_lands_on_the_record(client, login):
+    login("front_desk")
+    response = client.post("/patients/new", data=patient_form(client, "/patients/new"))
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Müller, Zoë" in page and "MRN C" in page
+
+
+def test_a_bad_registration_keeps_what_was_typed_and_says_what_to_fix(client, login, db_session):
+    login("front_desk")
+    response = client.post(
+        "/patients/new",
+        data=patient_form(
+            client, "/patients/new", date_of_birth="02-04-19", email="not-an-address"
+        ),
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Enter the date of birth as YYYY-MM-DD." in page
+    assert "Enter an email address like name@example.org." in page
+    assert 'value="Müller"' in page and 'value="555-201-3344"' in page
+    assert db_session.execute(select(func.count()).select_from(Patient)).scalar_one() == 0
+
+
+def test_a_likely_duplicate_is_shown_and_can_be_registered_anyway(client, login, db_session):
+    login("front_desk")
+    client.post("/patients/new", data=patient_form(client, "/patients/new"))
+    warned = client.post("/patients/new", data=patient_form(client, "/patients/new")).get_data(
+        as_text=True
+    )
+    assert "Possibly already registered" in warned and "Register anyway" in warned
+    anyway = client.post(
+        "/patients/new", data=patient_form(client, "/patients/new", register_anyway="y")
+    )
+    assert anyway.status_code == 302
+    assert db_session.execute(select(func.count()).select_from(Patient)).scalar_one() == 2
+
+
+def test_a_stale_edit_form_shows_the_conflict_and_keeps_the_other_save(client, login, db_session):
+    login("front_desk")
+    zoe = register_patient(db_session, details(), TODAY)
+    db_session.commit()
+    url = f"/patients/{zoe.id}/edit"
+    stale = patient_form(client, url, phone="555-777-0000", version=str(zoe.version))
+    fresh = patient_form(client, url, phone="555-123-4567", version=str(zoe.version))
+    assert client.post(url, data=fresh).status_code == 302
+    refused = client.post(url, data=stale)
+    assert refused.status_code == 200
+    assert "Someone else changed this record" in refused.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(Patient, zoe.id).phone == "555-123-4567"
+
+
+def test_archiving_from_the_record_hides_the_patient(client, login, db_session):
+    login("front_desk")
+    zoe = register_patient(db_session, details(), TODAY)
+    db_session.commit()
+    token = csrf_token(client, f"/patients/{zoe.id}")
+    response = client.post(
+        f"/patients/{zoe.id}/archive", data={"csrf_token": token, "version": zoe.version}
+    )
+    assert response.status_code == 302
+    assert client.get(f"/patients/{zoe.id}").status_code == 404
+    assert "Müller" not in client.get("/patients?q=muller").get_data(as_text=True)
+
+
+def test_the_list_paginates_and_its_query_count_does_not_grow_with_patients(
+    client, login, db_session, app
+):
+    login("manager")
+
+    def statements_for_list(total: int) -> int:
+        while db_session.execute(select(func.count()).select_from(Patient)).scalar_one() < total:
+            PatientFactory()
+        db_session.commit()
+        with count_statements(app) as counter:
+            page = client.get("/patients?q=testperson&page=2")
+            assert page.status_code == 200
+        return counter.count
+
+    assert statements_for_list(30) == statements_for_list(90)
+    page = client.get("/patients").get_data(as_text=True)
+    assert "Page 1 of 4" in page and "90 patients" in page

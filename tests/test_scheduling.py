@@ -452,3 +452,38 @@ def test_two_clerks_booking_one_slot_at_once_exactly_one_wins(
             select(func.count()).select_from(Booking).where(Booking.starts_at == start)
         ).scalar_one()
     assert stored == 1
+
+
+def test_admin_adds_a_room_with_opening_hours_and_bookings_respect_them(
+    client, login, db_session, cast
+):
+    login("admin")
+    token = csrf_token(client, "/admin/rooms/new")
+    refused = client.post(
+        "/admin/rooms/new",
+        data={
+            "csrf_token": token,
+            "name": "Suite 3",
+            "opens_at": "17:00",
+            "closes_at": "08:00",
+            "active": "y",
+        },
+    )
+    assert "The room must close after it opens." in refused.get_data(as_text=True)
+    saved = client.post(
+        "/admin/rooms/new",
+        data={
+            "csrf_token": token,
+            "name": "Suite 3",
+            "opens_at": "08:00",
+            "closes_at": "12:00",
+            "active": "y",
+        },
+    )
+    assert saved.status_code == 302
+    assert "08:00–12:00" in client.get("/admin/rooms").get_data(as_text=True)
+    suite3 = db_session.execute(select(Room).where(Room.name == "Suite 3")).scalar_one()
+    with pytest.raises(DomainError, match="open 08:00–12:00"):
+        scheduling.book(
+            db_session, request_for(cast["ana"], cast["okafor"], suite3, at(11, 45)), UTC_ZONE
+        )

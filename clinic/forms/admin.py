@@ -1,8 +1,8 @@
 """Staff account forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TimeField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from clinic.models import ROLE_LABELS
 
@@ -32,3 +32,20 @@ class EditStaffForm(FlaskForm):
         "Repeat the new password",
         validators=[EqualTo("password", message="The two passwords differ.")],
     )
+
+
+class RoomForm(FlaskForm):
+    name = StringField(
+        "Room name", validators=[DataRequired(message="Enter the room's name."), Length(max=60)]
+    )
+    opens_at = TimeField(
+        "Opens at", validators=[DataRequired(message="Enter the opening time as HH:MM.")]
+    )
+    closes_at = TimeField(
+        "Closes at", validators=[DataRequired(message="Enter the closing time as HH:MM.")]
+    )
+    active = BooleanField("In use (can be booked)", default=True)
+
+    def validate_closes_at(self, field) -> None:
+        if self.opens_at.data and field.data and field.data <= self.opens_at.data:
+            raise ValidationError("The room must close after it opens.")

@@ -1,11 +1,13 @@
 """Staff accounts, kept by administrators."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from datetime import time
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from clinic.extensions import db
-from clinic.forms.admin import EditStaffForm, NewStaffForm
-from clinic.models import StaffUser
+from clinic.forms.admin import EditStaffForm, NewStaffForm, RoomForm
+from clinic.models import Room, StaffUser
 from clinic.security import role_required
 from clinic.services import DomainError, accounts
 
@@ -77,3 +79,56 @@ def edit_user(user_id: int):
             flash(f"Account {user.username} saved.", "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user)
+
+
+def minutes_of(value: time) -> int:
+    return value.hour * 60 + value.minute
+
+
+def time_of(minutes: int) -> time:
+    return time(minutes // 60, minutes % 60)
+
+
+@bp.route("/rooms")
+@role_required("admin")
+def rooms():
+    """Rooms that can be booked, with their opening hours."""
+    all_rooms = (
+        db.session.execute(select(Room).order_by(Room.active.desc(), Room.name)).scalars().all()
+    )
+    return render_template("admin/rooms.html", rooms=all_rooms, time_of=time_of)
+
+
+@bp.route("/rooms/new", methods=["GET", "POST"])
+@bp.route("/rooms/<int:room_id>", methods=["GET", "POST"])
+@role_required("admin")
+def edit_room(room_id: int | None = None):
+    """Add a room or change its name, opening hours or whether it is in use."""
+    room = db.session.get(Room, room_id) if room_id else Room()
+    if room is None:
+        abort(404)
+    form = RoomForm()
+    if request.method == "GET" and room_id:
+        form.name.data = room.name
+        form.opens_at.data = time_of(room.opens_at_minute)
+        form.closes_at.data = time_of(room.closes_at_minute)
+        form.active.data = room.active
+    elif request.method == "GET":
+        form.opens_at.data, form.closes_at.data = time(7), time(19)
+    if form.validate_on_submit():
+        name = form.name.data.strip()
+        taken = db.session.execute(
+            select(Room).where(Room.name == name, Room.id != (room.id or 0))
+        ).scalar_one_or_none()
+        if taken:
+            form.name.errors.append(f"There is already a room called {name}.")
+        else:
+            room.name = name
+            room.opens_at_minute = minutes_of(form.opens_at.data)
+            room.closes_at_minute = minutes_of(form.closes_at.data)
+            room.active = form.active.data
+            db.session.add(room)
+            db.session.commit()
+            flash(f"Room {room.name} saved.", "success")
+            return redirect(url_for("admin.rooms"))
+    return render_template("admin/room_form.html", form=form, room=room if room_id else None)

@@ -305,7 +305,7 @@ def test_a_clashing_form_is_refused_with_the_clash_named_and_the_input_kept(
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Dr. Okafor is already booked" in page
+    assert "Dr. Okafor and Suite 1 are already booked" in page
     assert 'value="09:30"' in page and "Bring MRI" in page and cast["ben"].mrn in page
     assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 1
 

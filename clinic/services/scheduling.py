@@ -126,21 +126,19 @@ def find_clashes(session: Session, slot: Slot, exclude_id: int | None = None) ->
 
 
 def clash_error(slot: Slot, clashes: list[Booking], zone: ZoneInfo) -> BookingClash:
-    """One message naming every clash, and the form field it is about."""
+    """One message naming, for each booking in the way, who or what it already holds."""
     reasons = []
-    field = "start_time"
     for other in clashes:
+        held = []
         if other.physician_id == slot.physician_id:
-            reasons.append(
-                f"{other.physician.full_name} is already booked: {describe(other, zone)}."
-            )
-            field = "physician_id"
+            held.append(other.physician.full_name)
         if slot.room_id is not None and other.room_id == slot.room_id:
-            reasons.append(f"{other.room.name} is already booked: {describe(other, zone)}.")
-            field = "room_id"
+            held.append(other.room.name)
         if other.patient_id == slot.patient_id:
-            reasons.append(f"The patient is already booked: {describe(other, zone)}.")
-    return BookingClash(" ".join(reasons) + " Choose another time, physician or room.", field)
+            held.append("the patient" if held else "The patient")
+        verb = "is" if len(held) == 1 else "are"
+        reasons.append(f"{' and '.join(held)} {verb} already booked: {describe(other, zone)}.")
+    return BookingClash(" ".join(reasons) + " Choose another time, physician or room.")
 
 
 def _check_slot(

@@ -487,3 +487,29 @@ def test_admin_adds_a_room_with_opening_hours_and_bookings_respect_them(
         scheduling.book(
             db_session, request_for(cast["ana"], cast["okafor"], suite3, at(11, 45)), UTC_ZONE
         )
+
+
+@pytest.mark.parametrize("status", ["declined", "cancelled", "completed"])
+def test_a_closed_referral_cannot_be_booked_from(db_session, cast, status):
+    referral = ReferralFactory(patient=cast["ana"], status=status, status_reason="Closed")
+    db_session.flush()
+    with pytest.raises(DomainError, match=f"referral is {status}"):
+        scheduling.book(
+            db_session,
+            request_for(
+                cast["ana"], cast["okafor"], cast["suite1"], at(9), referral_id=referral.id
+            ),
+            UTC_ZONE,
+        )
+
+
+def test_a_referral_of_another_patient_is_refused_on_the_form_itself(
+    client, login, db_session, cast
+):
+    login("front_desk")
+    referral = ReferralFactory(patient=cast["ben"])
+    db_session.commit()
+    page = client.post(
+        "/schedule/new", data=booking_form(client, cast, referral_id=str(referral.id))
+    ).get_data(as_text=True)
+    assert "The referral being booked is for another patient" in page

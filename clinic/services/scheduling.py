@@ -273,7 +273,13 @@ def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
         if request.referral_id is not None:
             referral = session.get(Referral, request.referral_id)
             if referral is None or referral.patient_id != slot.patient_id:
-                raise DomainError("That referral belongs to another patient.", "referral_id")
+                raise DomainError(
+                    "The referral being booked is for another patient: book from the patient's own referral."
+                )
+            if referral.status in ("declined", "cancelled", "completed"):
+                raise DomainError(
+                    f"That referral is {referral.status}; a new referral is needed to book from it."
+                )
         booking: Booking = Intervention(procedure_type=procedure_type, referral=referral, **common)
         if referral is not None and referral.status in ("received", "triaged"):
             referral.status = "scheduled"

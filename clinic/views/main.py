@@ -54,7 +54,10 @@ def home():
             select(func.count()).select_from(Patient).where(Patient.archived.is_(False))
         ).scalar_one(),
         "referrals_waiting": db.session.execute(
-            select(func.count()).select_from(Referral).where(Referral.status == "received")
+            select(func.count())
+            .select_from(Referral)
+            .join(Patient)
+            .where(Referral.status == "received", Patient.archived.is_(False))
         ).scalar_one(),
         "bookings_scheduled": db.session.execute(
             select(func.count()).select_from(Booking).where(Booking.status == "scheduled")

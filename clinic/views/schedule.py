@@ -137,7 +137,12 @@ def new():
             db.session.commit()
             flash(f"Booked: {scheduling.describe(booking, clinic_zone())}.", "success")
             return redirect(url_for("schedule.index", date=form.day.data.isoformat()))
-    return render_template("schedule/new.html", form=form)
+    referral = (
+        db.session.get(Referral, int(form.referral_id.data))
+        if (form.referral_id.data or "").isdigit()
+        else None
+    )
+    return render_template("schedule/new.html", form=form, referral=referral)
 
 
 def _book_from_form(form: BookingForm) -> Booking:

@@ -1,0 +1,149 @@
+"""Recording pain scores that follow up a procedure.
+
+A pain score is an NRS (0–10, whole number) on a date, optionally with the patient's own
+percent relief, following up one completed intervention. At most one score per intervention per
+date: entering another for the same date edits the one there, and the audit trail (written by
+the flush hook in ``clinic.services.audit``) keeps the old and the new values.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from clinic.models import Intervention, PainScore
+from clinic.models.outcomes import PAIN_SCORE_SOURCES
+from clinic.services import DomainError
+from clinic.services.followups import check_followed_up
+
+SOURCE_LABELS = {
+    "visit": "visit",
+    "phone": "phone call",
+    "self_report": "self-report",
+    "import": "import",
+}
+
+
+@dataclass(frozen=True)
+class ScoreValues:
+    """What a score said before it was edited."""
+
+    nrs: int
+    percent_relief: int | None
+    source: str
+
+
+@dataclass(frozen=True)
+class SavedScore:
+    """The score as saved, and what it replaced when one was already there for that date."""
+
+    score: PainScore
+    replaced: ScoreValues | None
+
+    @property
+    def created(self) -> bool:
+        return self.replaced is None
+
+
+def _is_whole_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_score_values(nrs: object, percent_relief: object, source: str) -> None:
+    """Refuse an NRS, percent relief or source that the record cannot hold, saying what to fix."""
+    if nrs is None or nrs == "":
+        raise DomainError("Enter the pain score (NRS), a whole number from 0 to 10.", "nrs")
+    if not _is_whole_number(nrs) or not 0 <= nrs <= 10:
+        raise DomainError(
+            f"The pain score (NRS) must be a whole number from 0 to 10, not {nrs}.", "nrs"
+        )
+    if percent_relief is not None and (
+        not _is_whole_number(percent_relief) or not 0 <= percent_relief <= 100
+    ):
+        raise DomainError(
+            f"Percent relief must be a whole number from 0 to 100, not {percent_relief}; "
+            "leave it empty if the patient did not say.",
+            "percent_relief",
+        )
+    if source not in PAIN_SCORE_SOURCES:
+        raise DomainError(
+            f"Unknown source of the score: {source!r}. Use one of {', '.join(PAIN_SCORE_SOURCES)}.",
+            "source",
+        )
+
+
+def score_on(session: Session, intervention_id: int, recorded_on: date) -> PainScore | None:
+    """The intervention's score on that date, if one was recorded."""
+    return session.execute(
+        select(PainScore).where(
+            PainScore.intervention_id == intervention_id, PainScore.recorded_on == recorded_on
+        )
+    ).scalar_one_or_none()
+
+
+def record_pain_score(
+    session: Session,
+    intervention: Intervention,
+    recorded_on: date,
+    nrs: int,
+    percent_relief: int | None,
+    source: str,
+    recorded_by_id: int | None,
+    *,
+    today: date,
+    visit_id: int | None = None,
+) -> SavedScore:
+    """Record the patient's NRS (and optional percent relief) on a date after a procedure.
+
+    ``today`` is the clinic's date (its time zone), so that no score is dated in the future.
+    A score already there for that date is edited, not duplicated.
+    """
+    performed_on = check_followed_up(intervention)
+    check_score_values(nrs, percent_relief, source)
+    if recorded_on is None:
+        raise DomainError("Enter the date of the score as YYYY-MM-DD.", "recorded_on")
+    if recorded_on < performed_on:
+        raise DomainError(
+            f"The score's date ({recorded_on.isoformat()}) is before the procedure was performed "
+            f"({performed_on.isoformat()}). Check the date.",
+            "recorded_on",
+        )
+    if recorded_on > today:
+        raise DomainError(
+            f"The score's date ({recorded_on.isoformat()}) is in the future; today is "
+            f"{today.isoformat()}. Check the date.",
+            "recorded_on",
+        )
+    values = {
+        "nrs": nrs,
+        "percent_relief": percent_relief,
+        "source": source,
+        "recorded_by_id": recorded_by_id,
+        "visit_id": visit_id,
+    }
+    existing = score_on(session, intervention.id, recorded_on)
+    if existing is None:
+        score = PainScore(
+            patient_id=intervention.patient_id,
+            intervention_id=intervention.id,
+            recorded_on=recorded_on,
+            **values,
+        )
+        try:
+            with session.begin_nested():
+                session.add(score)
+                session.flush()
+        except IntegrityError:
+            # Another clerk saved a score for this date a moment ago: edit theirs instead.
+            existing = score_on(session, intervention.id, recorded_on)
+            if existing is None:
+                raise
+        else:
+            return SavedScore(score, None)
+    replaced = ScoreValues(existing.nrs, existing.percent_relief, existing.source)
+    for name, value in values.items():
+        setattr(existing, name, value)
+    session.flush()
+    return SavedScore(existing, replaced)

@@ -98,6 +98,8 @@ def register_blueprints(app: Flask) -> None:
     from clinic.views import (
         admin,
         auth,
+        clinical,
+        devices,
         exports,
         imports,
         main,
@@ -110,8 +112,10 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, main, patients, referrals, schedule, worklist, reports, exports):
         app.register_blueprint(module.bp)
+    app.register_blueprint(clinical.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(devices.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

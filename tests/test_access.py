@@ -4,15 +4,16 @@ ROUTE_ROLES is the matrix. A route added to the app without an entry here fails
 ``test_every_route_is_in_the_matrix``, so nobody ships a page without deciding who may see it.
 """
 
+from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
 
 from clinic.extensions import db
-from clinic.models import ROLES, AuditEvent
+from clinic.models import ROLES, AuditEvent, ScsDevice
 from tests.conftest import csrf_token, make_user
-from tests.factories import PatientFactory, VisitFactory
+from tests.factories import PatientFactory, ReferralFactory, VisitFactory
 
 ALL = frozenset(ROLES)
 # Every role reads the referral pipeline and the schedule (DESIGN.md section 7).
@@ -36,18 +37,37 @@ ROUTE_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     "patients.archive": ("/patients/{patient_id}/archive", REGISTRARS),
     "referrals.index": ("/referrals", CLINICAL),
     "referrals.new": ("/referrals/new", SCHEDULERS),
+    "referrals.show": ("/referrals/{referral_id}", CLINICAL),
+    "referrals.move": ("/referrals/{referral_id}/status", SCHEDULERS),
     "schedule.index": ("/schedule", CLINICAL),
     "schedule.new": ("/schedule/new", SCHEDULERS),
     "schedule.show": ("/schedule/bookings/{booking_id}", CLINICAL),
     "schedule.reschedule": ("/schedule/bookings/{booking_id}/reschedule", SCHEDULERS),
     "schedule.change_status": ("/schedule/bookings/{booking_id}/status", SCHEDULERS),
+    "clinical.complete": ("/schedule/bookings/{booking_id}/complete", frozenset({"physician"})),
+    "clinical.new_score": ("/patients/{patient_id}/pain-scores/new", SCHEDULERS),
+    "clinical.pain_chart": ("/patients/{patient_id}/pain-chart.svg", ALL),
     "worklist.index": ("/worklist", frozenset({"front_desk", "physician"})),
+    "worklist.record_score": ("/worklist/score", frozenset({"front_desk", "physician"})),
+    "worklist.record_attempt": ("/worklist/attempt", frozenset({"front_desk", "physician"})),
+    # Spinal cord stimulators: physicians write; everyone who reads the record reads them.
+    "devices.history": ("/patients/{patient_id}/stimulator", ALL),
+    "devices.new": ("/patients/{patient_id}/devices/new", frozenset({"physician"})),
+    "devices.edit": ("/devices/{device_id}/edit", frozenset({"physician"})),
+    "devices.explant": ("/devices/{device_id}/explant", frozenset({"physician"})),
+    "devices.new_adjustment": ("/devices/{device_id}/adjustments/new", frozenset({"physician"})),
+    "devices.visit_programming": (
+        "/devices/visits/{booking_id}/programming",
+        frozenset({"physician"}),
+    ),
     "reports.relief": ("/reports/relief", frozenset({"physician", "manager", "admin"})),
     "exports.index": ("/exports", frozenset({"manager", "admin"})),
     "imports.index": ("/imports", frozenset({"manager", "admin"})),
     "admin.users": ("/admin/users", frozenset({"admin"})),
     "admin.new_user": ("/admin/users/new", frozenset({"admin"})),
     "admin.edit_user": ("/admin/users/{user_id}", frozenset({"admin"})),
+    "admin.rooms": ("/admin/rooms", frozenset({"admin"})),
+    "admin.edit_room": ("/admin/rooms/new", frozenset({"admin"})),
 }
 
 # Served to anyone: static files, and signing in and out.
@@ -61,10 +81,18 @@ FORM_PAGES = {
     "auth.login",
     "patients.new",
     "patients.edit",
+    "referrals.new",
     "admin.new_user",
     "admin.edit_user",
+    "admin.edit_room",
     "schedule.new",
     "schedule.reschedule",
+    "devices.new",
+    "devices.edit",
+    "devices.explant",
+    "devices.new_adjustment",
+    "clinical.complete",
+    "clinical.new_score",
 }
 MUTATING_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -92,11 +120,26 @@ def records(db_session) -> dict[str, int]:
     patient = PatientFactory()
     staff = make_user(db_session, "front_desk")
     booking = VisitFactory(patient=patient)
+    device = ScsDevice(
+        patient=patient,
+        manufacturer="Abbott",
+        model="Proclaim XR",
+        serial_number="MATRIX-0001",
+        implanted_on=date(2024, 1, 15),
+    )
+    db_session.add(device)
+    referral = ReferralFactory(patient=patient)
     db_session.commit()
-    return {"patient_id": patient.id, "user_id": staff.id, "booking_id": booking.id}
+    return {
+        "patient_id": patient.id,
+        "user_id": staff.id,
+        "booking_id": booking.id,
+        "device_id": device.id,
+        "referral_id": referral.id,
+    }
 
 
-SAMPLE_IDS = {"patient_id": 1, "user_id": 1, "booking_id": 1}
+SAMPLE_IDS = {"device_id": 1, "patient_id": 1, "user_id": 1, "booking_id": 1, "referral_id": 1}
 
 
 def url_for_endpoint(endpoint: str, records: dict[str, int]) -> str:

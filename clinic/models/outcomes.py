@@ -6,6 +6,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from clinic.models.base import Base, Stamped, in_list
+from clinic.models.patients import Patient
 from clinic.models.scheduling import Intervention
 from clinic.models.staff import StaffUser
 
@@ -37,6 +38,7 @@ class PainScore(Stamped, Base):
     source: Mapped[str] = mapped_column(String(20))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
 
+    patient: Mapped[Patient] = relationship()
     intervention: Mapped[Intervention] = relationship()
     recorded_by: Mapped[StaffUser | None] = relationship()
 

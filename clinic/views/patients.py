@@ -10,6 +10,8 @@ from clinic.models import Patient, Referral
 from clinic.security import ALL_ROLES, role_required
 from clinic.services import DomainError, scheduling
 from clinic.services.audit import record_event
+from clinic.services.devices import stimulator_history
+from clinic.services.outcomes import patient_outcomes
 from clinic.services.patients import (
     LikelyDuplicate,
     PatientDetails,
@@ -21,6 +23,8 @@ from clinic.services.patients import (
 from clinic.views.common import clinic_today, clinic_zone, show_domain_error
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
+
+RELIEF_THRESHOLDS = (30, 50, 80)
 
 REGISTRARS = ("front_desk", "physician", "admin")
 
@@ -155,14 +159,23 @@ def show(patient_id: int):
         .scalars()
         .all()
     )
-    record_event(db.session, "view", record_type="patient", record_id=patient.id)
-    db.session.commit()
-    return render_template(
+    threshold = request.args.get("threshold", default=50, type=int)
+    if threshold not in RELIEF_THRESHOLDS:
+        threshold = 50
+    outcomes = patient_outcomes(db.session, patient.id, clinic_today(), threshold)
+    page = render_template(
         "patients/show.html",
         patient=patient,
         referrals=referrals,
         bookings=bookings,
+        outcomes=outcomes,
+        thresholds=RELIEF_THRESHOLDS,
         zone=clinic_zone(),
         status_labels=scheduling.STATUS_LABELS,
         archive_form=ArchiveForm(version=patient.version),
+        stimulator=stimulator_history(db.session, patient.id),
     )
+    # Rendered before the view is audited and committed: a commit expires what the page reads.
+    record_event(db.session, "view", record_type="patient", record_id=patient.id)
+    db.session.commit()
+    return page

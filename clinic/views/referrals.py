@@ -162,9 +162,10 @@ def render_referral(referral: Referral, move_form: MoveForm):
 def show(referral_id: int):
     """One referral: who sent it and why, its status, and the bookings it led to. Audited."""
     referral = get_referral_or_404(referral_id)
+    page = render_referral(referral, MoveForm(formdata=None))
     record_event(db.session, "view", record_type="referral", record_id=referral.id)
     db.session.commit()
-    return render_referral(referral, MoveForm(formdata=None))
+    return page
 
 
 @bp.route("/<int:referral_id>/status", methods=["POST"])

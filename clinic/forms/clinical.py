@@ -1,0 +1,84 @@
+"""Forms for the physician's record: completing procedures and visits, recording pain scores."""
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, IntegerField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+LATERALITY_CHOICES = [
+    ("", "— not applicable —"),
+    ("left", "Left"),
+    ("right", "Right"),
+    ("bilateral", "Bilateral"),
+    ("midline", "Midline"),
+]
+SOURCE_CHOICES = [("visit", "At a visit"), ("phone", "By phone"), ("self_report", "Self-report")]
+NRS_HELP = "0 = no pain, 10 = worst pain imaginable"
+
+
+class CompletionForm(FlaskForm):
+    performed_on = DateField(
+        "Performed on", validators=[DataRequired(message="Enter the date as YYYY-MM-DD.")]
+    )
+    baseline_nrs = IntegerField(
+        "Baseline pain before the procedure (NRS 0–10)",
+        validators=[
+            InputRequired(message="Enter the baseline pain, a whole number from 0 to 10."),
+            NumberRange(min=0, max=10, message="The baseline pain is a whole number from 0 to 10."),
+        ],
+    )
+    spinal_level = TextAreaField(
+        "Spinal level(s)", validators=[Optional(), Length(max=40)], render_kw={"rows": 1}
+    )
+    laterality = SelectField("Laterality", choices=LATERALITY_CHOICES, validators=[Optional()])
+    complications = TextAreaField(
+        "Complications", validators=[Optional(), Length(max=2000)], render_kw={"rows": 2}
+    )
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)], render_kw={"rows": 3})
+    version = HiddenField()
+
+
+class VisitCompletionForm(FlaskForm):
+    notes = TextAreaField(
+        "Visit notes", validators=[Optional(), Length(max=5000)], render_kw={"rows": 4}
+    )
+    intervention_id = SelectField(
+        "Pain score for the procedure", coerce=int, validators=[Optional()]
+    )
+    nrs = IntegerField(
+        "Pain now (NRS 0–10)",
+        validators=[Optional(), NumberRange(min=0, max=10, message="A whole number from 0 to 10.")],
+    )
+    percent_relief = IntegerField(
+        "Relief the patient reports (%)",
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=100, message="A whole number from 0 to 100."),
+        ],
+    )
+    version = HiddenField()
+
+
+class PainScoreForm(FlaskForm):
+    intervention_id = SelectField(
+        "Procedure followed up",
+        coerce=int,
+        validators=[InputRequired(message="Choose the procedure.")],
+    )
+    recorded_on = DateField(
+        "Date", validators=[DataRequired(message="Enter the date as YYYY-MM-DD.")]
+    )
+    nrs = IntegerField(
+        "Pain (NRS 0–10)",
+        validators=[
+            InputRequired(message="Enter the pain score, a whole number from 0 to 10."),
+            NumberRange(min=0, max=10, message="The pain score is a whole number from 0 to 10."),
+        ],
+    )
+    percent_relief = IntegerField(
+        "Relief the patient reports (%)",
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=100, message="A whole number from 0 to 100."),
+        ],
+    )
+    source = SelectField("How it was reported", choices=SOURCE_CHOICES, validators=[DataRequired()])

@@ -1,0 +1,329 @@
+"""The physician's record: completing procedures and visits, pain scores, the patient's relief."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from clinic import clock
+from clinic.models import AuditEvent, Intervention, PainScore
+from clinic.services import DomainError
+from clinic.services.procedures import (
+    Completion,
+    complete_intervention,
+    complete_visit,
+    normalise_levels,
+)
+from clinic.services.records import StaleRecord
+from tests.conftest import csrf_token
+from tests.factories import (
+    InterventionFactory,
+    PainScoreFactory,
+    PatientFactory,
+    ReferralFactory,
+    VisitFactory,
+    procedure_type,
+)
+from tests.test_statement_count import count_statements
+
+TODAY = date(2026, 11, 27)
+
+
+@pytest.fixture
+def booked(db_session):
+    """A transforaminal epidural booked from a triaged referral, ten days ago."""
+    patient = PatientFactory(first_name="Aisha", last_name="Okafor")
+    referral = ReferralFactory(patient=patient, status="scheduled")
+    intervention = InterventionFactory(
+        patient=patient,
+        referral=referral,
+        starts_at=datetime(2026, 11, 17, 9, tzinfo=UTC),
+        ends_at=datetime(2026, 11, 17, 9, 30, tzinfo=UTC),
+    )
+    db_session.flush()
+    return intervention
+
+
+def completion(**overrides) -> Completion:
+    values = dict(
+        performed_on=date(2026, 11, 17),
+        baseline_nrs=8,
+        spinal_level="l4-l5, l5-s1",
+        laterality="left",
+    )
+    values.update(overrides)
+    return Completion(**values)
+
+
+def test_completing_records_baseline_level_side_and_closes_the_referral(db_session, booked):
+    complete_intervention(db_session, booked, booked.version, completion(complications=" "), TODAY)
+    assert booked.status == "completed"
+    assert booked.performed_on == date(2026, 11, 17)
+    assert booked.baseline_nrs == 8
+    assert booked.spinal_level == "L4-L5, L5-S1"
+    assert booked.complications is None
+    assert booked.referral.status == "completed"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"baseline_nrs": None}, "baseline_nrs", "Enter the baseline pain"),
+        ({"baseline_nrs": 11}, "baseline_nrs", "0 to 10"),
+        ({"performed_on": date(2026, 11, 28)}, "performed_on", "after today"),
+        ({"laterality": "up"}, "laterality", "left, right, bilateral or midline"),
+        ({"spinal_level": "lower back"}, "spinal_level", "like L4-L5"),
+    ],
+)
+def test_a_bad_completion_says_what_to_fix_and_saves_nothing(
+    db_session, booked, change, field, message
+):
+    with pytest.raises(DomainError, match=message) as refused:
+        complete_intervention(db_session, booked, booked.version, completion(**change), TODAY)
+    assert refused.value.field == field
+    assert booked.status == "scheduled"
+
+
+@pytest.mark.parametrize("status", ["cancelled", "no_show"])
+def test_cancelled_and_no_show_bookings_cannot_be_completed(db_session, booked, status):
+    booked.status = status
+    db_session.flush()
+    with pytest.raises(DomainError, match="cannot be completed"):
+        complete_intervention(db_session, booked, booked.version, completion(), TODAY)
+
+
+def test_a_stale_completion_form_is_refused(db_session, booked):
+    opened = booked.version
+    complete_intervention(db_session, booked, opened, completion(), TODAY)
+    with pytest.raises(StaleRecord):
+        complete_intervention(db_session, booked, opened, completion(baseline_nrs=3), TODAY)
+    assert booked.baseline_nrs == 8
+
+
+def test_spinal_levels_are_written_one_way():
+    assert normalise_levels("c5-c6,c6-c7") == "C5-C6, C6-C7"
+    assert normalise_levels("T8-T10") == "T8-T10"
+    assert normalise_levels("  ") is None
+
+
+def test_completing_a_visit_keeps_its_notes(db_session):
+    visit = VisitFactory()
+    db_session.flush()
+    complete_visit(db_session, visit, visit.version, "  Pain better on the left  ")
+    assert visit.status == "completed" and visit.notes == "Pain better on the left"
+
+
+def test_physician_completes_from_the_booking_and_sees_the_outcome(
+    client, login, db_session, booked
+):
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{booked.id}/complete"
+    form = client.get(url).get_data(as_text=True)
+    assert "Baseline pain before the procedure" in form
+    response = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "performed_on": "2026-11-17",
+            "baseline_nrs": "8",
+            "spinal_level": "L5-S1",
+            "laterality": "right",
+            "version": str(booked.version),
+        },
+    )
+    assert response.status_code == 302
+    page = client.get(f"/patients/{booked.patient_id}").get_data(as_text=True)
+    assert "Transforaminal epidural steroid injection" in page and "L5-S1, right" in page
+
+
+def test_a_completion_without_baseline_keeps_the_input_and_says_so(
+    client, login, db_session, booked
+):
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{booked.id}/complete"
+    page = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "performed_on": "2026-11-17",
+            "baseline_nrs": "",
+            "spinal_level": "L5-S1",
+            "version": str(booked.version),
+        },
+    ).get_data(as_text=True)
+    assert "Enter the baseline pain, a whole number from 0 to 10." in page
+    assert "L5-S1" in page
+    db_session.expire_all()
+    assert db_session.get(Intervention, booked.id).status == "scheduled"
+
+
+def test_front_desk_cannot_complete_a_procedure(client, login, db_session, booked):
+    login("front_desk")
+    db_session.commit()
+    assert client.get(f"/schedule/bookings/{booked.id}/complete").status_code == 403
+
+
+@pytest.fixture
+def treated(db_session, booked):
+    complete_intervention(db_session, booked, booked.version, completion(), TODAY)
+    db_session.flush()
+    return booked
+
+
+def test_a_score_from_the_patient_page_is_saved_and_a_second_the_same_day_edits_it(
+    client, login, db_session, treated, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 11, 27, 12, tzinfo=UTC))
+    login("physician")
+    db_session.commit()
+    url = f"/patients/{treated.patient_id}/pain-scores/new"
+
+    def post(nrs: str):
+        return client.post(
+            url,
+            data={
+                "csrf_token": csrf_token(client, url),
+                "intervention_id": treated.id,
+                "recorded_on": "2026-11-27",
+                "nrs": nrs,
+                "percent_relief": "",
+                "source": "visit",
+            },
+        )
+
+    assert post("3").status_code == 302
+    assert post("4").status_code == 302
+    scores = (
+        db_session.execute(select(PainScore).where(PainScore.intervention_id == treated.id))
+        .scalars()
+        .all()
+    )
+    assert [(s.nrs, s.source) for s in scores] == [(4, "visit")]
+    changes = (
+        db_session.execute(
+            select(AuditEvent.changes).where(
+                AuditEvent.record_type == "pain_score", AuditEvent.action == "update"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert any(change.get("nrs") == [3, 4] for change in changes)
+
+
+def test_a_score_out_of_range_is_refused_with_the_input_kept(client, login, db_session, treated):
+    login("front_desk")
+    db_session.commit()
+    url = f"/patients/{treated.patient_id}/pain-scores/new"
+    page = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "intervention_id": treated.id,
+            "recorded_on": "2026-11-20",
+            "nrs": "11",
+            "percent_relief": "40",
+            "source": "phone",
+        },
+    ).get_data(as_text=True)
+    assert "The pain score is a whole number from 0 to 10." in page
+    assert 'value="40"' in page
+    assert db_session.execute(select(func.count()).select_from(PainScore)).scalar_one() == 0
+
+
+def test_a_visit_records_notes_and_a_score_for_the_procedure_it_follows(
+    client, login, db_session, treated, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 12, 1, 12, tzinfo=UTC))
+    visit = VisitFactory(
+        patient=treated.patient,
+        visit_kind="post_procedure_check",
+        intervention=treated,
+        starts_at=datetime(2026, 12, 1, 10, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 1, 10, 20, tzinfo=UTC),
+    )
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{visit.id}/complete"
+    response = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "notes": "Leg pain settled",
+            "intervention_id": treated.id,
+            "nrs": "2",
+            "percent_relief": "75",
+            "version": str(visit.version),
+        },
+    )
+    assert response.status_code == 302
+    score = db_session.execute(select(PainScore).where(PainScore.visit_id == visit.id)).scalar_one()
+    assert (score.recorded_on, score.nrs, score.percent_relief, score.source) == (
+        date(2026, 12, 1),
+        2,
+        75,
+        "visit",
+    )
+
+
+def test_the_patient_page_shows_relief_and_the_chart_with_a_text_alternative(
+    client, login, db_session, treated, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2027, 3, 1, 12, tzinfo=UTC))
+    # Baseline 8: NRS 3 is 62.5% relief, NRS 6 is 25% — relief from day 14, ended on day 90.
+    for day, nrs in [(14, 3), (42, 3), (90, 6)]:
+        PainScoreFactory(
+            intervention=treated, recorded_on=date(2026, 11, 17) + timedelta(days=day), nrs=nrs
+        )
+    login("manager")
+    db_session.commit()
+    page = client.get(f"/patients/{treated.patient_id}").get_data(as_text=True)
+    assert "Responder" in page
+    assert (
+        "<figure" in page
+        and "<figcaption>" in page
+        and "ESI-TF on 2026-11-17: baseline 8, 3 scores, last 6 on 2027-02-15" in page
+    )
+    chart = client.get(f"/patients/{treated.patient_id}/pain-chart.svg")
+    assert chart.status_code == 200 and chart.mimetype == "image/svg+xml"
+    assert chart.data.lstrip().startswith(b"<?xml") and b"Pain (NRS 0" in chart.data
+    at_80 = client.get(f"/patients/{treated.patient_id}?threshold=80").get_data(as_text=True)
+    assert "No relief ≥ 80%" in at_80
+
+
+def test_the_patient_page_query_count_does_not_grow_with_procedures(
+    client, login, db_session, app, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2027, 3, 1, 12, tzinfo=UTC))
+    patient = PatientFactory()
+    login("physician")
+
+    def page_statements(procedures: int) -> int:
+        existing = db_session.execute(
+            select(func.count())
+            .select_from(Intervention)
+            .where(Intervention.patient_id == patient.id)
+        ).scalar_one()
+        for n in range(existing, procedures):
+            start = datetime(2026, 1, 5, 9, tzinfo=UTC) + timedelta(days=7 * n)
+            done = InterventionFactory(
+                patient=patient,
+                starts_at=start,
+                ends_at=start + timedelta(minutes=30),
+                status="completed",
+                performed_on=start.date(),
+                baseline_nrs=7,
+                procedure_type=procedure_type("RFA"),
+            )
+            PainScoreFactory(
+                intervention=done, recorded_on=start.date() + timedelta(days=14), nrs=2
+            )
+        db_session.commit()
+        with count_statements(app) as counter:
+            assert client.get(f"/patients/{patient.id}").status_code == 200
+            assert client.get(f"/patients/{patient.id}/pain-chart.svg").status_code == 200
+        return counter.count
+
+    assert page_statements(2) == page_statements(12)

@@ -1,0 +1,117 @@
+"""CSV as DESIGN.md section 5 writes and reads it.
+
+UTF-8; a byte-order mark on web downloads (Excel needs it) and none from the command line
+unless asked; one header row; RFC 4180 quoting with CRLF line ends; ISO 8601 dates and
+``YYYY-MM-DDTHH:MM`` times in the clinic's zone; ``true``/``false``; an empty cell for unknown.
+Text that a spreadsheet would run as a formula (starting with = + - @ tab CR LF NUL) is
+written with a leading ``'``, which reading takes off again. Numbers stay numbers.
+"""
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+BOM = "\ufeff"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+
+
+def text_cell(value: str) -> str:
+    """Text made safe for a spreadsheet: a leading ' before anything it would run."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def cell(value: object, zone: ZoneInfo | None = None) -> str:
+    """One value as the CSV cell DESIGN.md prescribes."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        if zone is not None:
+            value = value.astimezone(zone)
+        return value.strftime("%Y-%m-%dT%H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return text_cell(str(value))
+
+
+def percent_cell(value: float | None) -> str:
+    """A percentage with one decimal place, or empty for unknown."""
+    return "" if value is None else f"{value:.1f}"
+
+
+def days_cell(value: float | None) -> str:
+    """A number of days as a whole number, or empty for unknown."""
+    return "" if value is None else str(round(value))
+
+
+def csv_lines(
+    header: Sequence[str], rows: Iterable[Sequence[str]], bom: bool = False
+) -> Iterator[str]:
+    """The CSV text a line (record) at a time, so that exports can stream."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+
+    def take() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(header)
+    yield (BOM if bom else "") + take()
+    for row in rows:
+        writer.writerow(row)
+        yield take()
+
+
+def unsafe_text(value: str) -> str:
+    """Undo ``text_cell``: a leading ' before a formula character is taken off."""
+    if value.startswith("'") and value[1:2] and value[1] in FORMULA_STARTS:
+        return value[1:]
+    return value
+
+
+def read_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str], dict[str, str]]]:
+    """Read CSV text (BOM or not, CRLF or LF): yields (physical line, header, row) per record.
+
+    The line is where the record starts, counting the header as line 1, so that a message
+    ``FILE:LINE`` points at what the user sees in an editor.
+    """
+    iterator = iter(lines)
+    first = next(iterator, None)
+    if first is None:
+        return
+    first = first.removeprefix(BOM)
+
+    def all_lines():
+        yield first
+        yield from iterator
+
+    reader = csv.reader(all_lines())
+    header = next(reader, None)
+    if header is None:
+        return
+    header = [name.strip() for name in header]
+    previous = reader.line_num
+    for record in reader:
+        start = previous + 1
+        previous = reader.line_num
+        if not any(field.strip() for field in record):
+            continue
+        values = [unsafe_text(field) for field in record]
+        row = dict(zip(header, values, strict=False))
+        if len(values) != len(header):
+            # The caller reports it: more or fewer cells than the header has columns.
+            row[CELL_COUNT_MISMATCH] = str(len(values))
+        yield start, header, row
+
+
+CELL_COUNT_MISMATCH = "__cells__"

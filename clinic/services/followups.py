@@ -283,6 +283,8 @@ class CallList:
     due_today: list[Call] = field(default_factory=list)
     upcoming: list[Call] = field(default_factory=list)
     missed_count: int = 0
+    # Calls whose window closed in the look-back period and that were made (score or outcome).
+    done_count: int = 0
     # Procedure types whose schedule text cannot be read; their calls use the default schedule.
     schedule_problems: list[str] = field(default_factory=list)
 
@@ -393,12 +395,14 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
         calls = scheduled_calls(performed_on, schedules[intervention.procedure_type_id])
         answered = answered_calls(performed_on, [due for due, _ in calls], scores[intervention.id])
         for due_on, offset in calls:
-            if not first_due <= due_on <= last_due or due_on in answered:
+            if not first_due <= due_on <= last_due:
                 continue
             row = attempts.get((intervention.id, due_on))
-            if row is not None and row.outcome in CLOSING_OUTCOMES:
-                continue
             status = classify(due_on, today, upcoming_days)
+            if due_on in answered or (row is not None and row.outcome in CLOSING_OUTCOMES):
+                if status == "missed":  # window closed in the look-back, and the call was made
+                    result.done_count += 1
+                continue
             if status == "missed":
                 result.missed_count += 1
                 continue

@@ -5,11 +5,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, render_template
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from clinic.extensions import db
-from clinic.models import Booking, Patient, Referral
 from clinic.security import ALL_ROLES, CLINICAL_ROLES, role_required
+from clinic.services import dashboard
+from clinic.views.common import clinic_today, clinic_zone
 
 bp = Blueprint("main", __name__)
 
@@ -48,22 +48,14 @@ def navigation():
 @bp.route("/")
 @role_required(*ALL_ROLES)
 def home():
-    """Today at a glance: the counts the signed-in role starts the day with."""
-    counts = {
-        "patients": db.session.execute(
-            select(func.count()).select_from(Patient).where(Patient.archived.is_(False))
-        ).scalar_one(),
-        "referrals_waiting": db.session.execute(
-            select(func.count())
-            .select_from(Referral)
-            .join(Patient)
-            .where(Referral.status == "received", Patient.archived.is_(False))
-        ).scalar_one(),
-        "bookings_scheduled": db.session.execute(
-            select(func.count()).select_from(Booking).where(Booking.status == "scheduled")
-        ).scalar_one(),
-    }
-    return render_template("main/home.html", counts=counts)
+    """Today at a glance for the signed-in role."""
+    today, zone = clinic_today(), clinic_zone()
+    if current_user.role in ("manager", "admin"):
+        figures = dashboard.manager_figures(db.session, today, zone)
+        return render_template("main/manager.html", figures=figures)
+    return render_template(
+        "main/home.html", figures=dashboard.desk_figures(db.session, today, zone), today=today
+    )
 
 
 @bp.app_template_filter("clinic_datetime")

@@ -1,0 +1,139 @@
+"""Today at a glance: the figures each role starts the day with."""
+
+import statistics
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from clinic.models import Booking, Intervention, Patient, ProcedureType, Referral
+from clinic.services import followups
+
+
+@dataclass(frozen=True)
+class ManagerFigures:
+    month_start: date
+    today: date
+    procedures_by_type: list[tuple[str, str, int]]
+    attended: int
+    no_shows: int
+    median_referral_days: float | None
+    referral_pairs: int
+    calls_done: int
+    calls_missed: int
+
+    @property
+    def procedures_total(self) -> int:
+        return sum(count for _, _, count in self.procedures_by_type)
+
+    @property
+    def no_show_rate_pct(self) -> float | None:
+        booked = self.attended + self.no_shows
+        return None if booked == 0 else 100 * self.no_shows / booked
+
+    @property
+    def call_completion_pct(self) -> float | None:
+        closed = self.calls_done + self.calls_missed
+        return None if closed == 0 else 100 * self.calls_done / closed
+
+
+def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants that bound clinic days ``first`` to ``last`` inclusive."""
+    return (
+        datetime.combine(first, time(0), tzinfo=zone),
+        datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone),
+    )
+
+
+def manager_figures(session: Session, today: date, zone: ZoneInfo) -> ManagerFigures:
+    """This month so far: procedures by type, no-show rate, referral-to-procedure days, calls made."""
+    month_start = today.replace(day=1)
+    procedures = session.execute(
+        select(ProcedureType.code, ProcedureType.name, func.count(Intervention.id))
+        .join(Intervention, Intervention.procedure_type_id == ProcedureType.id)
+        .where(
+            Intervention.status == "completed",
+            Intervention.performed_on.between(month_start, today),
+        )
+        .group_by(ProcedureType.code, ProcedureType.name)
+        .order_by(func.count(Intervention.id).desc(), ProcedureType.code)
+    ).all()
+    start, end = day_bounds(month_start, today, zone)
+    outcomes = dict(
+        session.execute(
+            select(Booking.status, func.count())
+            .where(
+                Booking.starts_at >= start,
+                Booking.starts_at < end,
+                Booking.status.in_(("completed", "no_show")),
+            )
+            .group_by(Booking.status)
+        ).all()
+    )
+    waits = [
+        (performed_on - received_on).days
+        for performed_on, received_on in session.execute(
+            select(Intervention.performed_on, Referral.received_on)
+            .join(Referral, Intervention.referral_id == Referral.id)
+            .where(
+                Intervention.status == "completed",
+                Intervention.performed_on.between(month_start, today),
+            )
+        )
+    ]
+    calls = followups.call_list(session, today)
+    return ManagerFigures(
+        month_start=month_start,
+        today=today,
+        procedures_by_type=[tuple(row) for row in procedures],
+        attended=outcomes.get("completed", 0),
+        no_shows=outcomes.get("no_show", 0),
+        median_referral_days=statistics.median(waits) if waits else None,
+        referral_pairs=len(waits),
+        calls_done=calls.done_count,
+        calls_missed=calls.missed_count,
+    )
+
+
+@dataclass(frozen=True)
+class DeskFigures:
+    bookings_today: int
+    checked_in: int
+    calls_overdue: int
+    calls_today: int
+    referrals_waiting: int
+    patients: int
+
+
+def desk_figures(session: Session, today: date, zone: ZoneInfo) -> DeskFigures:
+    """What the front desk and physicians need first: today's bookings, calls, referrals."""
+    start, end = day_bounds(today, today, zone)
+    statuses = dict(
+        session.execute(
+            select(Booking.status, func.count())
+            .where(Booking.starts_at >= start, Booking.starts_at < end)
+            .group_by(Booking.status)
+        ).all()
+    )
+    calls = followups.call_list(session, today)
+    waiting = session.execute(
+        select(func.count())
+        .select_from(Referral)
+        .join(Patient)
+        .where(Referral.status.in_(("received", "triaged")), Patient.archived.is_(False))
+    ).scalar_one()
+    patients = session.execute(
+        select(func.count()).select_from(Patient).where(Patient.archived.is_(False))
+    ).scalar_one()
+    return DeskFigures(
+        bookings_today=sum(
+            count for status, count in statuses.items() if status not in ("cancelled",)
+        ),
+        checked_in=statuses.get("checked_in", 0),
+        calls_overdue=len(calls.overdue),
+        calls_today=len(calls.due_today),
+        referrals_waiting=waiting,
+        patients=patients,
+    )

@@ -1,0 +1,88 @@
+"""Today at a glance: the manager's month figures and the desk's day."""
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from clinic import clock
+from clinic.services.dashboard import desk_figures, manager_figures
+from tests.factories import (
+    InterventionFactory,
+    PainScoreFactory,
+    ReferralFactory,
+    VisitFactory,
+    procedure_type,
+)
+
+TODAY = date(2026, 11, 20)
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def at(day: date, hour: int = 9) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def done(day: date, code: str = "ESI-TF", referral=None, hour: int = 9):
+    return InterventionFactory(
+        starts_at=at(day, hour),
+        ends_at=at(day, hour) + timedelta(minutes=30),
+        status="completed",
+        performed_on=day,
+        baseline_nrs=8,
+        procedure_type=procedure_type(code),
+        referral=referral,
+    )
+
+
+def test_manager_sees_this_months_procedures_no_shows_referral_wait_and_calls(db_session):
+    referral = ReferralFactory(received_on=date(2026, 10, 21))
+    done(date(2026, 11, 3), "ESI-TF", referral=referral)  # 13 days from referral
+    done(date(2026, 11, 5), "ESI-TF", hour=10)
+    done(date(2026, 11, 6), "RFA")
+    done(date(2026, 10, 30), "RFA")  # last month: not counted
+    VisitFactory(
+        starts_at=at(date(2026, 11, 10)),
+        ends_at=at(date(2026, 11, 10)) + timedelta(minutes=20),
+        status="no_show",
+    )
+    # A 2-week call due 2026-10-29 (performed 10-15) whose window closed 11-05: made.
+    made = done(date(2026, 10, 15), "ESI-IL", hour=11)
+    PainScoreFactory(intervention=made, recorded_on=date(2026, 10, 30), nrs=3)
+    db_session.flush()
+    figures = manager_figures(db_session, TODAY, UTC_ZONE)
+    assert figures.procedures_by_type == [
+        ("ESI-TF", "Transforaminal epidural steroid injection", 2),
+        ("RFA", "Radiofrequency ablation", 1),
+    ]
+    # 3 completed procedures this month + 1 no-show visit: 25.0% no-shows.
+    assert (figures.attended, figures.no_shows) == (3, 1)
+    assert figures.no_show_rate_pct == 25.0
+    assert (figures.median_referral_days, figures.referral_pairs) == (13, 1)
+    # Calls whose window closed in the last 30 days: only the ESI-IL 2-week call (due 10-29,
+    # window to 11-05), made. The 10-30 RFA's 2-week call (due 11-13) is open until 11-20.
+    assert (figures.calls_done, figures.calls_missed) == (1, 0)
+    assert figures.call_completion_pct == 100.0
+
+
+def test_desk_sees_todays_bookings_calls_and_waiting_referrals(db_session, monkeypatch):
+    monkeypatch.setattr(clock, "utcnow", lambda: at(TODAY, 12))
+    VisitFactory(
+        starts_at=at(TODAY), ends_at=at(TODAY) + timedelta(minutes=20), status="checked_in"
+    )
+    VisitFactory(
+        starts_at=at(TODAY, 10), ends_at=at(TODAY, 10) + timedelta(minutes=20), status="cancelled"
+    )
+    ReferralFactory(status="received")
+    ReferralFactory(status="triaged")
+    ReferralFactory(status="scheduled")
+    done(TODAY - timedelta(days=14), "ESI-TF")  # its 2-week call is due today
+    db_session.flush()
+    figures = desk_figures(db_session, TODAY, UTC_ZONE)
+    assert (figures.bookings_today, figures.checked_in) == (1, 1)
+    assert (figures.calls_today, figures.calls_overdue) == (1, 0)
+    assert figures.referrals_waiting == 2
+
+
+def test_home_page_shows_each_role_its_figures(client, login):
+    login("manager")
+    page = client.get("/").get_data(as_text=True)
+    assert "no-show rate" in page and "follow-up calls made" in page

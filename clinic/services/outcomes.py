@@ -28,10 +28,35 @@ class ProcedureOutcome:
 
 
 @dataclass(frozen=True)
+class EligibilityGroup:
+    """Targets whose eligibility was decided by the same rules for the same reasons, shown once."""
+
+    target_codes: list[str]
+    eligible: bool
+    checks: list[eligibility.RuleCheck]
+
+
+def group_assessments(assessments: list[eligibility.Assessment]) -> list[EligibilityGroup]:
+    groups: dict[tuple, EligibilityGroup] = {}
+    for assessment in assessments:
+        applied = [check for check in assessment.checks if check.applies]
+        key = (assessment.eligible, tuple((c.rule.code, c.met, tuple(c.reasons)) for c in applied))
+        if key in groups:
+            groups[key].target_codes.append(assessment.target_code)
+        else:
+            groups[key] = EligibilityGroup([assessment.target_code], assessment.eligible, applied)
+    return list(groups.values())
+
+
+@dataclass(frozen=True)
 class PatientOutcomes:
     procedures: list[ProcedureOutcome]
     eligibility: list[eligibility.Assessment]
     threshold: float
+
+    @property
+    def eligibility_groups(self) -> list[EligibilityGroup]:
+        return group_assessments(self.eligibility)
 
     def chart_traces(self) -> list[ProcedureTrace]:
         return [

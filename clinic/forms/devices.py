@@ -9,7 +9,6 @@ from wtforms import (
     SelectField,
     StringField,
     TextAreaField,
-    TimeField,
 )
 from wtforms.validators import (
     DataRequired,
@@ -20,6 +19,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from clinic.forms.scheduling import SlotForm
 from clinic.services.devices import CPT_LABELS, LIMITS, PARADIGM_LABELS
 
 NO_PROCEDURE = 0
@@ -151,17 +151,9 @@ class AdjustmentForm(FlaskForm):
     visit_version = HiddenField()
 
 
-class AdjustmentVisitForm(AdjustmentForm):
+class AdjustmentVisitForm(AdjustmentForm, SlotForm):
     """The programming values plus the visit to book for them: the patient is here now."""
 
-    physician_id = SelectField(
-        "Physician", coerce=int, validators=[InputRequired(message="Choose a physician.")]
-    )
-    room_id = SelectField("Room", coerce=int, validators=[InputRequired()])
-    day = DateField("Date", validators=[DataRequired(message="Enter the date as YYYY-MM-DD.")])
-    start_time = TimeField(
-        "Start", validators=[DataRequired(message="Enter the start time as HH:MM.")]
-    )
     duration_minutes = IntegerField(
         "Duration (minutes)",
         default=30,

@@ -13,14 +13,9 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 
-class BookingForm(FlaskForm):
-    patient_mrn = StringField(
-        "Patient MRN", validators=[DataRequired(message="Enter the patient's MRN.")]
-    )
-    what = SelectField(
-        "Procedure or visit",
-        validators=[DataRequired(message="Choose a procedure or a kind of visit.")],
-    )
+class SlotForm(FlaskForm):
+    """When and with whom: the physician, room, date, start (clinic time) and duration."""
+
     physician_id = SelectField(
         "Physician", coerce=int, validators=[InputRequired(message="Choose a physician.")]
     )
@@ -37,6 +32,16 @@ class BookingForm(FlaskForm):
             NumberRange(min=1, max=720, message="Between 1 and 720 minutes."),
         ],
     )
+
+
+class BookingForm(SlotForm):
+    patient_mrn = StringField(
+        "Patient MRN", validators=[DataRequired(message="Enter the patient's MRN.")]
+    )
+    what = SelectField(
+        "Procedure or visit",
+        validators=[DataRequired(message="Choose a procedure or a kind of visit.")],
+    )
     notes = TextAreaField(
         "Notes for the day", validators=[Optional(), Length(max=2000)], render_kw={"rows": 2}
     )
@@ -44,22 +49,7 @@ class BookingForm(FlaskForm):
     follows_intervention_id = HiddenField()
 
 
-class RescheduleForm(FlaskForm):
-    physician_id = SelectField(
-        "Physician", coerce=int, validators=[InputRequired(message="Choose a physician.")]
-    )
-    room_id = SelectField("Room", coerce=int, validators=[InputRequired()])
-    day = DateField("Date", validators=[DataRequired(message="Enter the date as YYYY-MM-DD.")])
-    start_time = TimeField(
-        "Start", validators=[DataRequired(message="Enter the start time as HH:MM.")]
-    )
-    duration_minutes = IntegerField(
-        "Duration (minutes)",
-        validators=[
-            InputRequired(message="Enter the duration in minutes."),
-            NumberRange(min=1, max=720, message="Between 1 and 720 minutes."),
-        ],
-    )
+class RescheduleForm(SlotForm):
     version = HiddenField()
 
 

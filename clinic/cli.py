@@ -136,23 +136,34 @@ DEMO_ACCOUNTS = [
 
 @click.command("init-demo")
 @with_appcontext
-@click.option("--patients", default=200, show_default=True, type=int)
+@click.option("--patients", default=400, show_default=True, type=int)
 def init_demo(patients: int) -> None:
     """On an empty database: one account per role (passwords printed once) and the demo data."""
     act_as(db.session, COMMAND_LINE)
-    if db.session.execute(select(func.count()).select_from(StaffUser)).scalar_one() == 0:
-        click.echo("Accounts created (shown once; write them down):")
-        for username, full_name, role in DEMO_ACCOUNTS:
-            password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(20))
-            accounts.create_user(db.session, username, full_name, role, password)
-            click.echo(f"  {role:<11} username: {username:<10} password: {password}")
-    else:
-        click.echo("Staff accounts exist already; none created.")
+    fresh = db.session.execute(select(func.count()).select_from(StaffUser)).scalar_one() == 0
     if db.session.execute(select(func.count()).select_from(Patient)).scalar_one() == 0:
         summary = demo.seed_demo(db.session, patients=patients)
         click.echo(f"Demo data loaded: {summary.patients} patients.")
     else:
         click.echo("Patients exist already; demo data not loaded.")
+    if fresh:
+        click.echo("Accounts created (shown once; write them down):")
+        for username, full_name, role in DEMO_ACCOUNTS:
+            password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(20))
+            # The demo physician is one of the seeded physicians, so it has patients of its own.
+            seeded = (
+                accounts.get_user_by_username(db.session, demo.PHYSICIANS[0][0])
+                if role == "physician"
+                else None
+            )
+            if seeded is not None and seeded.password_hash is None:
+                accounts.set_password(db.session, seeded, password)
+                username = seeded.username
+            else:
+                accounts.create_user(db.session, username, full_name, role, password)
+            click.echo(f"  {role:<11} username: {username:<10} password: {password}")
+    else:
+        click.echo("Staff accounts exist already; none created.")
     db.session.commit()
 
 

@@ -299,14 +299,18 @@ class SlotBook:
 
     FIRST_SLOT, SLOTS_PER_DAY = 8 * 2, 18
 
-    def __init__(self) -> None:
+    def __init__(self, rng: random.Random) -> None:
         self.busy: set[tuple[object, date, int]] = set()
+        self.rng = rng
 
     def take(self, day: date, minutes: int, *resources: object) -> tuple[datetime, datetime]:
         length = math.ceil(minutes / 30)
         while True:
             if day.weekday() < 5:
-                for first in range(self.SLOTS_PER_DAY - length + 1):
+                # Start looking at a random time of day, so bookings spread over the day.
+                last_start = self.SLOTS_PER_DAY - length
+                offset = self.rng.randint(0, last_start)
+                for first in [*range(offset, last_start + 1), *range(0, offset)]:
                     keys = [(r, day, first + k) for r in resources for k in range(length)]
                     if not any(key in self.busy for key in keys):
                         self.busy.update(keys)
@@ -327,8 +331,11 @@ class DemoClinic:
     physicians: list[StaffUser]
     rooms: dict[str, Room]
     procedures: dict[str, ProcedureType]
-    slots: SlotBook = field(default_factory=SlotBook)
+    slots: SlotBook = field(init=False)
     pending: list[object] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.slots = SlotBook(self.rng)
 
     def add(self, *records: object) -> None:
         self.pending.extend(records)
@@ -553,7 +560,7 @@ def patient_history(clinic: DemoClinic, patient: Patient, stimulator: bool) -> i
     physician = clinic.physicians[rng.randrange(len(clinic.physicians))]
     clinician, practice = rng.choice(REFERRERS)
     # Received between two years ago and today; the most recent are still in the pipeline.
-    received_on = today - timedelta(days=int(rng.triangular(0, 730, 200)))
+    received_on = today - timedelta(days=int(rng.triangular(0, 540, 120)))
     new_referral = not stimulator and rng.random() < 0.12
     if new_referral:
         # The front of the pipeline: received in the last three weeks, some overdue for triage.
@@ -648,7 +655,7 @@ def patient_history(clinic: DemoClinic, patient: Patient, stimulator: bool) -> i
             "RFA": rng.randint(200, 330),
         }.get(code, rng.randint(90, 150))
         day = intervention.performed_on + timedelta(days=gap)
-    if count and referral.status == "completed" and rng.random() < 0.35:
+    if count and referral.status == "completed" and rng.random() < 0.5:
         upcoming_visit(clinic, patient, physician)
     return count
 

@@ -101,6 +101,7 @@ def register_blueprints(app: Flask) -> None:
         clinical,
         devices,
         exports,
+        fhir,
         imports,
         main,
         patients,
@@ -116,6 +117,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(imports.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(devices.bp)
+    app.register_blueprint(fhir.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -1,10 +1,19 @@
 """Staff account forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField, TimeField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TimeField
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from clinic.models import ROLE_LABELS
+from clinic.services.eligibility import parse_codes
 
 ROLE_CHOICES = list(ROLE_LABELS.items())
 
@@ -49,3 +58,89 @@ class RoomForm(FlaskForm):
     def validate_closes_at(self, field) -> None:
         if self.opens_at.data and field.data and field.data <= self.opens_at.data:
             raise ValidationError("The room must close after it opens.")
+
+
+class ProcedureTypeForm(FlaskForm):
+    code = StringField(
+        "Code",
+        validators=[DataRequired(message="Enter a short code, e.g. ESI-TF."), Length(max=20)],
+    )
+    name = StringField(
+        "Name", validators=[DataRequired(message="Enter the procedure's name."), Length(max=120)]
+    )
+    category = SelectField(
+        "Category",
+        choices=[
+            (c, c.capitalize())
+            for c in ("epidural", "facet", "ablation", "neuromodulation", "other")
+        ],
+    )
+    cpt_code = StringField("CPT code(s)", validators=[Optional(), Length(max=40)])
+    followup_schedule = StringField(
+        "Follow-up calls after the procedure",
+        validators=[
+            DataRequired(message="Enter the schedule, e.g. 2w 6w 3m 6m 12m."),
+            Length(max=100),
+        ],
+    )
+    active = BooleanField("Offered (can be booked)", default=True)
+
+
+class EligibilityRuleForm(FlaskForm):
+    description = StringField(
+        "Description", validators=[DataRequired(message="Describe the rule."), Length(max=255)]
+    )
+    target_codes = StringField(
+        "Applies to procedures (codes)",
+        validators=[DataRequired(message="Name at least one procedure code.")],
+    )
+    prior_codes = StringField(
+        "Looks back at procedures (codes)",
+        validators=[DataRequired(message="Name at least one procedure code.")],
+    )
+    min_relief_pct = IntegerField(
+        "Minimum relief (%)",
+        validators=[
+            InputRequired(message="Enter a percent from 0 to 100."),
+            NumberRange(min=0, max=100),
+        ],
+    )
+    min_relief_days = IntegerField(
+        "Relief lasting at least (days)", validators=[Optional(), NumberRange(min=1, max=3650)]
+    )
+    required_prior_count = IntegerField(
+        "Qualifying prior procedures needed",
+        default=1,
+        validators=[InputRequired(), NumberRange(min=1, max=10)],
+    )
+    max_sessions = IntegerField(
+        "At most this many sessions…", validators=[Optional(), NumberRange(min=1, max=52)]
+    )
+    window_days = IntegerField(
+        "…in a rolling window of (days)", validators=[Optional(), NumberRange(min=1, max=3650)]
+    )
+    active = BooleanField("In force", default=True)
+
+    # Set by the view: the catalogue's codes, which the two code lists must come from.
+    known_codes: frozenset[str] = frozenset()
+
+    def _check_codes(self, field) -> None:
+        unknown = sorted(parse_codes(field.data) - self.known_codes)
+        if unknown:
+            raise ValidationError(
+                f"Unknown procedure code(s): {', '.join(unknown)}. Use codes from the catalogue."
+            )
+
+    validate_target_codes = _check_codes
+    validate_prior_codes = _check_codes
+
+    def validate(self, extra_validators=None) -> bool:
+        """The fields' own checks, then one across two optional fields (WTForms skips inline
+        validators of an empty Optional field)."""
+        valid = super().validate(extra_validators)
+        if (self.max_sessions.data is None) != (self.window_days.data is None):
+            self.window_days.errors.append(
+                "Give both the number of sessions and the window, or neither."
+            )
+            valid = False
+        return valid

@@ -6,10 +6,19 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from clinic.extensions import db
-from clinic.forms.admin import EditStaffForm, NewStaffForm, RoomForm
-from clinic.models import Room, StaffUser
+from clinic.forms.admin import (
+    EditStaffForm,
+    EligibilityRuleForm,
+    NewStaffForm,
+    ProcedureTypeForm,
+    RoomForm,
+)
+from clinic.models import ProcedureType, RepeatEligibilityRule, Room, StaffUser
+from clinic.models.scheduling import DEFAULT_FOLLOWUP_SCHEDULE
 from clinic.security import role_required
 from clinic.services import DomainError, accounts
+from clinic.services.eligibility import parse_codes
+from clinic.services.followups import parse_schedule
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -132,3 +141,94 @@ def edit_room(room_id: int | None = None):
             flash(f"Room {room.name} saved.", "success")
             return redirect(url_for("admin.rooms"))
     return render_template("admin/room_form.html", form=form, room=room if room_id else None)
+
+
+@bp.route("/procedures")
+@role_required("admin")
+def procedures():
+    """The procedure catalogue: codes, CPT codes and follow-up schedules."""
+    catalogue = (
+        db.session.execute(
+            select(ProcedureType).order_by(
+                ProcedureType.active.desc(), ProcedureType.category, ProcedureType.code
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return render_template("admin/procedures.html", catalogue=catalogue)
+
+
+@bp.route("/procedures/new", methods=["GET", "POST"])
+@bp.route("/procedures/<int:procedure_type_id>", methods=["GET", "POST"])
+@role_required("admin")
+def edit_procedure(procedure_type_id: int | None = None):
+    """Add a procedure type or change one; the follow-up schedule must be readable."""
+    procedure_type = (
+        db.session.get(ProcedureType, procedure_type_id) if procedure_type_id else ProcedureType()
+    )
+    if procedure_type is None:
+        abort(404)
+    form = ProcedureTypeForm(
+        obj=procedure_type if procedure_type_id and request.method == "GET" else None
+    )
+    if request.method == "GET" and not procedure_type_id:
+        form.followup_schedule.data = DEFAULT_FOLLOWUP_SCHEDULE
+    if form.validate_on_submit():
+        code = form.code.data.strip().upper()
+        taken = db.session.execute(
+            select(ProcedureType).where(
+                ProcedureType.code == code, ProcedureType.id != (procedure_type.id or 0)
+            )
+        ).scalar_one_or_none()
+        try:
+            parse_schedule(form.followup_schedule.data)
+        except DomainError as error:
+            form.followup_schedule.errors.append(error.message)
+        else:
+            if taken:
+                form.code.errors.append(f"The code {code} is already used by {taken.name}.")
+            else:
+                form.populate_obj(procedure_type)
+                procedure_type.code = code
+                procedure_type.cpt_code = (form.cpt_code.data or "").strip() or None
+                db.session.add(procedure_type)
+                db.session.commit()
+                flash(f"Procedure {procedure_type.code} saved.", "success")
+                return redirect(url_for("admin.procedures"))
+    return render_template(
+        "admin/procedure_form.html",
+        form=form,
+        procedure_type=procedure_type if procedure_type_id else None,
+    )
+
+
+@bp.route("/eligibility-rules")
+@role_required("admin")
+def eligibility_rules():
+    """The payers' repeat-eligibility rules, as data the patient page applies."""
+    rules = (
+        db.session.execute(select(RepeatEligibilityRule).order_by(RepeatEligibilityRule.code))
+        .scalars()
+        .all()
+    )
+    return render_template("admin/eligibility_rules.html", rules=rules)
+
+
+@bp.route("/eligibility-rules/<int:rule_id>", methods=["GET", "POST"])
+@role_required("admin")
+def edit_eligibility_rule(rule_id: int):
+    """Change a rule's thresholds, procedures or session limit."""
+    rule = db.session.get(RepeatEligibilityRule, rule_id)
+    if rule is None:
+        abort(404)
+    form = EligibilityRuleForm(obj=rule if request.method == "GET" else None)
+    form.known_codes = frozenset(db.session.execute(select(ProcedureType.code)).scalars())
+    if form.validate_on_submit():
+        form.populate_obj(rule)
+        rule.target_codes = " ".join(sorted(parse_codes(form.target_codes.data)))
+        rule.prior_codes = " ".join(sorted(parse_codes(form.prior_codes.data)))
+        db.session.commit()
+        flash(f"Rule “{rule.description}” saved.", "success")
+        return redirect(url_for("admin.eligibility_rules"))
+    return render_template("admin/eligibility_rule_form.html", form=form, rule=rule)

@@ -1,0 +1,931 @@
+"""The CSV exports of DESIGN.md section 5, one registry for the command line and the web.
+
+``EXPORTS`` maps each name to an ``Export``, whose ``open(session, filters, zone)`` gives the
+header and an iterator of rows (lists of cells already written as ``clinic.services.csvio``
+prescribes). ``CsvStream`` turns one export into CSV text in chunks, counting the records, so
+``flask --app clinic export NAME`` and ``/exports/NAME.csv`` write the same bytes (the web adds
+the byte-order mark).
+
+Streaming: every query runs with ``yield_per`` (a server-side cursor on PostgreSQL, planned for
+reading every row), rows are turned into cells one at a time and nothing is collected. No export sends a query per row:
+``outcomes`` reads completed interventions and their pain scores as two streams, both in
+(patient, intervention) order, and merges them by id.
+
+Filters (``ReportFilters``: ``date_from``/``date_to`` inclusive, ``threshold``):
+
+- ``interventions`` and ``outcomes``: the performed date; ``pain-scores``: the recorded date;
+  ``referrals``: the received date; ``schedule``: the scheduled date (the start, on the clinic's
+  calendar); ``stimulator-adjustments``: the visit date (the start, on the clinic's calendar),
+  the date the programming was done. ``patients`` is not filtered.
+- ``threshold`` (percent relief that counts as relieved) applies to ``outcomes`` and the relief
+  exports.
+
+Decisions where section 5 is silent:
+
+- Archived patients are hidden everywhere in Clinic, so they and all their records are left
+  out of every export (the FHIR bundle does the same).
+- ``ref``: an intervention without a source-system ref exports its id as its ref, in every
+  export that names interventions by ref (``interventions``, ``pain-scores``, ``outcomes``,
+  ``schedule``), so that the files join on it and import back.
+- ``outcomes.repeat_eligible``: whether the patient may have this procedure again *as of the
+  export date* (today on the clinic's calendar), under the admin's repeat-eligibility rules
+  judged by ``eligibility.assess_target`` against the patient's whole completed history up to
+  that date, whatever the date filter — the same answer the patient page gives today. Empty
+  when no active rule names the procedure code. The rules use their own relief thresholds; the
+  export's ``threshold`` only decides ``responder`` and the relief columns.
+- ``stimulator-adjustments.program`` is the program slot (1–32); ``visited_on`` is the visit's
+  date on the clinic's calendar.
+- ``referrals`` columns: ``referral_id,mrn,received_on,referring_clinician,referring_practice,
+  condition,urgency,status,status_reason,reason``.
+- ``schedule`` (interventions and visits, one row per booking) columns:
+  ``booking_id,kind,mrn,physician,room,scheduled_start,scheduled_end,status,status_reason,
+  procedure_code,visit_kind,intervention_id,intervention_ref,referral_id,performed_on,notes``
+  — ``kind`` is ``intervention`` or ``visit``; for an intervention ``intervention_id`` is its own
+  id (= ``booking_id``), for a visit the intervention it follows up (empty if none), so the
+  schedule joins ``outcomes`` and ``pain-scores`` on those columns.
+- Rows come in a stable order: patients by MRN, interventions by id, pain scores by
+  intervention then date, outcomes by patient then performed date, referrals by received date,
+  schedule and stimulator adjustments by start time (ties by id).
+"""
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, select, text
+from sqlalchemy.orm import Session
+
+from clinic import clock
+from clinic.models import (
+    Booking,
+    Intervention,
+    PainScore,
+    Patient,
+    ProcedureType,
+    Referral,
+    RepeatEligibilityRule,
+    Room,
+    ScsDevice,
+    StaffUser,
+    StimulatorAdjustment,
+    Visit,
+)
+from clinic.services import DomainError
+from clinic.services.csvio import cell, csv_lines, days_cell, percent_cell
+from clinic.services.eligibility import PastProcedure, Rule, assess_target, rule_from_row
+from clinic.services.filters import ReportFilters
+from clinic.services.relief import Score, assess
+
+# Rows fetched from the cursor at a time; memory holds about this many rows.
+BATCH_ROWS = 1000
+# Characters of CSV text handed to the writer (file, stdout or HTTP) at a time.
+CHUNK_CHARS = 64 * 1024
+DEFAULT_THRESHOLD = 50
+
+Rows = Iterator[Sequence[str]]
+Opened = tuple[Sequence[str], Rows]
+
+patient = Patient.__table__
+booking = Booking.__table__
+intervention = Intervention.__table__
+visit = Visit.__table__
+procedure_type = ProcedureType.__table__
+staff_user = StaffUser.__table__
+room = Room.__table__
+pain_score = PainScore.__table__
+referral = Referral.__table__
+scs_device = ScsDevice.__table__
+adjustment = StimulatorAdjustment.__table__
+
+PATIENTS_HEADER = (
+    "mrn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "email",
+    "condition",
+)
+INTERVENTIONS_HEADER = (
+    "ref",
+    "mrn",
+    "procedure_code",
+    "physician",
+    "scheduled_start",
+    "scheduled_end",
+    "room",
+    "status",
+    "performed_on",
+    "baseline_nrs",
+    "spinal_level",
+    "laterality",
+    "notes",
+)
+PAIN_SCORES_HEADER = ("intervention_ref", "recorded_on", "nrs", "percent_relief", "source")
+OUTCOMES_HEADER = (
+    "intervention_id",
+    "ref",
+    "mrn",
+    "procedure_code",
+    "physician",
+    "performed_on",
+    "spinal_level",
+    "laterality",
+    "baseline_nrs",
+    "followups",
+    "best_relief_pct",
+    "responder",
+    "onset_days",
+    "relief_days",
+    "relief_ongoing",
+    "last_followup_on",
+    "repeat_eligible",
+)
+STIMULATOR_ADJUSTMENTS_HEADER = (
+    "visit_id",
+    "mrn",
+    "device_serial",
+    "visited_on",
+    "program",
+    "paradigm",
+    "amplitude_ma",
+    "frequency_hz",
+    "pulse_width_us",
+    "contacts",
+    "impedance_ohms",
+    "battery_pct",
+    "cpt_code",
+    "pain_before",
+    "pain_after",
+    "notes",
+)
+REFERRALS_HEADER = (
+    "referral_id",
+    "mrn",
+    "received_on",
+    "referring_clinician",
+    "referring_practice",
+    "condition",
+    "urgency",
+    "status",
+    "status_reason",
+    "reason",
+)
+SCHEDULE_HEADER = (
+    "booking_id",
+    "kind",
+    "mrn",
+    "physician",
+    "room",
+    "scheduled_start",
+    "scheduled_end",
+    "status",
+    "status_reason",
+    "procedure_code",
+    "visit_kind",
+    "intervention_id",
+    "intervention_ref",
+    "referral_id",
+    "performed_on",
+    "notes",
+)
+
+
+@dataclass(frozen=True)
+class Export:
+    """One export: its name, what it holds (for the /exports page) and how to produce it."""
+
+    name: str
+    title: str
+    contains: str
+    dated_by: str | None  # what --from/--to apply to; None when the export is not filtered
+    uses_threshold: bool
+    produce: Callable[[Session, ReportFilters, ZoneInfo], Opened]
+    # The SELECTs the export streams, for a bare read of the same rows (benchmarks/exports.py);
+    # None for the relief tables, which the relief report's module reads.
+    statements: Callable[[ReportFilters, ZoneInfo], list[Select]] | None = None
+
+    def open(self, session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
+        """The header and the rows (lists of CSV cells) of this export under ``filters``."""
+        return self.produce(session, filters, zone)
+
+
+def plan_for_every_row(session: Session) -> None:
+    """On PostgreSQL, plan this transaction's cursors for reading every row, not the first few.
+
+    A server-side cursor is planned for its first 10% of rows by default
+    (``cursor_tuple_fraction``), which picks nested loops over index scans that are many
+    times slower than the hash joins and sorts ``COPY`` would use for a whole export.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
+
+
+def _stream(session: Session, statement: Select) -> Iterator[Any]:
+    """The rows of ``statement`` from a server-side cursor, ``BATCH_ROWS`` at a time."""
+    result = session.execute(statement.execution_options(yield_per=BATCH_ROWS))
+    try:
+        yield from result
+    finally:
+        result.close()
+
+
+def _on_dates(column: Any, filters: ReportFilters) -> list[ColumnElement[bool]]:
+    """Conditions keeping a date column within the filter's dates (inclusive)."""
+    conditions = []
+    if filters.date_from is not None:
+        conditions.append(column >= filters.date_from)
+    if filters.date_to is not None:
+        conditions.append(column <= filters.date_to)
+    return conditions
+
+
+def _on_calendar(column: Any, filters: ReportFilters, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+    """Conditions keeping a UTC timestamp within the filter's dates on the clinic's calendar."""
+    conditions = []
+    if filters.date_from is not None:
+        conditions.append(column >= _midnight(filters.date_from, zone))
+    if filters.date_to is not None:
+        conditions.append(column < _midnight(filters.date_to + timedelta(days=1), zone))
+    return conditions
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), zone).astimezone(UTC)
+
+
+def _within(day: date | None, filters: ReportFilters) -> bool:
+    if filters.date_from is None and filters.date_to is None:
+        return True
+    if day is None:
+        return False
+    if filters.date_from is not None and day < filters.date_from:
+        return False
+    return filters.date_to is None or day <= filters.date_to
+
+
+def _ref(ref: str | None, intervention_id: int | None) -> str | None:
+    """An intervention's ref, or its id for one created in Clinic (which has none)."""
+    if ref is not None:
+        return ref
+    return None if intervention_id is None else str(intervention_id)
+
+
+_active = patient.c.archived.is_(False)
+
+
+# --- patients, interventions, pain scores: exactly the import columns -------------------------
+
+
+def patients_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
+    """The SELECT of ``patients``: every patient not archived, by MRN."""
+    return [
+        (
+            select(
+                patient.c.mrn,
+                patient.c.first_name,
+                patient.c.last_name,
+                patient.c.date_of_birth,
+                patient.c.sex,
+                patient.c.phone,
+                patient.c.email,
+                patient.c.condition,
+            )
+            .where(_active)
+            .order_by(patient.c.mrn)
+        )
+    ]
+
+
+def patients_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
+    """Every patient who is not archived, in the columns of ``patients.csv``."""
+    [statement] = patients_statements(filters, zone)
+    return PATIENTS_HEADER, ([cell(value) for value in row] for row in _stream(session, statement))
+
+
+def interventions_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
+    """The SELECT of ``interventions``: by id, performed in the range when one is given."""
+    statement = (
+        select(
+            intervention.c.id,
+            intervention.c.ref,
+            patient.c.mrn,
+            procedure_type.c.code,
+            staff_user.c.username,
+            booking.c.starts_at,
+            booking.c.ends_at,
+            room.c.name,
+            booking.c.status,
+            intervention.c.performed_on,
+            intervention.c.baseline_nrs,
+            intervention.c.spinal_level,
+            intervention.c.laterality,
+            booking.c.notes,
+        )
+        .select_from(
+            intervention.join(booking, booking.c.id == intervention.c.id)
+            .join(patient, patient.c.id == booking.c.patient_id)
+            .join(procedure_type, procedure_type.c.id == intervention.c.procedure_type_id)
+            .join(staff_user, staff_user.c.id == booking.c.physician_id)
+            .outerjoin(room, room.c.id == booking.c.room_id)
+        )
+        .where(_active, *_on_dates(intervention.c.performed_on, filters))
+        .order_by(intervention.c.id)
+    )
+    return [statement]
+
+
+def interventions_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
+    """Interventions (performed in the date range when one is given), as ``interventions.csv``."""
+    [statement] = interventions_statements(filters, zone)
+
+    def rows() -> Rows:
+        for row in _stream(session, statement):
+            intervention_id, ref, *values = row
+            yield [cell(_ref(ref, intervention_id)), *(cell(value, zone) for value in values)]
+
+    return INTERVENTIONS_HEADER, rows()
+
+
+def pain_scores_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
+    """The SELECT of ``pain-scores``: by intervention and date, recorded in the range."""
+    statement = (
+        select(
+            pain_score.c.intervention_id,
+            intervention.c.ref,
+            pain_score.c.recorded_on,
+            pain_score.c.nrs,
+            pain_score.c.percent_relief,
+            pain_score.c.source,
+        )
+        .select_from(
+            pain_score.join(intervention, intervention.c.id == pain_score.c.intervention_id).join(
+                patient, patient.c.id == pain_score.c.patient_id
+            )
+        )
+        .where(_active, *_on_dates(pain_score.c.recorded_on, filters))
+        .order_by(pain_score.c.intervention_id, pain_score.c.recorded_on)
+    )
+    return [statement]
+
+
+def pain_scores_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
+    """Pain scores (recorded in the date range when one is given), as ``pain_scores.csv``."""
+    [statement] = pain_scores_statements(filters, zone)
+
+    def rows() -> Rows:
+        for intervention_id, ref, recorded_on, nrs, percent, source in _stream(session, statement):
+            yield [
+                cell(_ref(ref, intervention_id)),
+                cell(recorded_on),
+                cell(nrs),
+                cell(percent),
+                cell(source),
+            ]
+
+    return PAIN_SCORES_HEADER, rows()
+
+
+# --- outcomes: relief per completed intervention -----------------------------------------------
+
+
+def outcomes_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
+    """Completed interventions, then their pain scores, both in (patient, intervention) order."""
+    completed = booking.c.status == "completed"
+    narrowed: list[ColumnElement[bool]] = [_active]
+    window = _on_dates(intervention.c.performed_on, filters)
+    if window:
+        # Only patients with a completed intervention in the range; their whole history is read.
+        narrowed.append(
+            booking.c.patient_id.in_(
+                select(booking.c.patient_id)
+                .select_from(intervention.join(booking, booking.c.id == intervention.c.id))
+                .where(completed, *window)
+            )
+        )
+    interventions = (
+        select(
+            booking.c.patient_id,
+            intervention.c.id,
+            intervention.c.ref,
+            patient.c.mrn,
+            procedure_type.c.code,
+            staff_user.c.username,
+            intervention.c.performed_on,
+            intervention.c.spinal_level,
+            intervention.c.laterality,
+            intervention.c.baseline_nrs,
+        )
+        .select_from(
+            intervention.join(booking, booking.c.id == intervention.c.id)
+            .join(patient, patient.c.id == booking.c.patient_id)
+            .join(procedure_type, procedure_type.c.id == intervention.c.procedure_type_id)
+            .join(staff_user, staff_user.c.id == booking.c.physician_id)
+        )
+        .where(completed, *narrowed)
+        .order_by(booking.c.patient_id, intervention.c.id)
+    )
+    scores = (
+        select(
+            booking.c.patient_id,
+            pain_score.c.intervention_id,
+            pain_score.c.recorded_on,
+            pain_score.c.nrs,
+            pain_score.c.percent_relief,
+        )
+        .select_from(
+            pain_score.join(booking, booking.c.id == pain_score.c.intervention_id).join(
+                patient, patient.c.id == booking.c.patient_id
+            )
+        )
+        .where(completed, *narrowed)
+        .order_by(booking.c.patient_id, pain_score.c.intervention_id, pain_score.c.recorded_on)
+    )
+    return [interventions, scores]
+
+
+def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
+    """One row per completed intervention: its relief under the threshold, and repeat eligibility.
+
+    Interventions and pain scores come as two streams in (patient, intervention) order and are
+    merged by id; a patient's completed history is held only while that patient's rows are
+    written, because ``repeat_eligible`` judges it as a whole.
+    """
+    today = clock.utcnow().astimezone(zone).date()
+    rules = [rule_from_row(row) for row in session.execute(select(RepeatEligibilityRule)).scalars()]
+    interventions, scores = outcomes_statements(filters, zone)
+
+    def rows() -> Rows:
+        intervention_rows = _stream(session, interventions)
+        score_rows = _stream(session, scores)
+        with_scores = _merge_scores(intervention_rows, score_rows)
+        try:
+            for _, group in groupby(with_scores, key=lambda pair: pair[0].patient_id):
+                yield from _patient_outcomes(list(group), filters, rules, today)
+        finally:
+            intervention_rows.close()
+            score_rows.close()
+
+    return OUTCOMES_HEADER, rows()
+
+
+def _merge_scores(
+    interventions: Iterable[Any], scores: Iterator[Any]
+) -> Iterator[tuple[Any, list]]:
+    """Pair each intervention row with its scores; both streams are in (patient, id) order."""
+    pending = next(scores, None)
+    for row in interventions:
+        key = (row.patient_id, row.id)
+        # Scores of an intervention not in the first stream cannot occur (same conditions),
+        # but skipping them keeps the merge in step whatever happens.
+        while pending is not None and (pending.patient_id, pending.intervention_id) < key:
+            pending = next(scores, None)
+        mine = []
+        while pending is not None and (pending.patient_id, pending.intervention_id) == key:
+            mine.append(Score(pending.recorded_on, pending.nrs, pending.percent_relief))
+            pending = next(scores, None)
+        yield row, mine
+
+
+def _patient_outcomes(
+    group: list[tuple[Any, list[Score]]], filters: ReportFilters, rules: list[Rule], today: date
+) -> Rows:
+    """The outcome rows of one patient's completed interventions within the date range."""
+    history = [
+        PastProcedure(row.id, row.code, row.performed_on, row.baseline_nrs, tuple(scores))
+        for row, scores in group
+        if row.performed_on is not None
+    ]
+    eligible: dict[str, str] = {}
+    group.sort(key=lambda pair: (pair[0].performed_on or date.min, pair[0].id))
+    for row, scores in group:
+        if not _within(row.performed_on, filters):
+            continue
+        outcome = assess(row.baseline_nrs, row.performed_on, scores, filters.threshold)
+        if row.code not in eligible:
+            assessment = assess_target(rules, row.code, history, today)
+            eligible[row.code] = cell(assessment.eligible) if assessment.checks else ""
+        yield [
+            cell(row.id),
+            cell(_ref(row.ref, row.id)),
+            cell(row.mrn),
+            cell(row.code),
+            cell(row.username),
+            cell(row.performed_on),
+            cell(row.spinal_level),
+            cell(row.laterality),
+            cell(row.baseline_nrs),
+            cell(outcome.followups),
+            percent_cell(outcome.best_relief_pct),
+            cell(outcome.responder),
+            days_cell(outcome.onset_days),
+            days_cell(outcome.relief_days),
+            cell(outcome.relief_ongoing),
+            cell(outcome.last_followup_on),
+            eligible[row.code],
+        ]
+
+
+# --- stimulator programming, referrals, the schedule ---------------------------------------------
+
+
+def stimulator_adjustments_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
+    """The SELECT of ``stimulator-adjustments``: by visit start, visited in the range."""
+    statement = (
+        select(
+            adjustment.c.visit_id,
+            patient.c.mrn,
+            scs_device.c.serial_number,
+            booking.c.starts_at,
+            adjustment.c.program_slot,
+            adjustment.c.paradigm,
+            adjustment.c.amplitude_ma,
+            adjustment.c.frequency_hz,
+            adjustment.c.pulse_width_us,
+            adjustment.c.contacts,
+            adjustment.c.impedance_ohms,
+            adjustment.c.battery_pct,
+            adjustment.c.cpt_code,
+            adjustment.c.pain_before,
+            adjustment.c.pain_after,
+            adjustment.c.notes,
+        )
+        .select_from(
+            adjustment.join(booking, booking.c.id == adjustment.c.visit_id)
+            .join(patient, patient.c.id == booking.c.patient_id)
+            .join(scs_device, scs_device.c.id == adjustment.c.device_id)
+        )
+        .where(_active, *_on_calendar(booking.c.starts_at, filters, zone))
+        .order_by(booking.c.starts_at, adjustment.c.visit_id)
+    )
+    return [statement]
+
+
+def stimulator_adjustments_export(
+    session: Session, filters: ReportFilters, zone: ZoneInfo
+) -> Opened:
+    """Every stimulator programming visit (on a visit date in the range when one is given)."""
+    [statement] = stimulator_adjustments_statements(filters, zone)
+
+    def rows() -> Rows:
+        for visit_id, mrn, serial, starts_at, *values in _stream(session, statement):
+            yield [
+                cell(visit_id),
+                cell(mrn),
+                cell(serial),
+                cell(starts_at.astimezone(zone).date()),
+                *(cell(value) for value in values),
+            ]
+
+    return STIMULATOR_ADJUSTMENTS_HEADER, rows()
+
+
+def referrals_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
+    """The SELECT of ``referrals``: by received date, received in the range."""
+    statement = (
+        select(
+            referral.c.id,
+            patient.c.mrn,
+            referral.c.received_on,
+            referral.c.referring_clinician,
+            referral.c.referring_practice,
+            referral.c.condition,
+            referral.c.urgency,
+            referral.c.status,
+            referral.c.status_reason,
+            referral.c.reason,
+        )
+        .select_from(referral.join(patient, patient.c.id == referral.c.patient_id))
+        .where(_active, *_on_dates(referral.c.received_on, filters))
+        .order_by(referral.c.received_on, referral.c.id)
+    )
+    return [statement]
+
+
+def referrals_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
+    """Every referral (received in the date range when one is given) with the patient's MRN."""
+    [statement] = referrals_statements(filters, zone)
+    return REFERRALS_HEADER, ([cell(value) for value in row] for row in _stream(session, statement))
+
+
+def schedule_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
+    """The SELECT of ``schedule``: every booking by start, scheduled in the range."""
+    followed = intervention.alias("followed")
+    statement = (
+        select(
+            booking.c.id,
+            booking.c.kind,
+            patient.c.mrn,
+            staff_user.c.username,
+            room.c.name,
+            booking.c.starts_at,
+            booking.c.ends_at,
+            booking.c.status,
+            booking.c.status_reason,
+            procedure_type.c.code,
+            visit.c.visit_kind,
+            intervention.c.ref,
+            visit.c.intervention_id,
+            followed.c.ref.label("followed_ref"),
+            intervention.c.referral_id,
+            intervention.c.performed_on,
+            booking.c.notes,
+        )
+        .select_from(
+            booking.join(patient, patient.c.id == booking.c.patient_id)
+            .join(staff_user, staff_user.c.id == booking.c.physician_id)
+            .outerjoin(room, room.c.id == booking.c.room_id)
+            .outerjoin(intervention, intervention.c.id == booking.c.id)
+            .outerjoin(procedure_type, procedure_type.c.id == intervention.c.procedure_type_id)
+            .outerjoin(visit, visit.c.id == booking.c.id)
+            .outerjoin(followed, followed.c.id == visit.c.intervention_id)
+        )
+        .where(_active, *_on_calendar(booking.c.starts_at, filters, zone))
+        .order_by(booking.c.starts_at, booking.c.id)
+    )
+    return [statement]
+
+
+def schedule_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
+    """Interventions and visits together, one row per booking (scheduled in the date range)."""
+    [statement] = schedule_statements(filters, zone)
+
+    def rows() -> Rows:
+        for (
+            booking_id,
+            kind,
+            *described,  # mrn, physician, room, start, end, status, reason, code, visit kind
+            own_ref,
+            followed_id,
+            followed_ref,
+            referral_id,
+            performed_on,
+            notes,
+        ) in _stream(session, statement):
+            if kind == "intervention":
+                intervention_id, ref = booking_id, _ref(own_ref, booking_id)
+            else:
+                intervention_id, ref = followed_id, _ref(followed_ref, followed_id)
+            yield [
+                cell(booking_id),
+                cell(kind),
+                *(cell(value, zone) for value in described),
+                cell(intervention_id),
+                cell(ref),
+                cell(referral_id),
+                cell(performed_on),
+                cell(notes),
+            ]
+
+    return SCHEDULE_HEADER, rows()
+
+
+# --- the relief report's tables (clinic.services.reports) ---------------------------------------
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _report_cell(value: object) -> str:
+    """A cell of the relief report's tables: numbers as they come, text formula-safe."""
+    if isinstance(value, str):
+        return value if _NUMBER.fullmatch(value) else cell(value)
+    return cell(value)
+
+
+def _report_rows(rows: Iterable[Sequence[object]]) -> Rows:
+    for row in rows:
+        yield [_report_cell(value) for value in row]
+
+
+def relief_summary_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
+    """The relief summary per procedure type, from the relief report's own module."""
+    from clinic.services.reports import relief_summary_export as summary
+
+    header, rows = summary(session, filters)
+    return list(header), _report_rows(rows)
+
+
+def relief_curve_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
+    """The Kaplan–Meier relief curve per procedure type, from the relief report's own module."""
+    from clinic.services.reports import relief_curve_export as curve
+
+    header, rows = curve(session, filters)
+    return list(header), _report_rows(rows)
+
+
+PERFORMED = "performed date"
+EXPORTS: dict[str, Export] = {
+    export.name: export
+    for export in (
+        Export(
+            "relief-summary",
+            "Relief summary",
+            "Per procedure type: completed, evaluable, responders and responder rate, relief "
+            "events and censored, median relief with its 95% interval, relief at 90, 180 and "
+            "365 days.",
+            PERFORMED,
+            True,
+            relief_summary_export,
+        ),
+        Export(
+            "relief-curve",
+            "Relief curve",
+            "Per procedure type, the Kaplan–Meier curve of relief: one row per day with an event "
+            "or a censoring, with those at risk and the 95% band.",
+            PERFORMED,
+            True,
+            relief_curve_export,
+        ),
+        Export(
+            "outcomes",
+            "Outcomes",
+            "One row per completed intervention: baseline, follow-ups, best relief, responder, "
+            "onset and duration of relief, and whether a repeat is eligible today.",
+            PERFORMED,
+            True,
+            outcomes_export,
+            outcomes_statements,
+        ),
+        Export(
+            "patients",
+            "Patients",
+            "Every patient (not archived): MRN, name, date of birth, sex, contact, condition. "
+            "The import's columns.",
+            None,
+            False,
+            patients_export,
+            patients_statements,
+        ),
+        Export(
+            "interventions",
+            "Interventions",
+            "Every intervention: ref, patient, procedure, physician, times, room, status, "
+            "performed date, baseline, level, side, notes. The import's columns.",
+            PERFORMED,
+            False,
+            interventions_export,
+            interventions_statements,
+        ),
+        Export(
+            "pain-scores",
+            "Pain scores",
+            "Every pain score: intervention ref, date, NRS, percent relief, source. The import's "
+            "columns.",
+            "recorded date",
+            False,
+            pain_scores_export,
+            pain_scores_statements,
+        ),
+        Export(
+            "stimulator-adjustments",
+            "Stimulator adjustments",
+            "Every spinal cord stimulator programming visit: device, program, paradigm, "
+            "amplitude, frequency, pulse width, contacts, impedance, battery, pain before and "
+            "after.",
+            "visit date",
+            False,
+            stimulator_adjustments_export,
+            stimulator_adjustments_statements,
+        ),
+        Export(
+            "referrals",
+            "Referrals",
+            "Every referral: patient, received date, referring clinician and practice, "
+            "condition, urgency, status and reason.",
+            "received date",
+            False,
+            referrals_export,
+            referrals_statements,
+        ),
+        Export(
+            "schedule",
+            "Schedule",
+            "Interventions and visits together, one row per booking: patient, physician, room, "
+            "times, status, procedure or kind of visit.",
+            "scheduled date",
+            False,
+            schedule_export,
+            schedule_statements,
+        ),
+    )
+}
+
+
+class CsvStream:
+    """The CSV text of one export in chunks of about ``CHUNK_CHARS``, counting its records.
+
+    Iterate it once; ``rows`` is the number of records written so far (the header not counted)
+    and ``finished`` turns true when the last one was. Nothing is read before iteration starts.
+    """
+
+    def __init__(
+        self,
+        export: Export,
+        session: Session,
+        filters: ReportFilters,
+        zone: ZoneInfo,
+        *,
+        bom: bool = False,
+        chunk_chars: int | None = None,
+    ) -> None:
+        self.export = export
+        self.session = session
+        self.filters = filters
+        self.zone = zone
+        self.bom = bom
+        self.chunk_chars = chunk_chars or CHUNK_CHARS
+        self.rows = 0
+        self.finished = False
+
+    def _counted(self, rows: Rows) -> Rows:
+        for row in rows:
+            # Counted as the writer takes it: the rows in what was sent (or is about to be).
+            self.rows += 1
+            yield row
+
+    def __iter__(self) -> Iterator[str]:
+        plan_for_every_row(self.session)
+        header, rows = self.export.open(self.session, self.filters, self.zone)
+        counted = self._counted(rows)
+        pending: list[str] = []
+        size = 0
+        try:
+            for line in csv_lines(header, counted, bom=self.bom):
+                pending.append(line)
+                size += len(line)
+                if size >= self.chunk_chars:
+                    yield "".join(pending)
+                    pending.clear()
+                    size = 0
+            if pending:
+                yield "".join(pending)
+            self.finished = True
+        finally:
+            counted.close()
+            if hasattr(rows, "close"):
+                rows.close()
+
+    def audit_details(self) -> dict[str, object]:
+        """What the audit row of this export records: its name, filters and rows written."""
+        return {
+            "name": self.export.name,
+            "filters": self.filters.as_audit_details(),
+            "rows": self.rows,
+            "complete": self.finished,
+        }
+
+
+def get_export(name: str) -> Export:
+    """The export called ``name``, or a ``DomainError`` listing the names there are."""
+    export = EXPORTS.get(name)
+    if export is None:
+        raise DomainError(
+            f"There is no export called {name!r}. Choose one of: {', '.join(EXPORTS)}.", "name"
+        )
+    return export
+
+
+def parse_day(given: str | None, option: str) -> date | None:
+    """A ``YYYY-MM-DD`` filter date, or a ``DomainError`` saying how to write it."""
+    if given is None or not given.strip():
+        return None
+    try:
+        if not _ISO_DAY.fullmatch(given.strip()):
+            raise ValueError(given)
+        return date.fromisoformat(given.strip())
+    except ValueError:
+        raise DomainError(
+            f"{option} {given!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-01-31.", option
+        ) from None
+
+
+def parse_threshold(given: str | None, option: str = "--threshold") -> int:
+    """The percent relief that counts as relieved: a whole number from 1 to 100 (default 50)."""
+    if given is None or not str(given).strip():
+        return DEFAULT_THRESHOLD
+    try:
+        value = int(str(given).strip())
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= 100:
+        raise DomainError(
+            f"{option} {given!r} is not a threshold: give the percent relief that counts as "
+            "relieved, a whole number from 1 to 100 (e.g. 30, 50 or 80).",
+            option,
+        )
+    return value
+
+
+def make_filters(date_from: date | None, date_to: date | None, threshold: int) -> ReportFilters:
+    """The filters of an export, refusing a range that ends before it starts."""
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise DomainError(
+            f"--from {date_from} is after --to {date_to}: give the earlier date first.", "--to"
+        )
+    return ReportFilters(date_from=date_from, date_to=date_to, threshold=threshold)

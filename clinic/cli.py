@@ -171,3 +171,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(seed_demo)
     app.cli.add_command(init_demo)
+    from clinic.cli_exports import export_command  # local: it imports fail() from here
+
+    app.cli.add_command(export_command)
+    from clinic.cli_imports import import_command  # local, as above
+
+    app.cli.add_command(import_command)

@@ -50,6 +50,8 @@ ROUTE_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     "worklist.index": ("/worklist", frozenset({"front_desk", "physician"})),
     "worklist.record_score": ("/worklist/score", frozenset({"front_desk", "physician"})),
     "worklist.record_attempt": ("/worklist/attempt", frozenset({"front_desk", "physician"})),
+    # Sharing a record as FHIR: physicians and administrators (issue 6).
+    "fhir.patient_bundle": ("/patients/{patient_id}/fhir.json", frozenset({"physician", "admin"})),
     # Spinal cord stimulators: physicians write; everyone who reads the record reads them.
     "devices.history": ("/patients/{patient_id}/stimulator", ALL),
     "devices.new": ("/patients/{patient_id}/devices/new", frozenset({"physician"})),
@@ -61,13 +63,24 @@ ROUTE_ROLES: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({"physician"}),
     ),
     "reports.relief": ("/reports/relief", frozenset({"physician", "manager", "admin"})),
+    "reports.relief_chart": (
+        "/reports/relief/chart.svg",
+        frozenset({"physician", "manager", "admin"}),
+    ),
     "exports.index": ("/exports", frozenset({"manager", "admin"})),
+    "exports.download": ("/exports/patients.csv", frozenset({"manager", "admin"})),
     "imports.index": ("/imports", frozenset({"manager", "admin"})),
+    "imports.preview": ("/imports/preview", frozenset({"manager", "admin"})),
+    "imports.confirm": ("/imports/confirm", frozenset({"manager", "admin"})),
     "admin.users": ("/admin/users", frozenset({"admin"})),
     "admin.new_user": ("/admin/users/new", frozenset({"admin"})),
     "admin.edit_user": ("/admin/users/{user_id}", frozenset({"admin"})),
     "admin.rooms": ("/admin/rooms", frozenset({"admin"})),
     "admin.edit_room": ("/admin/rooms/new", frozenset({"admin"})),
+    "admin.procedures": ("/admin/procedures", frozenset({"admin"})),
+    "admin.edit_procedure": ("/admin/procedures/new", frozenset({"admin"})),
+    "admin.eligibility_rules": ("/admin/eligibility-rules", frozenset({"admin"})),
+    "admin.edit_eligibility_rule": ("/admin/eligibility-rules/1", frozenset({"admin"})),
 }
 
 # Served to anyone: static files, and signing in and out.
@@ -85,6 +98,8 @@ FORM_PAGES = {
     "admin.new_user",
     "admin.edit_user",
     "admin.edit_room",
+    "admin.edit_procedure",
+    "admin.edit_eligibility_rule",
     "schedule.new",
     "schedule.reschedule",
     "devices.new",
@@ -277,13 +292,13 @@ def test_get_changes_nothing(client, login, records, db_session, role):
     for table in before:
         assert len(after[table]) == len(before[table]), f"GET changed the row count of {table}"
         assert after[table] == before[table], f"GET changed rows of {table}"
-    # The trail may grow by the reads it records, and nothing else.
+    # The trail may grow by the reads (views, downloads) it records, and nothing else.
     new_actions = set(
         db_session.execute(
             select(AuditEvent.action).where(AuditEvent.id.not_in(audit_before))
         ).scalars()
     )
-    assert new_actions <= {"view", "access_denied"}
+    assert new_actions <= {"view", "access_denied", "export"}
 
 
 def test_state_changing_rules_answer_get_only_on_form_pages(app):

@@ -1,0 +1,324 @@
+"""How fast, and in how much memory, Clinic imports a large CSV of pain scores.
+
+Usage::
+
+    .venv/bin/python benchmarks/imports.py                       # 1,000,000 scores, SQLite
+    .venv/bin/python benchmarks/imports.py --rows 200000
+    .venv/bin/python benchmarks/imports.py --rows 200000 \\
+        --database-url postgresql://postgres@127.0.0.1/postgres   # SQLite and PostgreSQL
+    TEST_DATABASE_URL=postgresql://postgres@127.0.0.1/postgres .venv/bin/python benchmarks/imports.py
+
+It writes N pain-score rows (``--rows``, default 1,000,000) and the patients and interventions
+they follow up (one intervention per 5 scores, one patient per 2 interventions) as the CSV
+files of DESIGN.md section 5, then for each database (a temporary SQLite file, and PostgreSQL
+when ``--database-url`` or ``TEST_DATABASE_URL`` names a server, in a throwaway database):
+
+* **time**: the whole import (check pass and write pass, one transaction) beside a yardstick
+  measured in the same run on the same machine — PostgreSQL: ``COPY … FROM STDIN`` of the
+  same pain-score file into a scratch table through psycopg; SQLite: a bare ``executemany``
+  INSERT of the same rows (read with the csv module, no checks) into a scratch table;
+* **memory**: the peak of Python allocations (``tracemalloc``) while importing N/10 rows and
+  while importing N rows into fresh databases; flat memory means the two peaks are close.
+
+The timed import runs without tracemalloc (it slows Python down); memory is measured in
+separate imports. Nothing here is a test: it prints a table and exits 0.
+"""
+
+import argparse
+import csv
+import gc
+import os
+import random
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("CLINIC_ENV", "testing")
+
+from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from clinic import create_app  # noqa: E402
+from clinic.extensions import db  # noqa: E402
+from clinic.models import Room, StaffUser  # noqa: E402
+from clinic.services.audit import COMMAND_LINE, act_as  # noqa: E402
+from clinic.services.csvio import csv_lines  # noqa: E402
+from clinic.services.imports import COLUMNS, import_files  # noqa: E402
+
+ZONE = ZoneInfo("UTC")
+SCORES_PER_INTERVENTION = 5
+INTERVENTIONS_PER_PATIENT = 2
+PHYSICIANS = [f"dr.bench{n}" for n in range(8)]
+ROOMS = [f"Bench suite {n}" for n in range(4)]
+CODES = ["ESI-TF", "ESI-IL", "MBB", "RFA", "FJI"]
+FIRST = ["Ana", "Ben", "Chloé", "Dev", "Eun", "Femi", "Gus", "Hana", "Ivo", "Jude"]
+LAST = ["Okafor", "Lindgren", "Moreau", "Nakamura", "Silva", "Kowalski", "Haddad", "Byrne"]
+
+
+def write_files(folder: Path, rows: int, seed: int = 7) -> dict[str, Path]:
+    """The three CSV files for ``rows`` pain scores, written a line at a time."""
+    rng = random.Random(seed)
+    interventions = max(1, -(-rows // SCORES_PER_INTERVENTION))
+    # At least one patient per lane, so that a patient's procedures never share a time slot.
+    patients = max(len(PHYSICIANS), -(-interventions // INTERVENTIONS_PER_PATIENT))
+    paths = {kind: folder / f"{kind}-{rows}.csv" for kind in COLUMNS}
+
+    def patient_rows():
+        for n in range(patients):
+            born = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 60 * 365))
+            yield [
+                f"B{n:08d}",
+                rng.choice(FIRST),
+                rng.choice(LAST),
+                born.isoformat(),
+                rng.choice(["female", "male"]),
+                f"555-01{n % 100:02d}",
+                "",
+                "herniated_disc",
+            ]
+
+    def intervention_rows():
+        # Each physician works their own room through the day, one slot after another, so
+        # that nothing clashes however many interventions there are.
+        start = datetime(2015, 1, 5, 8, 0)
+        for n in range(interventions):
+            lane, slot = n % len(PHYSICIANS), n // len(PHYSICIANS)
+            day, index = divmod(slot, 16)
+            begins = start + timedelta(days=day, minutes=30 * index)
+            yield [
+                f"BENCH-{n:08d}",
+                f"B{n % patients:08d}",
+                CODES[n % len(CODES)],
+                PHYSICIANS[lane],
+                begins.strftime("%Y-%m-%dT%H:%M"),
+                (begins + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"),
+                ROOMS[lane % len(ROOMS)] if lane < len(ROOMS) else "",
+                "completed",
+                begins.date().isoformat(),
+                str(rng.randint(5, 9)),
+                "L4-L5",
+                "left",
+                "",
+            ]
+
+    def score_rows():
+        written = 0
+        for n in range(interventions):
+            slot = n // len(PHYSICIANS)
+            performed = date(2015, 1, 5) + timedelta(days=slot // 16)
+            for k in range(SCORES_PER_INTERVENTION):
+                if written == rows:
+                    return
+                written += 1
+                yield [
+                    f"BENCH-{n:08d}",
+                    (performed + timedelta(days=14 + 30 * k)).isoformat(),
+                    str(rng.randint(0, 10)),
+                    str(rng.randint(0, 100)) if k % 2 else "",
+                    "phone",
+                ]
+
+    for kind, generate in (
+        ("patients", patient_rows),
+        ("interventions", intervention_rows),
+        ("pain_scores", score_rows),
+    ):
+        with paths[kind].open("w", encoding="utf-8", newline="") as out:
+            for chunk in csv_lines(COLUMNS[kind], generate()):
+                out.write(chunk)
+    return paths
+
+
+def fresh_database(kind: str, server_url: str | None, folder: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{folder / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+    url = make_url(server_url).set(drivername="postgresql+psycopg")
+    name = f"clinic_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(kind: str, url: str) -> None:
+    if kind == "sqlite":
+        Path(make_url(url).database).unlink(missing_ok=True)
+        return
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def prepared_app(url: str, folder: Path):
+    """The app on a migrated database holding the benchmark's physicians and rooms."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "b" * 40, "TESTING": False})
+    app.instance_path = str(folder)
+    with app.app_context():
+        upgrade()
+        for username in PHYSICIANS:
+            db.session.add(StaffUser(username=username, full_name=username, role="physician"))
+        for name in ROOMS:
+            db.session.add(Room(name=name))
+        db.session.commit()
+    return app
+
+
+def run_import(app, paths: dict[str, Path], trace: bool) -> tuple[float, int]:
+    """Seconds for one committed import of the three files, and the traced peak (bytes)."""
+    with app.app_context():
+        act_as(db.session, COMMAND_LINE)
+        handles = {kind: path.open("rb") for kind, path in paths.items()}
+        gc.collect()
+        if trace:
+            tracemalloc.start()
+        began = time.perf_counter()
+        try:
+            report = import_files(
+                db.session,
+                {kind: (path.name, handles[kind]) for kind, path in paths.items()},
+                dry_run=False,
+                zone=ZONE,
+            )
+            if report.problems:
+                raise SystemExit("\n".join(map(str, report.problems[:20])))
+            db.session.commit()
+        finally:
+            seconds = time.perf_counter() - began
+            peak = tracemalloc.get_traced_memory()[1] if trace else 0
+            if trace:
+                tracemalloc.stop()
+            for handle in handles.values():
+                handle.close()
+        db.engine.dispose()
+    return seconds, peak
+
+
+def yardstick(kind: str, url: str, scores: Path) -> float:
+    """The same pain-score rows loaded the bare way: COPY (PostgreSQL) or executemany (SQLite)."""
+    if kind == "postgresql":
+        import psycopg
+
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(conninfo) as connection:
+            connection.execute(
+                "CREATE TABLE scratch_scores (intervention_ref text, recorded_on date, "
+                "nrs integer, percent_relief integer, source text)"
+            )
+            began = time.perf_counter()
+            copy_sql = "COPY scratch_scores FROM STDIN WITH (FORMAT csv, HEADER true)"
+            with (
+                connection.cursor() as cursor,
+                scores.open("rb") as source,
+                cursor.copy(copy_sql) as copy,
+            ):
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
+            connection.commit()
+            return time.perf_counter() - began
+    import sqlite3
+
+    connection = sqlite3.connect(make_url(url).database)
+    connection.execute(
+        "CREATE TABLE scratch_scores (intervention_ref TEXT, recorded_on DATE, nrs INTEGER, "
+        "percent_relief INTEGER, source TEXT)"
+    )
+    began = time.perf_counter()
+    with scores.open(encoding="utf-8", newline="") as source:
+        reader = csv.reader(source)
+        next(reader)
+        connection.executemany(
+            "INSERT INTO scratch_scores VALUES (?, ?, ?, ?, ?)",
+            (
+                (ref, day, int(nrs), int(pct) if pct else None, src)
+                for ref, day, nrs, pct, src in reader
+            ),
+        )
+    connection.commit()
+    seconds = time.perf_counter() - began
+    connection.close()
+    return seconds
+
+
+def mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="pain-score rows (N)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("TEST_DATABASE_URL"),
+        help="a PostgreSQL server to benchmark as well (a throwaway database is created)",
+    )
+    parser.add_argument("--skip-memory", action="store_true", help="time only")
+    arguments = parser.parse_args()
+    rows = arguments.rows
+    backends = ["sqlite"] + (["postgresql"] if arguments.database_url else [])
+    with tempfile.TemporaryDirectory(prefix="clinic-bench-") as workdir:
+        folder = Path(workdir)
+        print(f"Writing CSV files for {rows:,} pain scores and for {rows // 10:,} …", flush=True)
+        large = write_files(folder, rows)
+        small = write_files(folder, max(1, rows // 10))
+        sizes = ", ".join(
+            f"{path.name} {path.stat().st_size / 2**20:.1f} MiB" for path in large.values()
+        )
+        print(f"  {sizes}")
+        print(
+            f"Import of {rows:,} pain scores (+ {-(-rows // 5):,} interventions, "
+            f"{-(-rows // 10):,} patients), one transaction; each database reported when done.",
+            flush=True,
+        )
+        for kind in backends:
+            print(f"{kind}: timing the import of {rows:,} scores …", flush=True)
+            url = fresh_database(kind, arguments.database_url, folder)
+            try:
+                app = prepared_app(url, folder)
+                seconds, _ = run_import(app, large, trace=False)
+                bare = yardstick(kind, url, large["pain_scores"])
+            finally:
+                drop_database(kind, url)
+            peaks = []
+            if not arguments.skip_memory:
+                for label, paths in ((rows // 10, small), (rows, large)):
+                    print(
+                        f"{kind}: measuring memory while importing {label:,} scores …", flush=True
+                    )
+                    url = fresh_database(kind, arguments.database_url, folder)
+                    try:
+                        app = prepared_app(url, folder)
+                        peaks.append(run_import(app, paths, trace=True)[1])
+                    finally:
+                        drop_database(kind, url)
+            print_result(kind, rows, seconds, bare, peaks)
+
+
+def print_result(kind: str, rows: int, seconds: float, bare: float, peaks: list[int]) -> None:
+    yard = {"sqlite": "executemany INSERT", "postgresql": "COPY FROM STDIN"}[kind]
+    print(f"  {kind}")
+    print(f"    import            {seconds:8.1f} s   {rows / seconds:10,.0f} scores/s")
+    print(f"    yardstick         {bare:8.1f} s   ({yard} of the score rows alone)")
+    print(f"    ratio             {seconds / bare:8.1f} × the yardstick")
+    if peaks:
+        small, large = peaks
+        print(
+            f"    peak memory       {mib(small)} at N/10, {mib(large)} at N "
+            f"(× {large / small:.2f} for 10 × the rows)"
+        )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

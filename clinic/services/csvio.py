@@ -15,6 +15,33 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 BOM = "\ufeff"
+# The interchange files of DESIGN.md section 5: an export of these imports back unchanged.
+PATIENTS_COLUMNS = (
+    "mrn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "email",
+    "condition",
+)
+INTERVENTIONS_COLUMNS = (
+    "ref",
+    "mrn",
+    "procedure_code",
+    "physician",
+    "scheduled_start",
+    "scheduled_end",
+    "room",
+    "status",
+    "performed_on",
+    "baseline_nrs",
+    "spinal_level",
+    "laterality",
+    "notes",
+)
+PAIN_SCORES_COLUMNS = ("intervention_ref", "recorded_on", "nrs", "percent_relief", "source")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 
 

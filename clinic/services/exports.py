@@ -75,7 +75,15 @@ from clinic.models import (
     Visit,
 )
 from clinic.services import DomainError
-from clinic.services.csvio import cell, csv_lines, days_cell, percent_cell
+from clinic.services.csvio import (
+    INTERVENTIONS_COLUMNS,
+    PAIN_SCORES_COLUMNS,
+    PATIENTS_COLUMNS,
+    cell,
+    csv_lines,
+    days_cell,
+    percent_cell,
+)
 from clinic.services.eligibility import PastProcedure, Rule, assess_target, rule_from_row
 from clinic.services.filters import ReportFilters
 from clinic.services.relief import Score, assess
@@ -101,32 +109,9 @@ referral = Referral.__table__
 scs_device = ScsDevice.__table__
 adjustment = StimulatorAdjustment.__table__
 
-PATIENTS_HEADER = (
-    "mrn",
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "sex",
-    "phone",
-    "email",
-    "condition",
-)
-INTERVENTIONS_HEADER = (
-    "ref",
-    "mrn",
-    "procedure_code",
-    "physician",
-    "scheduled_start",
-    "scheduled_end",
-    "room",
-    "status",
-    "performed_on",
-    "baseline_nrs",
-    "spinal_level",
-    "laterality",
-    "notes",
-)
-PAIN_SCORES_HEADER = ("intervention_ref", "recorded_on", "nrs", "percent_relief", "source")
+PATIENTS_HEADER = PATIENTS_COLUMNS
+INTERVENTIONS_HEADER = INTERVENTIONS_COLUMNS
+PAIN_SCORES_HEADER = PAIN_SCORES_COLUMNS
 OUTCOMES_HEADER = (
     "intervention_id",
     "ref",

@@ -86,37 +86,21 @@ from clinic.models.patients import search_key
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
 from clinic.services import DomainError
 from clinic.services.audit import record_event
-from clinic.services.csvio import BOM, CELL_COUNT_MISMATCH, read_rows
+from clinic.services.csvio import (
+    BOM,
+    CELL_COUNT_MISMATCH,
+    INTERVENTIONS_COLUMNS,
+    PAIN_SCORES_COLUMNS,
+    PATIENTS_COLUMNS,
+    read_rows,
+)
 from clinic.services.scheduling import MAX_DURATION_MINUTES, any_booking, describe, lock_schedule
 
 KINDS = ("patients", "interventions", "pain_scores")
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "patients": (
-        "mrn",
-        "first_name",
-        "last_name",
-        "date_of_birth",
-        "sex",
-        "phone",
-        "email",
-        "condition",
-    ),
-    "interventions": (
-        "ref",
-        "mrn",
-        "procedure_code",
-        "physician",
-        "scheduled_start",
-        "scheduled_end",
-        "room",
-        "status",
-        "performed_on",
-        "baseline_nrs",
-        "spinal_level",
-        "laterality",
-        "notes",
-    ),
-    "pain_scores": ("intervention_ref", "recorded_on", "nrs", "percent_relief", "source"),
+    "patients": PATIENTS_COLUMNS,
+    "interventions": INTERVENTIONS_COLUMNS,
+    "pain_scores": PAIN_SCORES_COLUMNS,
 }
 KIND_LABELS = {
     "patients": "patients",

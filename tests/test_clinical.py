@@ -293,6 +293,21 @@ def test_the_patient_page_shows_relief_and_the_chart_with_a_text_alternative(
     assert "No relief ≥ 80%" in at_80
 
 
+def test_the_patient_page_gives_the_onset_of_relief_still_ongoing(
+    client, login, db_session, treated, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2027, 3, 1, 12, tzinfo=UTC))
+    # Baseline 8: NRS 6 on day 14 is 25% (not relieved), NRS 3 on days 42 and 90 is 62.5%.
+    for day, nrs in [(14, 6), (42, 3), (90, 3)]:
+        PainScoreFactory(
+            intervention=treated, recorded_on=date(2026, 11, 17) + timedelta(days=day), nrs=nrs
+        )
+    login("physician")
+    db_session.commit()
+    page = client.get(f"/patients/{treated.patient_id}").get_data(as_text=True)
+    assert "Responder: relief from day 42, ongoing at day 90 (last score 2027-02-15)" in page
+
+
 def test_the_patient_page_query_count_does_not_grow_with_procedures(
     client, login, db_session, app, monkeypatch
 ):

@@ -402,11 +402,12 @@ def test_status_text_for_relief_that_ended():
     )
 
 
-def test_status_text_for_ongoing_relief():
-    # Day 180 is 2026-07-09 (see THRESHOLD_SCORES); baseline 8, NRS 2 → 75 ✓ at both scores.
-    scores = [Score(day(14), nrs=2), Score(date(2026, 7, 9), nrs=2)]
+def test_status_text_for_ongoing_relief_names_its_onset():
+    # Day 180 is 2026-07-09 (see THRESHOLD_SCORES); baseline 8: NRS 6 → 25 ✗ on day 14, then
+    # NRS 2 → 75 ✓ on days 42 and 180: relief began on day 42 and is still going.
+    scores = [Score(day(14), nrs=6), Score(day(42), nrs=2), Score(date(2026, 7, 9), nrs=2)]
     assert relief_status_text(assess(8, PERFORMED, scores)) == (
-        "Responder: relief ongoing at day 180 (last score 2026-07-09)"
+        "Responder: relief from day 42, ongoing at day 180 (last score 2026-07-09)"
     )
 
 

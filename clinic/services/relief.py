@@ -177,14 +177,18 @@ def assess(
 
 
 def relief_status_text(outcome: Outcome) -> str:
-    """A short phrase for the patient page, e.g. 'Responder: relief from day 14, ended at day 92'."""
+    """A short phrase for the patient page, e.g. 'Responder: relief from day 14, ended at day 92'.
+
+    Every responder's phrase starts with the onset (the day of the first relieved score), whether
+    relief has ended or is still ongoing.
+    """
     if not outcome.evaluable:
         return f"Not evaluable: {outcome.not_evaluable_reason}"
     if not outcome.responder:
         return f"No relief ≥ {format_percent(outcome.threshold)}%"
+    onset = f"Responder: relief from day {outcome.onset_days}"
     if outcome.relief_ongoing:
         return (
-            f"Responder: relief ongoing at day {outcome.relief_days} "
-            f"(last score {outcome.last_followup_on})"
+            f"{onset}, ongoing at day {outcome.relief_days} (last score {outcome.last_followup_on})"
         )
-    return f"Responder: relief from day {outcome.onset_days}, ended at day {outcome.relief_days}"
+    return f"{onset}, ended at day {outcome.relief_days}"

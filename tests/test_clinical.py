@@ -1,5 +1,6 @@
 """The physician's record: completing procedures and visits, pain scores, the patient's relief."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -135,6 +136,49 @@ def test_physician_completes_from_the_booking_and_sees_the_outcome(
     assert response.status_code == 302
     page = client.get(f"/patients/{booked.patient_id}").get_data(as_text=True)
     assert "Transforaminal epidural steroid injection" in page and "L5-S1, right" in page
+
+
+def notes_box(page: str) -> str:
+    """What the completion form's clinical-notes textarea holds."""
+    found = re.search(r'<textarea[^>]*name="notes"[^>]*>(.*?)</textarea>', page, re.DOTALL)
+    assert found, "no notes textarea on the page"
+    return found.group(1).strip()
+
+
+def test_completing_neither_inherits_nor_overwrites_the_desk_note_for_the_day(
+    client, login, db_session, booked
+):
+    booked.desk_note = "Needs a wheelchair"
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{booked.id}/complete"
+    form = client.get(url).get_data(as_text=True)
+    assert notes_box(form) == ""
+    assert "Note for the day (front desk):</strong> Needs a wheelchair" in form
+    response = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "performed_on": "2026-11-17",
+            "baseline_nrs": "8",
+            "notes": "Contrast spread confirmed",
+            "version": str(booked.version),
+        },
+    )
+    assert response.status_code == 302
+    db_session.expire_all()
+    done = db_session.get(Intervention, booked.id)
+    assert (done.notes, done.desk_note) == ("Contrast spread confirmed", "Needs a wheelchair")
+    # Editing the record later shows the physician's own notes, not the desk's.
+    assert notes_box(client.get(url).get_data(as_text=True)) == "Contrast spread confirmed"
+
+
+def test_completing_a_visit_does_not_inherit_the_desk_note(client, login, db_session, treated):
+    visit = VisitFactory(patient=treated.patient, desk_note="Interpreter booked")
+    login("physician")
+    db_session.commit()
+    page = client.get(f"/schedule/bookings/{visit.id}/complete").get_data(as_text=True)
+    assert notes_box(page) == "" and "Interpreter booked" in page
 
 
 def test_a_completion_without_baseline_keeps_the_input_and_says_so(

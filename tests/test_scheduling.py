@@ -291,6 +291,23 @@ def test_front_desk_books_from_the_form_and_sees_it_on_the_day(client, login, db
     assert "Suite 1" in room_page and "Smith, Ana" in room_page
 
 
+def test_the_desk_note_for_the_day_is_kept_apart_from_the_clinical_notes(
+    client, login, db_session, cast
+):
+    login("front_desk")
+    db_session.commit()
+    response = client.post(
+        "/schedule/new", data=booking_form(client, cast, desk_note="  Needs a wheelchair ")
+    )
+    assert response.status_code == 302
+    booking = db_session.execute(select(Booking)).scalar_one()
+    assert (booking.desk_note, booking.notes) == ("Needs a wheelchair", None)
+    day_page = client.get(f"/schedule?date={DAY.isoformat()}").get_data(as_text=True)
+    assert "Needs a wheelchair" in day_page
+    booking_page = client.get(f"/schedule/bookings/{booking.id}").get_data(as_text=True)
+    assert "Note for the day:</strong> Needs a wheelchair" in booking_page
+
+
 def test_a_clashing_form_is_refused_with_the_clash_named_and_the_input_kept(
     client, login, db_session, cast
 ):
@@ -300,7 +317,7 @@ def test_a_clashing_form_is_refused_with_the_clash_named_and_the_input_kept(
     response = client.post(
         "/schedule/new",
         data=booking_form(
-            client, cast, start="09:30", patient_mrn=cast["ben"].mrn, notes="Bring MRI"
+            client, cast, start="09:30", patient_mrn=cast["ben"].mrn, desk_note="Bring MRI"
         ),
     )
     page = response.get_data(as_text=True)

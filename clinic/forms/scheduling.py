@@ -42,7 +42,8 @@ class BookingForm(SlotForm):
         "Procedure or visit",
         validators=[DataRequired(message="Choose a procedure or a kind of visit.")],
     )
-    notes = TextAreaField(
+    # The front desk's note, kept apart from the physician's clinical notes.
+    desk_note = TextAreaField(
         "Notes for the day", validators=[Optional(), Length(max=2000)], render_kw={"rows": 2}
     )
     referral_id = HiddenField()

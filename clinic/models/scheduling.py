@@ -81,7 +81,11 @@ class Booking(Stamped, Base):
     ends_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # The physician's clinical notes, written when the procedure or visit is completed.
     notes: Mapped[str | None] = mapped_column(Text)
+    # The front desk's note for the day ("needs a wheelchair"), written when booking; kept apart
+    # from the clinical notes, which the front desk must never edit (DESIGN.md section 1).
+    desk_note: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(default=1)
 
     patient: Mapped[Patient] = relationship()

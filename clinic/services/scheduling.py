@@ -226,7 +226,8 @@ class NewBooking:
     visit_kind: str | None = None
     referral_id: int | None = None
     follows_intervention_id: int | None = None
-    notes: str | None = None
+    # The desk's note for the day; never the clinical notes, which only the physician writes.
+    desk_note: str | None = None
 
 
 def lock_schedule(session: Session) -> None:
@@ -263,7 +264,7 @@ def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
         room_id=slot.room_id,
         starts_at=slot.starts_at,
         ends_at=slot.ends_at,
-        notes=request.notes or None,
+        desk_note=(request.desk_note or "").strip() or None,
     )
     if request.procedure_type_id is not None:
         procedure_type = session.get(ProcedureType, request.procedure_type_id)

@@ -174,7 +174,7 @@ def _book_from_form(form: BookingForm) -> Booking:
             follows_intervention_id=int(form.follows_intervention_id.data)
             if form.follows_intervention_id.data
             else None,
-            notes=form.notes.data,
+            desk_note=form.desk_note.data,
         ),
         clinic_zone(),
     )

@@ -216,6 +216,51 @@ def treated(db_session, booked):
     return booked
 
 
+@pytest.mark.parametrize("role", ["front_desk", "physician", "manager", "admin"])
+def test_complications_and_clinical_notes_are_read_on_the_booking_and_the_patient_page(
+    client, login, db_session, treated, role
+):
+    treated.complications = "Transient numbness of the left leg"
+    treated.notes = "Contrast spread confirmed\nNo vascular uptake"
+    visit = VisitFactory(
+        patient=treated.patient,
+        visit_kind="post_procedure_check",
+        intervention=treated,
+        status="completed",
+        notes="Leg pain settled",
+        starts_at=datetime(2026, 11, 24, 10, tzinfo=UTC),
+        ends_at=datetime(2026, 11, 24, 10, 20, tzinfo=UTC),
+    )
+    login(role)
+    db_session.commit()
+    booking_page = client.get(f"/schedule/bookings/{treated.id}").get_data(as_text=True)
+    assert "Transient numbness of the left leg" in booking_page
+    assert "Contrast spread confirmed<br>No vascular uptake" in booking_page
+    assert "Leg pain settled" in client.get(f"/schedule/bookings/{visit.id}").get_data(as_text=True)
+    patient_page = client.get(f"/patients/{treated.patient_id}").get_data(as_text=True)
+    assert "Complications:</strong> Transient numbness of the left leg" in patient_page
+    assert "Notes:</strong> Contrast spread confirmed<br>No vascular uptake" in patient_page
+    assert "Notes:</strong> Leg pain settled" in patient_page
+
+
+def test_a_procedure_completed_without_complications_says_none_were_recorded(
+    client, login, db_session, treated
+):
+    login("manager")
+    db_session.commit()
+    assert "None recorded" in client.get(f"/schedule/bookings/{treated.id}").get_data(as_text=True)
+    patient_page = client.get(f"/patients/{treated.patient_id}").get_data(as_text=True)
+    assert "Complications:</strong> none recorded" in patient_page
+
+
+def test_clinical_notes_are_escaped_where_they_are_read(client, login, db_session, treated):
+    treated.notes = "<script>alert(1)</script>"
+    login("front_desk")
+    db_session.commit()
+    page = client.get(f"/schedule/bookings/{treated.id}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
 def test_a_score_from_the_patient_page_is_saved_and_a_second_the_same_day_edits_it(
     client, login, db_session, treated, monkeypatch
 ):

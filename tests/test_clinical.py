@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from clinic import clock
 from clinic.models import AuditEvent, Intervention, PainScore
 from clinic.services import DomainError
+from clinic.services.pain_scores import ScoreValues, record_pain_score
 from clinic.services.procedures import (
     Completion,
     complete_intervention,
@@ -21,6 +22,7 @@ from tests.factories import (
     InterventionFactory,
     PainScoreFactory,
     PatientFactory,
+    PhysicianFactory,
     ReferralFactory,
     VisitFactory,
     procedure_type,
@@ -300,6 +302,87 @@ def test_a_score_from_the_patient_page_is_saved_and_a_second_the_same_day_edits_
         .all()
     )
     assert any(change.get("nrs") == [3, 4] for change in changes)
+
+
+def test_a_desk_score_on_the_day_of_a_visit_score_keeps_the_visit(db_session, treated):
+    physician = PhysicianFactory(full_name="Dr. Vega")
+    desk = PhysicianFactory(role="front_desk", full_name="Desk Clerk")
+    visit = VisitFactory(patient=treated.patient, physician=physician, status="completed")
+    db_session.flush()
+    day = date(2026, 11, 24)
+    record_pain_score(
+        db_session, treated, day, 2, 75, "visit", physician.id, today=TODAY, visit_id=visit.id
+    )
+    edited = record_pain_score(db_session, treated, day, 4, None, "phone", desk.id, today=TODAY)
+    assert edited.replaced == ScoreValues(2, 75, "visit", physician.id)
+    score = edited.score
+    assert (score.nrs, score.source, score.recorded_by_id) == (4, "phone", desk.id)
+    assert score.visit_id == visit.id
+
+
+@pytest.mark.parametrize("source", ["visit", "import"])
+def test_the_front_desk_cannot_record_a_score_as_taken_at_a_visit(db_session, treated, source):
+    desk = PhysicianFactory(role="front_desk")
+    db_session.flush()
+    with pytest.raises(DomainError, match="by phone or self-reported") as refused:
+        record_pain_score(
+            db_session, treated, date(2026, 11, 24), 4, None, source, desk.id, today=TODAY
+        )
+    assert refused.value.field == "source"
+    assert db_session.execute(select(func.count()).select_from(PainScore)).scalar_one() == 0
+
+
+def test_the_desk_score_form_offers_no_visit_and_refuses_one_posted(
+    client, login, db_session, treated
+):
+    login("front_desk")
+    db_session.commit()
+    url = f"/patients/{treated.patient_id}/pain-scores/new"
+    form = client.get(url).get_data(as_text=True)
+    assert 'value="phone"' in form and 'value="self_report"' in form
+    assert 'value="visit"' not in form
+    response = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "intervention_id": treated.id,
+            "recorded_on": "2026-11-24",
+            "nrs": "4",
+            "source": "visit",
+        },
+    )
+    assert response.status_code == 200
+    assert db_session.execute(select(func.count()).select_from(PainScore)).scalar_one() == 0
+
+
+def test_editing_a_score_from_the_page_says_what_it_replaced(
+    client, login, db_session, treated, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 11, 27, 12, tzinfo=UTC))
+    physician = PhysicianFactory(full_name="Dr. Vega")
+    PainScoreFactory(
+        intervention=treated,
+        recorded_on=date(2026, 11, 24),
+        nrs=2,
+        source="visit",
+        recorded_by_id=physician.id,
+    )
+    login("front_desk")
+    db_session.commit()
+    url = f"/patients/{treated.patient_id}/pain-scores/new"
+    page = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "intervention_id": treated.id,
+            "recorded_on": "2026-11-24",
+            "nrs": "4",
+            "source": "phone",
+        },
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Updated the score 4/10 on 2026-11-24" in page
+    assert "it replaced 2/10 (visit, recorded by Dr. Vega)" in page
 
 
 def test_a_score_out_of_range_is_refused_with_the_input_kept(client, login, db_session, treated):

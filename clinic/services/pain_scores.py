@@ -3,7 +3,11 @@
 A pain score is an NRS (0–10, whole number) on a date, optionally with the patient's own
 percent relief, following up one completed intervention. At most one score per intervention per
 date: entering another for the same date edits the one there, and the audit trail (written by
-the flush hook in ``clinic.services.audit``) keeps the old and the new values.
+the flush hook in ``clinic.services.audit``) keeps the old and the new values. An edit without a
+visit keeps the visit the score was taken at.
+
+The front desk records what patients report by phone or themselves; scores at a visit are the
+physician's.
 """
 
 from dataclasses import dataclass
@@ -13,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clinic.models import Intervention, PainScore
+from clinic.models import Intervention, PainScore, StaffUser
 from clinic.models.outcomes import PAIN_SCORE_SOURCES
 from clinic.services import DomainError
 from clinic.services.followups import check_followed_up
@@ -24,6 +28,8 @@ SOURCE_LABELS = {
     "self_report": "self-report",
     "import": "import",
 }
+# What the front desk hears: a score at a visit is taken by the physician.
+FRONT_DESK_SOURCES = ("phone", "self_report")
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class ScoreValues:
     nrs: int
     percent_relief: int | None
     source: str
+    recorded_by_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,19 @@ def check_score_values(nrs: object, percent_relief: object, source: str) -> None
         )
 
 
+def check_source_for_recorder(session: Session, recorded_by_id: int | None, source: str) -> None:
+    """Refuse a front-desk score that claims to be from a visit (or an import)."""
+    if recorded_by_id is None or source in FRONT_DESK_SOURCES:
+        return
+    recorder = session.get(StaffUser, recorded_by_id)
+    if recorder is not None and recorder.role == "front_desk":
+        raise DomainError(
+            f"The front desk records scores given by phone or self-reported, not by "
+            f"{SOURCE_LABELS.get(source, source)}; a score at a visit is the physician's.",
+            "source",
+        )
+
+
 def score_on(session: Session, intervention_id: int, recorded_on: date) -> PainScore | None:
     """The intervention's score on that date, if one was recorded."""
     return session.execute(
@@ -98,10 +118,12 @@ def record_pain_score(
     """Record the patient's NRS (and optional percent relief) on a date after a procedure.
 
     ``today`` is the clinic's date (its time zone), so that no score is dated in the future.
-    A score already there for that date is edited, not duplicated.
+    A score already there for that date is edited, not duplicated; without a ``visit_id`` the
+    edit keeps the visit it was taken at.
     """
     performed_on = check_followed_up(intervention)
     check_score_values(nrs, percent_relief, source)
+    check_source_for_recorder(session, recorded_by_id, source)
     if recorded_on is None:
         raise DomainError("Enter the date of the score as YYYY-MM-DD.", "recorded_on")
     if recorded_on < performed_on:
@@ -142,7 +164,12 @@ def record_pain_score(
                 raise
         else:
             return SavedScore(score, None)
-    replaced = ScoreValues(existing.nrs, existing.percent_relief, existing.source)
+    replaced = ScoreValues(
+        existing.nrs, existing.percent_relief, existing.source, existing.recorded_by_id
+    )
+    if visit_id is None:
+        # A phone or typed-in correction does not unlink the score from its visit.
+        del values["visit_id"]
     for name, value in values.items():
         setattr(existing, name, value)
     session.flush()

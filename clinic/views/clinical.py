@@ -5,12 +5,22 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from clinic.extensions import db
-from clinic.forms.clinical import CompletionForm, PainScoreForm, VisitCompletionForm
-from clinic.models import Intervention, Visit
+from clinic.forms.clinical import (
+    SOURCE_CHOICES,
+    CompletionForm,
+    PainScoreForm,
+    VisitCompletionForm,
+)
+from clinic.models import Intervention, StaffUser, Visit
 from clinic.security import ALL_ROLES, role_required
 from clinic.services import DomainError, charts
 from clinic.services.outcomes import patient_outcomes
-from clinic.services.pain_scores import record_pain_score
+from clinic.services.pain_scores import (
+    FRONT_DESK_SOURCES,
+    SOURCE_LABELS,
+    SavedScore,
+    record_pain_score,
+)
 from clinic.services.procedures import Completion, complete_intervention, complete_visit
 from clinic.views.common import clinic_today, clinic_zone, show_domain_error
 from clinic.views.patients import get_patient_or_404
@@ -136,6 +146,30 @@ def _complete_visit(visit: Visit):
     return render_template("clinical/complete_visit.html", form=form, visit=visit)
 
 
+def source_choices(role: str) -> list[tuple[str, str]]:
+    """How a score may have been reported, by who records it: the desk never at a visit."""
+    if role == "front_desk":
+        return [choice for choice in SOURCE_CHOICES if choice[0] in FRONT_DESK_SOURCES]
+    return SOURCE_CHOICES
+
+
+def score_saved_message(saved: SavedScore, patient_name: str) -> str:
+    """The flash after a score; an edit says what it replaced, how and by whom it was taken."""
+    score = saved.score
+    on = score.recorded_on.isoformat()
+    if saved.replaced is None:
+        return f"Recorded pain {score.nrs}/10 on {on} for {patient_name}."
+    was = saved.replaced
+    recorder = db.session.get(StaffUser, was.recorded_by_id) if was.recorded_by_id else None
+    how = SOURCE_LABELS.get(was.source, was.source) + (
+        f", recorded by {recorder.full_name}" if recorder is not None else ""
+    )
+    return (
+        f"Updated the score {score.nrs}/10 on {on} for {patient_name}; "
+        f"it replaced {was.nrs}/10 ({how})."
+    )
+
+
 @bp.route("/patients/<int:patient_id>/pain-scores/new", methods=["GET", "POST"])
 @role_required(*SCORE_RECORDERS)
 def new_score(patient_id: int):
@@ -144,6 +178,7 @@ def new_score(patient_id: int):
     interventions = completed_interventions(patient.id)
     form = PainScoreForm()
     form.intervention_id.choices = intervention_choices(interventions)
+    form.source.choices = source_choices(current_user.role)
     if request.method == "GET":
         form.recorded_on.data = clinic_today()
         form.source.data = "visit" if current_user.role == "physician" else "phone"
@@ -165,12 +200,9 @@ def new_score(patient_id: int):
             db.session.rollback()
             show_domain_error(form, error)
         else:
+            message = score_saved_message(saved, patient.full_name)
             db.session.commit()
-            what = "Updated the score" if not saved.created else "Recorded pain"
-            flash(
-                f"{what} {saved.score.nrs}/10 on {saved.score.recorded_on.isoformat()} for {patient.full_name}.",
-                "success",
-            )
+            flash(message, "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
     return render_template(
         "clinical/new_score.html", form=form, patient=patient, has_procedures=bool(interventions)

@@ -385,6 +385,42 @@ def test_editing_a_score_from_the_page_says_what_it_replaced(
     assert "it replaced 2/10 (visit, recorded by Dr. Vega)" in page
 
 
+def test_a_score_on_the_performed_date_is_refused_as_the_baseline(db_session, treated):
+    with pytest.raises(DomainError) as refused:
+        record_pain_score(
+            db_session, treated, date(2026, 11, 17), 8, None, "visit", None, today=TODAY
+        )
+    assert refused.value.message == (
+        "A follow-up score must be dated after the procedure (performed 2026-11-17); "
+        "the pre-procedure pain is the baseline."
+    )
+    assert refused.value.field == "recorded_on"
+    # The day after is the first follow-up.
+    record_pain_score(db_session, treated, date(2026, 11, 18), 5, None, "phone", None, today=TODAY)
+
+
+def test_a_score_form_dated_on_the_performed_date_is_refused_with_the_input_kept(
+    client, login, db_session, treated
+):
+    login("physician")
+    db_session.commit()
+    url = f"/patients/{treated.patient_id}/pain-scores/new"
+    page = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "intervention_id": treated.id,
+            "recorded_on": "2026-11-17",
+            "nrs": "7",
+            "percent_relief": "15",
+            "source": "visit",
+        },
+    ).get_data(as_text=True)
+    assert "A follow-up score must be dated after the procedure (performed 2026-11-17)" in page
+    assert 'value="2026-11-17"' in page and 'value="7"' in page and 'value="15"' in page
+    assert db_session.execute(select(func.count()).select_from(PainScore)).scalar_one() == 0
+
+
 def test_a_score_out_of_range_is_refused_with_the_input_kept(client, login, db_session, treated):
     login("front_desk")
     db_session.commit()

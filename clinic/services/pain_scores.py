@@ -6,7 +6,9 @@ date: entering another for the same date edits the one there, and the audit trai
 the flush hook in ``clinic.services.audit``) keeps the old and the new values. An edit without a
 visit keeps the visit the score was taken at.
 
-The front desk records what patients report by phone or themselves; scores at a visit are the
+A follow-up is dated after the performed date: the pain on the day itself, before the procedure,
+is the baseline, and the relief rules (DESIGN.md section 4) ignore any score on that day. The
+front desk records what patients report by phone or themselves; scores at a visit are the
 physician's.
 """
 
@@ -130,6 +132,13 @@ def record_pain_score(
         raise DomainError(
             f"The score's date ({recorded_on.isoformat()}) is before the procedure was performed "
             f"({performed_on.isoformat()}). Check the date.",
+            "recorded_on",
+        )
+    if recorded_on == performed_on:
+        # DESIGN.md section 4: scores on the performed date are not follow-ups.
+        raise DomainError(
+            f"A follow-up score must be dated after the procedure (performed "
+            f"{performed_on.isoformat()}); the pre-procedure pain is the baseline.",
             "recorded_on",
         )
     if recorded_on > today:

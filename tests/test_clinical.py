@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -30,6 +31,7 @@ from tests.factories import (
 from tests.test_statement_count import count_statements
 
 TODAY = date(2026, 11, 27)
+ZONE = ZoneInfo("UTC")
 
 
 @pytest.fixture
@@ -59,7 +61,9 @@ def completion(**overrides) -> Completion:
 
 
 def test_completing_records_baseline_level_side_and_closes_the_referral(db_session, booked):
-    complete_intervention(db_session, booked, booked.version, completion(complications=" "), TODAY)
+    complete_intervention(
+        db_session, booked, booked.version, completion(complications=" "), TODAY, zone=ZONE
+    )
     assert booked.status == "completed"
     assert booked.performed_on == date(2026, 11, 17)
     assert booked.baseline_nrs == 8
@@ -82,9 +86,70 @@ def test_a_bad_completion_says_what_to_fix_and_saves_nothing(
     db_session, booked, change, field, message
 ):
     with pytest.raises(DomainError, match=message) as refused:
-        complete_intervention(db_session, booked, booked.version, completion(**change), TODAY)
+        complete_intervention(
+            db_session, booked, booked.version, completion(**change), TODAY, zone=ZONE
+        )
     assert refused.value.field == field
     assert booked.status == "scheduled"
+
+
+def test_a_procedure_cannot_be_performed_before_its_booked_day(db_session):
+    ahead = InterventionFactory(
+        starts_at=datetime(2026, 12, 3, 9, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 3, 9, 30, tzinfo=UTC),
+    )
+    db_session.flush()
+    with pytest.raises(DomainError) as refused:
+        complete_intervention(
+            db_session, ahead, ahead.version, completion(performed_on=TODAY), TODAY, zone=ZONE
+        )
+    assert refused.value.field == "performed_on"
+    assert refused.value.message.startswith(
+        "The procedure is booked for 2026-12-03; it cannot have been performed before that "
+        "(2026-11-27)."
+    )
+    assert ahead.status == "scheduled" and ahead.performed_on is None
+
+
+def test_the_booked_day_is_the_clinics_day(db_session):
+    # 01:00 UTC on 18 November is still 17 November in New York.
+    late = InterventionFactory(
+        starts_at=datetime(2026, 11, 18, 1, tzinfo=UTC),
+        ends_at=datetime(2026, 11, 18, 1, 30, tzinfo=UTC),
+    )
+    db_session.flush()
+    with pytest.raises(DomainError, match="booked for 2026-11-18"):
+        complete_intervention(db_session, late, late.version, completion(), TODAY, zone=ZONE)
+    new_york = ZoneInfo("America/New_York")
+    complete_intervention(db_session, late, late.version, completion(), TODAY, zone=new_york)
+    assert late.performed_on == date(2026, 11, 17)
+
+
+def test_completing_a_future_booking_from_the_form_is_refused_with_the_input_kept(
+    client, login, db_session, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 11, 27, 12, tzinfo=UTC))
+    ahead = InterventionFactory(
+        starts_at=datetime(2026, 12, 3, 9, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 3, 9, 30, tzinfo=UTC),
+    )
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{ahead.id}/complete"
+    page = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "performed_on": "2026-11-27",
+            "baseline_nrs": "6",
+            "spinal_level": "L4-L5",
+            "version": str(ahead.version),
+        },
+    ).get_data(as_text=True)
+    assert "The procedure is booked for 2026-12-03" in page
+    assert 'value="2026-11-27"' in page and 'value="6"' in page and "L4-L5" in page
+    db_session.expire_all()
+    assert db_session.get(Intervention, ahead.id).status == "scheduled"
 
 
 @pytest.mark.parametrize("status", ["cancelled", "no_show"])
@@ -92,14 +157,16 @@ def test_cancelled_and_no_show_bookings_cannot_be_completed(db_session, booked, 
     booked.status = status
     db_session.flush()
     with pytest.raises(DomainError, match="cannot be completed"):
-        complete_intervention(db_session, booked, booked.version, completion(), TODAY)
+        complete_intervention(db_session, booked, booked.version, completion(), TODAY, zone=ZONE)
 
 
 def test_a_stale_completion_form_is_refused(db_session, booked):
     opened = booked.version
-    complete_intervention(db_session, booked, opened, completion(), TODAY)
+    complete_intervention(db_session, booked, opened, completion(), TODAY, zone=ZONE)
     with pytest.raises(StaleRecord):
-        complete_intervention(db_session, booked, opened, completion(baseline_nrs=3), TODAY)
+        complete_intervention(
+            db_session, booked, opened, completion(baseline_nrs=3), TODAY, zone=ZONE
+        )
     assert booked.baseline_nrs == 8
 
 
@@ -213,7 +280,7 @@ def test_front_desk_cannot_complete_a_procedure(client, login, db_session, booke
 
 @pytest.fixture
 def treated(db_session, booked):
-    complete_intervention(db_session, booked, booked.version, completion(), TODAY)
+    complete_intervention(db_session, booked, booked.version, completion(), TODAY, zone=ZONE)
     db_session.flush()
     return booked
 

@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -48,8 +49,14 @@ def complete_intervention(
     version: int | None,
     completion: Completion,
     today: date,
+    *,
+    zone: ZoneInfo,
 ) -> None:
-    """Record the procedure as performed, with the baseline pain its relief is measured from."""
+    """Record the procedure as performed, with the baseline pain its relief is measured from.
+
+    ``today`` and ``zone`` are the clinic's: the performed date falls between the booked day (in
+    the clinic's time zone) and today.
+    """
     check_version(intervention, version)
     if intervention.status not in COMPLETABLE + ("completed",):
         raise DomainError(
@@ -66,6 +73,14 @@ def complete_intervention(
     if completion.performed_on > today:
         raise DomainError(
             f"The performed date cannot be after today ({today.isoformat()}).", "performed_on"
+        )
+    booked_on = intervention.starts_at.astimezone(zone).date()
+    if completion.performed_on < booked_on:
+        raise DomainError(
+            f"The procedure is booked for {booked_on.isoformat()}; it cannot have been performed "
+            f"before that ({completion.performed_on.isoformat()}). If it was done on another "
+            "day, move the booking to that day first.",
+            "performed_on",
         )
     if completion.laterality and completion.laterality not in LATERALITIES:
         raise DomainError("Choose left, right, bilateral or midline.", "laterality")

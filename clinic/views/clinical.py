@@ -66,7 +66,7 @@ def _complete_intervention(intervention: Intervention):
     if request.method == "GET":
         form.version.data = str(intervention.version)
         form.performed_on.data = intervention.performed_on or min(
-            intervention.starts_at.date(), clinic_today()
+            intervention.starts_at.astimezone(clinic_zone()).date(), clinic_today()
         )
         form.laterality.data = intervention.laterality or ""
     if form.validate_on_submit():
@@ -84,6 +84,7 @@ def _complete_intervention(intervention: Intervention):
                     notes=form.notes.data,
                 ),
                 clinic_today(),
+                zone=clinic_zone(),
             )
         except DomainError as error:
             db.session.rollback()

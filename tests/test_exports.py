@@ -353,9 +353,9 @@ def test_interventions_export_writes_the_import_columns_in_the_clinic_zone(
 ):
     monkeypatch.setitem(app.config, "CLINIC_TIMEZONE", "America/New_York")
     rows = by(records(cli_bytes(runner, "interventions")), "ref")
-    esi = rows[str(clinic.esi.id)]  # created in Clinic: its id is its ref
+    esi = rows[f"clinic:{clinic.esi.id}"]  # created in Clinic: its id, marked, is its ref
     assert esi == {
-        "ref": str(clinic.esi.id),
+        "ref": f"clinic:{clinic.esi.id}",
         "mrn": "M0001",
         "procedure_code": "ESI-TF",
         "physician": "dr.grey",
@@ -370,20 +370,25 @@ def test_interventions_export_writes_the_import_columns_in_the_clinic_zone(
         "notes": 'line one\nline two, with "quotes"',
     }
     assert rows["EXT-9"]["mrn"] == "M0002"  # an imported ref is kept
-    planned = rows[str(clinic.planned.id)]
+    planned = rows[f"clinic:{clinic.planned.id}"]
     assert planned["status"] == "scheduled"
     assert planned["performed_on"] == planned["baseline_nrs"] == planned["room"] == ""
-    assert set(rows) == {str(clinic.esi.id), str(clinic.planned.id), "EXT-9", str(clinic.fji.id)}
+    assert set(rows) == {
+        f"clinic:{clinic.esi.id}",
+        f"clinic:{clinic.planned.id}",
+        "EXT-9",
+        f"clinic:{clinic.fji.id}",
+    }
 
 
 def test_times_are_utc_when_the_clinic_zone_is_utc(runner, clinic):
     rows = by(records(cli_bytes(runner, "interventions")), "ref")
-    assert rows[str(clinic.esi.id)]["scheduled_start"] == "2025-03-10T14:30"
+    assert rows[f"clinic:{clinic.esi.id}"]["scheduled_start"] == "2025-03-10T14:30"
 
 
 def test_pain_scores_export_names_each_score_by_its_intervention_ref(runner, clinic):
     rows = records(cli_bytes(runner, "pain-scores"))
-    esi = str(clinic.esi.id)
+    esi = f"clinic:{clinic.esi.id}"
     assert rows == [
         {
             "intervention_ref": esi,
@@ -428,7 +433,7 @@ def test_outcomes_export_writes_relief_per_completed_intervention(runner, clinic
     assert set(rows) == {str(clinic.esi.id), str(clinic.rfa.id), str(clinic.fji.id)}
     assert rows[str(clinic.esi.id)] == {
         "intervention_id": str(clinic.esi.id),
-        "ref": str(clinic.esi.id),
+        "ref": f"clinic:{clinic.esi.id}",
         "mrn": "M0001",
         "procedure_code": "ESI-TF",
         "physician": "dr.grey",
@@ -563,7 +568,7 @@ def test_schedule_export_lists_interventions_and_visits_together(app, runner, cl
         "procedure_code": "",
         "visit_kind": "stimulator_adjustment",
         "intervention_id": str(clinic.esi.id),  # the intervention it follows up
-        "intervention_ref": str(clinic.esi.id),
+        "intervention_ref": f"clinic:{clinic.esi.id}",
         "referral_id": "",
         "performed_on": "",
         "notes": "",
@@ -571,7 +576,8 @@ def test_schedule_export_lists_interventions_and_visits_together(app, runner, cl
     assert esi["kind"] == "intervention"
     assert esi["scheduled_start"] == "2025-03-10T15:30"
     assert (esi["procedure_code"], esi["visit_kind"]) == ("ESI-TF", "")
-    assert esi["intervention_id"] == esi["booking_id"] == esi["intervention_ref"]
+    assert esi["intervention_id"] == esi["booking_id"]
+    assert esi["intervention_ref"] == f"clinic:{esi['booking_id']}"
     assert esi["referral_id"] == str(clinic.referral.id)
     assert esi["performed_on"] == "2025-03-10"
     assert rows[2]["intervention_ref"] == "EXT-9"
@@ -619,7 +625,7 @@ def test_commas_quotes_newlines_and_accents_survive_a_round_trip(
         if source == "web"
         else cli_bytes(runner, "interventions")
     )
-    row = by(records(notes), "ref")[str(clinic.esi.id)]
+    row = by(records(notes), "ref")[f"clinic:{clinic.esi.id}"]
     assert row["notes"] == 'line one\nline two, with "quotes"'
     assert b'"line one\nline two, with ""quotes"""' in notes  # the newline stays inside quotes
 
@@ -664,8 +670,8 @@ def test_filters_apply_to_each_exports_own_date(runner, clinic):
     esi, rfa, fji = str(clinic.esi.id), str(clinic.rfa.id), str(clinic.fji.id)
     may = ("--from", "2025-05-01", "--to", "2025-05-31")
     # Interventions and outcomes: the performed date (the planned RFA has none).
-    assert of("interventions", "ref", *may) == {"EXT-9", fji}
-    assert of("interventions", "ref", "--to", "2025-04-30") == {esi}
+    assert of("interventions", "ref", *may) == {"EXT-9", f"clinic:{fji}"}
+    assert of("interventions", "ref", "--to", "2025-04-30") == {f"clinic:{esi}"}
     assert of("outcomes", "intervention_id", *may) == {rfa, fji}
     assert of("outcomes", "intervention_id", "--from", "2025-03-10", "--to", "2025-03-10") == {esi}
     # Pain scores: the recorded date, not the intervention's.

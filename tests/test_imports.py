@@ -21,16 +21,20 @@ from sqlalchemy.exc import OperationalError
 from clinic.extensions import db
 from clinic.models import (
     AuditEvent,
+    Booking,
     Intervention,
     PainScore,
     Patient,
     Room,
     StaffUser,
 )
+from clinic.services.csvio import csv_lines
+from clinic.services.exports import EXPORTS
+from clinic.services.filters import ReportFilters
 from clinic.services.imports import COLUMNS, ImportFailed, import_files
 from clinic.services.scheduling import describe
 from tests.conftest import csrf_token
-from tests.factories import InterventionFactory, PatientFactory, VisitFactory
+from tests.factories import InterventionFactory, PainScoreFactory, PatientFactory, VisitFactory
 
 ZONE = ZoneInfo("Europe/Paris")
 TODAY = date(2025, 6, 2)
@@ -643,33 +647,160 @@ def test_references_that_are_neither_in_the_database_nor_in_the_files_are_refuse
     ]
 
 
+def exported(session, name: str) -> str:
+    """What ``flask --app clinic export NAME`` writes, as text."""
+    header, rows = EXPORTS[name].open(session, ReportFilters(), ZONE)
+    return "".join(csv_lines(header, rows))
+
+
+def made_in_clinic(session, patient, **fields) -> Intervention:
+    lee = session.execute(select(StaffUser).where(StaffUser.username == "dr.lee")).scalar_one()
+    return InterventionFactory(
+        patient=patient,
+        physician=lee,
+        starts_at=datetime(2025, 2, 3, 8, 0, tzinfo=UTC),
+        ends_at=datetime(2025, 2, 3, 8, 30, tzinfo=UTC),
+        **fields,
+    )
+
+
 def test_an_intervention_made_in_clinic_is_matched_by_the_id_its_export_writes(
     db_session, catalogue
 ):
     assert run(db_session, patients=PATIENTS).ok
-    ana = imported_patient(db_session, "C9000001")
-    lee = db_session.execute(select(StaffUser).where(StaffUser.username == "dr.lee")).scalar_one()
-    made_here = InterventionFactory(
-        patient=ana,
-        physician=lee,
-        starts_at=datetime(2025, 2, 3, 8, 0, tzinfo=UTC),
-        ends_at=datetime(2025, 2, 3, 8, 30, tzinfo=UTC),
-    )
-    exported = (
-        f"{made_here.id},C9000001,ESI-TF,dr.lee,2025-02-03T09:00,2025-02-03T09:30,,scheduled,,,,,"
-    )
-    report = run(db_session, interventions=[exported], pain_scores=[])
+    made_here = made_in_clinic(db_session, imported_patient(db_session, "C9000001"))
+    row = "C9000001,ESI-TF,dr.lee,2025-02-03T09:00,2025-02-03T09:30,,scheduled,,,,,"
+    report = run(db_session, interventions=[f"clinic:{made_here.id},{row}"], pain_scores=[])
     assert messages(report) == []
     assert counts(report)["interventions"] == (0, 0, 1)
-    # The same number for another patient is another intervention: refused, not merged.
-    report = run(db_session, interventions=[with_cell(exported, "interventions", mrn="C9000002")])
+    # Exports before clinic:ID wrote the bare id: such a file still imports back unchanged.
+    report = run(db_session, interventions=[f"{made_here.id},{row}"], pain_scores=[])
+    assert messages(report) == []
+    assert counts(report)["interventions"] == (0, 0, 1)
+    assert imported_intervention(db_session, str(made_here.id)) is None  # no ref was stored
+    # The same id for another patient is another intervention: refused, not merged.
+    for ref in (f"clinic:{made_here.id}", str(made_here.id)):
+        report = run(
+            db_session,
+            interventions=[with_cell(f"{ref},{row}", "interventions", mrn="C9000002")],
+        )
+        assert messages(report) == [
+            f"interventions.csv:2: ref: {ref} names an intervention created in Clinic for "
+            "another patient; give this intervention a ref of its own",
+            # As a new intervention, it would also take the physician's slot.
+            "interventions.csv:2: scheduled_start: clashes with the schedule: Dr. Lee is already "
+            f"booked: {describe(made_here, ZONE)}",
+        ]
+
+
+def test_two_refs_of_one_intervention_in_the_files_are_refused(db_session, catalogue):
+    assert run(db_session, patients=PATIENTS).ok
+    made_here = made_in_clinic(db_session, imported_patient(db_session, "C9000001"))
+    row = "C9000001,ESI-TF,dr.lee,2025-02-03T09:00,2025-02-03T09:30,,scheduled,,,,,"
+    report = run(
+        db_session,
+        interventions=[
+            f"clinic:{made_here.id},{row}",
+            f"{made_here.id},{row.replace('T09:', 'T10:')}",
+        ],
+        pain_scores=[
+            f"clinic:{made_here.id},2025-02-10,4,,phone",
+            f"{made_here.id},2025-02-10,5,,",
+        ],
+    )
     assert messages(report) == [
-        f"interventions.csv:2: ref: {made_here.id} is the number of an intervention created in "
-        "Clinic for another patient; give this intervention a ref of its own",
-        # As a new intervention, it would also take the physician's slot.
-        "interventions.csv:2: scheduled_start: clashes with the schedule: Dr. Lee is already "
-        f"booked: {describe(made_here, ZONE)}",
+        f"interventions.csv:3: ref: {made_here.id} names the same intervention as "
+        f"clinic:{made_here.id} on line 2; give the intervention one row",
+        f"pain_scores.csv:3: intervention_ref: {made_here.id} names the same intervention as "
+        f"clinic:{made_here.id} on line 2; one score per intervention per date",
     ]
+
+
+def test_an_imported_ref_and_a_clinic_id_of_the_same_number_export_and_import_back_apart(
+    db_session, catalogue
+):
+    """An imported intervention with ref "N" and one made in Clinic with id N are two: the
+    export names them apart, and importing it back changes nothing and moves no score."""
+    assert run(db_session, patients=PATIENTS).ok
+    number = (db_session.execute(select(func.max(Booking.id))).scalar() or 0) + 100
+    source = with_cell(INTERVENTIONS[0], "interventions", ref=str(number))
+    report = run(
+        db_session,
+        interventions=[source],
+        pain_scores=[f"{number},2025-01-20,3,60,phone", f"{number},2025-02-17,4,,visit"],
+    )
+    assert messages(report) == []
+    imported = imported_intervention(db_session, str(number))
+    assert imported.id != number
+    # Ben's intervention, made in Clinic, happens to get the id that is Ana's imported ref.
+    made_here = made_in_clinic(
+        db_session,
+        imported_patient(db_session, "C9000002"),
+        id=number,
+        status="completed",
+        performed_on=date(2025, 2, 3),
+        baseline_nrs=8,
+    )
+    PainScoreFactory(intervention=made_here, recorded_on=date(2025, 2, 17), nrs=7, source="visit")
+    PainScoreFactory(intervention=made_here, recorded_on=date(2025, 3, 3), nrs=2, source="visit")
+    db_session.flush()
+    interventions, scores = (
+        exported(db_session, "interventions"),
+        exported(db_session, "pain-scores"),
+    )
+    assert {line.split(",")[0] for line in interventions.splitlines()[1:]} == {
+        str(number),
+        f"clinic:{number}",
+    }
+    before = contents(db_session)
+
+    report = run(
+        db_session,
+        patients=exported(db_session, "patients"),
+        interventions=interventions,
+        pain_scores=scores,
+    )
+    assert messages(report) == []
+    assert counts(report) == {
+        "patients": (0, 0, 3),
+        "interventions": (0, 0, 2),
+        "pain_scores": (0, 0, 4),
+    }
+    assert contents(db_session) == before
+    on: dict[int, list[int]] = {}
+    for intervention_id, nrs in db_session.execute(
+        select(PainScore.intervention_id, PainScore.nrs).order_by(PainScore.nrs)
+    ):
+        on.setdefault(intervention_id, []).append(nrs)
+    assert on == {imported.id: [3, 4], made_here.id: [2, 7]}
+    # The scores alone, without their interventions' file, find their own interventions too.
+    report = run(db_session, pain_scores=scores)
+    assert messages(report) == []
+    assert counts(report) == {"pain_scores": (0, 0, 4)}
+    assert contents(db_session) == before
+
+
+def test_a_clinic_id_from_another_clinic_is_kept_and_no_intervention_here_takes_it(
+    db_session, catalogue
+):
+    """Another Clinic's export names its own interventions clinic:ID: kept as their refs, and
+    the interventions made here afterwards get ids past them, so each ref names one."""
+    assert run(db_session, patients=PATIENTS).ok
+    number = (db_session.execute(select(func.max(Booking.id))).scalar() or 0) + 50
+    source = with_cell(INTERVENTIONS[0], "interventions", ref=f"clinic:{number}")
+    report = run(
+        db_session, interventions=[source], pain_scores=[f"clinic:{number},2025-01-20,3,,"]
+    )
+    assert messages(report) == []
+    assert counts(report) == {"interventions": (1, 0, 0), "pain_scores": (1, 0, 0)}
+    kept = imported_intervention(db_session, f"clinic:{number}")
+    assert kept.id > number
+    made_here = made_in_clinic(db_session, imported_patient(db_session, "C9000002"))
+    assert made_here.id > number
+    report = run(
+        db_session, interventions=[source], pain_scores=[f"clinic:{number},2025-01-20,3,,"]
+    )
+    assert counts(report) == {"interventions": (0, 0, 1), "pain_scores": (0, 0, 1)}
 
 
 # Clashes --------------------------------------------------------------------------------------

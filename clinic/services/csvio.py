@@ -43,6 +43,30 @@ INTERVENTIONS_COLUMNS = (
 )
 PAIN_SCORES_COLUMNS = ("intervention_ref", "recorded_on", "nrs", "percent_relief", "source")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+# An intervention created in Clinic has no ref from a source system: the exports name it
+# ``clinic:ID``, a form apart from the bare numbers and codes that source systems use, so that
+# it can never be read as an imported intervention's ref (``2`` and ``clinic:2`` are two).
+CLINIC_REF_PREFIX = "clinic:"
+
+
+def clinic_ref(intervention_id: int) -> str:
+    """The ref that the exports write for an intervention created in Clinic (it has none)."""
+    return f"{CLINIC_REF_PREFIX}{intervention_id}"
+
+
+def clinic_id(ref: str) -> int | None:
+    """The id in a ref written by ``clinic_ref``; None for any other ref."""
+    number = ref.removeprefix(CLINIC_REF_PREFIX)
+    if number == ref:
+        return None
+    return bare_id(number)
+
+
+def bare_id(ref: str) -> int | None:
+    """A ref that is a plain number as ``str(id)`` writes it (how exports wrote Clinic ids before)."""
+    if ref.isascii() and ref.isdigit() and str(int(ref)) == ref and int(ref) > 0:
+        return int(ref)
+    return None
 
 
 def text_cell(value: str) -> str:

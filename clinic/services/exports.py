@@ -24,9 +24,10 @@ Decisions where section 5 is silent:
 
 - Archived patients are hidden everywhere in Clinic, so they and all their records are left
   out of every export (the FHIR bundle does the same).
-- ``ref``: an intervention without a source-system ref exports its id as its ref, in every
-  export that names interventions by ref (``interventions``, ``pain-scores``, ``outcomes``,
-  ``schedule``), so that the files join on it and import back.
+- ``ref``: an intervention without a source-system ref exports its id as its ref, in the form
+  ``clinic:ID`` (never the bare number, which an imported ref may be), in every export that
+  names interventions by ref (``interventions``, ``pain-scores``, ``outcomes``, ``schedule``),
+  so that the files join on it and import back.
 - ``outcomes.repeat_eligible``: whether the patient may have this procedure again *as of the
   export date* (today on the clinic's calendar), under the admin's repeat-eligibility rules
   judged by ``eligibility.assess_target`` against the patient's whole completed history up to
@@ -80,6 +81,7 @@ from clinic.services.csvio import (
     PAIN_SCORES_COLUMNS,
     PATIENTS_COLUMNS,
     cell,
+    clinic_ref,
     csv_lines,
     days_cell,
     percent_cell,
@@ -255,10 +257,14 @@ def _within(day: date | None, filters: ReportFilters) -> bool:
 
 
 def _ref(ref: str | None, intervention_id: int | None) -> str | None:
-    """An intervention's ref, or its id for one created in Clinic (which has none)."""
+    """An intervention's ref, or ``clinic:ID`` for one created in Clinic (which has none).
+
+    Not the bare id: an imported intervention may well have the ref ``2``, and two
+    interventions exported under one ref would import back as one.
+    """
     if ref is not None:
         return ref
-    return None if intervention_id is None else str(intervention_id)
+    return None if intervention_id is None else clinic_ref(intervention_id)
 
 
 _active = patient.c.archived.is_(False)

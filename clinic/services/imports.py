@@ -27,9 +27,16 @@ Rules beyond the cell formats: a completed intervention needs its performed date
 completed one has one; a booking ends after it starts and lasts at most 12 hours (as when
 booked on the schedule); dates of birth, performed and recorded dates are not in the future; an
 empty ``source`` is ``import``. Room opening hours are not checked and deactivated physician
-accounts are accepted: imports bring in history. An intervention created in Clinic has no
-``ref`` and its export writes its id there instead, so a bare number that no ref matches is
-taken as that id, for the same patient only.
+accounts are accepted: imports bring in history.
+
+An intervention created in Clinic has no ``ref``; its export writes ``clinic:ID`` there
+instead, a form that an imported intervention's ref cannot shadow (``2`` and ``clinic:2`` are
+two interventions). A ref is looked up as a stored ref first; failing that, ``clinic:ID`` (or a
+bare number, as exports wrote Clinic ids before) names the intervention created in Clinic with
+that id, for the same patient only. A ``clinic:ID`` that names none here comes from another
+Clinic and is kept as a ref; the booking ids then skip past ID, so that no intervention made
+here later exports under that ref too. Two rows whose refs name the same intervention are
+refused, as two rows of one ref are.
 """
 
 import csv
@@ -38,7 +45,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from itertools import chain
+from itertools import chain, groupby
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -92,6 +99,8 @@ from clinic.services.csvio import (
     INTERVENTIONS_COLUMNS,
     PAIN_SCORES_COLUMNS,
     PATIENTS_COLUMNS,
+    bare_id,
+    clinic_id,
     read_rows,
 )
 from clinic.services.scheduling import MAX_DURATION_MINUTES, any_booking, describe, lock_schedule
@@ -473,6 +482,9 @@ class _Importer:
         # How far back a booking can start and still reach a given time: the clash queries
         # look no further, which keeps their index scans short.
         self.window = max(LONGEST_BOOKING, _longest_booking(session, self.sqlite))
+        # The highest ID of a new ``clinic:ID`` ref (from another Clinic): new booking ids go
+        # past it, so that no intervention made here later exports under that same ref.
+        self.highest_foreign_id = 0
 
     # Problems ------------------------------------------------------------------------------
 
@@ -726,6 +738,13 @@ class _Importer:
                 self.stage_interventions(batch)
             self.analyze(STAGED_BOOKING)
             self.find_duplicates("interventions", STAGED_BOOKING, ["ref"], self.describe_ref_key)
+            self.find_aliases(
+                "interventions",
+                STAGED_BOOKING,
+                ["existing_id"],
+                "ref",
+                "give the intervention one row",
+            )
             self.find_clashes_in_files()
             self.find_clashes_with_schedule()
         if "pain_scores" in self.kinds:
@@ -734,6 +753,13 @@ class _Importer:
             self.analyze(STAGED_SCORE)
             self.find_duplicates(
                 "pain_scores", STAGED_SCORE, ["ref", "recorded_on"], self.describe_score_key
+            )
+            self.find_aliases(
+                "pain_scores",
+                STAGED_SCORE,
+                ["intervention_id", "recorded_on"],
+                "intervention_ref",
+                "one score per intervention per date",
             )
 
     def stage(self, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -806,8 +832,9 @@ class _Importer:
     def existing_interventions(self, refs: set[str]) -> dict[str, Any]:
         """The database's interventions for these refs, with what the CSV compares them on.
 
-        An intervention created in Clinic has no ref of its own, and the export writes its id
-        there instead: a bare number that no ref matches is looked up as such an id.
+        A stored ref matches first. An intervention created in Clinic has no ref of its own and
+        the export writes ``clinic:ID`` there instead: a ref of that form that no stored ref
+        matches, or a bare number (what exports wrote before), is looked up as such an id.
         """
         room = room_table.alias("room")
         columns = [
@@ -842,20 +869,24 @@ class _Importer:
                 .where(self.among(intervention_table.c.ref, refs))
             )
         }
-        numbers = {
-            int(ref)
-            for ref in refs - set(found)
-            if ref.isascii() and ref.isdigit() and str(int(ref)) == ref
-        }
+        numbers: dict[int, list[str]] = {}
+        for ref in refs - set(found):
+            number = clinic_id(ref)
+            if number is None:
+                number = bare_id(ref)
+            if number is not None:
+                numbers.setdefault(number, []).append(ref)
         if numbers:
             for row in self.session.execute(
                 select(*columns)
                 .select_from(joined)
                 .where(
-                    self.among(intervention_table.c.id, numbers), intervention_table.c.ref.is_(None)
+                    self.among(intervention_table.c.id, set(numbers)),
+                    intervention_table.c.ref.is_(None),
                 )
             ):
-                found[str(row.id)] = row
+                for ref in numbers[row.id]:
+                    found[ref] = row
         return found
 
     def stage_interventions(self, batch: Batch) -> None:
@@ -892,19 +923,22 @@ class _Importer:
                 values = None
             found = existing.get(key)
             if found is not None and found.ref is None and mrn and found.mrn != mrn:
-                # A bare number names an intervention created in Clinic only for its own patient.
+                # An id names an intervention created in Clinic only for its own patient.
                 self.problem(
                     "interventions",
                     line,
                     "ref",
-                    f"{key} is the number of an intervention created in Clinic for another "
-                    "patient; give this intervention a ref of its own",
+                    f"{key} names an intervention created in Clinic for another patient; "
+                    "give this intervention a ref of its own",
                 )
                 found, values = None, None
             action = None
             if values is not None:
                 action = _compare(found, values, INTERVENTION_FIELDS)
                 self.counts["interventions"].add(action)
+                foreign_id = clinic_id(key) if action == NEW else None
+                if foreign_id is not None:
+                    self.highest_foreign_id = max(self.highest_foreign_id, foreign_id)
             slot = _slot(record, self.staff, self.rooms, self.zone, self.window)
             staged.append(
                 {
@@ -1020,6 +1054,41 @@ class _Importer:
         for row in self.session.execute(statement):
             column, message = describe_row(row)
             self.problem(kind, row.line, column, message)
+
+    def find_aliases(
+        self, kind: str, table: Table, keys: list[str], column: str, rule: str
+    ) -> None:
+        """Rows whose refs differ but name the same record (``clinic:2`` and ``2``, say).
+
+        Grouped first, so that the database sorts the file once and only the rare records with
+        more than one ref come back.
+        """
+        key_columns = [table.c[name] for name in keys]
+        aliased = (
+            select(*key_columns)
+            .where(*[key.is_not(None) for key in key_columns])
+            .group_by(*key_columns)
+            .having(func.count(table.c.ref.distinct()) > 1)
+            .subquery()
+        )
+        statement = (
+            select(table.c.line, table.c.ref, *key_columns)
+            .join(aliased, and_(*[key == aliased.c[key.name] for key in key_columns]))
+            .order_by(*key_columns, table.c.line)
+        )
+        for _, rows in groupby(self.session.execute(statement), key=lambda row: row[2:]):
+            first, *later = rows
+            seen = {first.ref}
+            for row in later:
+                if row.ref not in seen:  # a second row of the same ref is a duplicate already
+                    seen.add(row.ref)
+                    self.problem(
+                        kind,
+                        row.line,
+                        column,
+                        f"{row.ref} names the same intervention as {first.ref} on line "
+                        f"{first.line}; {rule}",
+                    )
 
     def find_clashes_in_files(self) -> None:
         """Active bookings of the file that overlap an earlier one of the file.
@@ -1297,9 +1366,19 @@ class _Importer:
                 .values(status="cancelled")
             )
         if self.sqlite:
-            # Under the write lock the next ids are ours.
+            # Under the write lock the next ids are ours (past any ``clinic:ID`` kept as a ref).
             next_id = (self.session.execute(select(func.max(booking.c.id))).scalar() or 0) + 1
+            next_id = max(next_id, self.highest_foreign_id + 1)
             first_new_id = next_id
+        elif self.highest_foreign_id:
+            sequence = func.pg_get_serial_sequence("booking", "id")
+            self.session.execute(
+                select(
+                    func.setval(
+                        sequence, func.greatest(self.highest_foreign_id, func.nextval(sequence))
+                    )
+                )
+            )
         change_booking = (
             update(booking)
             .where(booking.c.id == bindparam("b_id"))

@@ -116,6 +116,10 @@ def test_a_clashing_booking_is_refused_with_the_clash_named_and_the_form_kept(
     page.get_by_label("Start").fill("14:30")
     page.get_by_role("button", name="Book").click()
     expect(page.get_by_text("Booked:")).to_contain_text("Chloé Dubois")
+    # The desk's note for the day is on the schedule and the booking, apart from clinical notes.
+    expect(page.get_by_role("table")).to_contain_text("Needs a wheelchair")
+    page.get_by_role("link", name="14:30–15:00 Dubois, Chloé").click()
+    expect(page.locator(".desk-note")).to_have_text("Note for the day: Needs a wheelchair")
 
 
 def test_check_in_and_cancel_from_the_booking(page, live_server, clinic_rooms_and_physicians):

@@ -56,12 +56,17 @@ def test_physician_completes_a_procedure_records_a_score_and_sees_the_outcome(
     page.get_by_label("Spinal level(s)").fill("l5-s1")
     page.get_by_label("Laterality").select_option("left")
     page.get_by_label("Performed on").fill(booked_epidural["performed_on"].isoformat())
+    page.get_by_label("Complications").fill("Brief vasovagal episode")
+    page.get_by_label("Notes").fill("Contrast spread along the left L5 root")
     snap(page, "complete-procedure")
     page.get_by_role("button", name="Complete the procedure").click()
     expect(page.get_by_text("Completed: Transforaminal epidural steroid injection")).to_be_visible()
     outcomes = page.get_by_role("table").filter(has_text="Best relief")
     expect(outcomes).to_contain_text("L5-S1, left")
     expect(outcomes).to_contain_text("Not evaluable: no follow-up score yet")
+    procedures = page.get_by_role("table").filter(has_text="Complications and notes")
+    expect(procedures).to_contain_text("Complications: Brief vasovagal episode")
+    expect(procedures).to_contain_text("Notes: Contrast spread along the left L5 root")
 
     # Two weeks after: NRS 3 of baseline 8 is 62.5% relief.
     page.get_by_role("link", name="Add score").click()
@@ -73,6 +78,7 @@ def test_physician_completes_a_procedure_records_a_score_and_sees_the_outcome(
     expect(page.get_by_text("Recorded pain 3/10")).to_be_visible()
     expect(outcomes).to_contain_text("Responder")
     expect(outcomes).to_contain_text("62%")
+    expect(outcomes).to_contain_text("Responder: relief from day 14, ongoing at day 14")
     chart = page.locator("figure.pain-chart img")
     expect(chart).to_be_visible()
     page.wait_for_function(
@@ -85,3 +91,10 @@ def test_physician_completes_a_procedure_records_a_score_and_sees_the_outcome(
     # A stricter threshold: 62.5% is not ≥ 80%.
     page.get_by_role("link", name="80%").click()
     expect(outcomes).to_contain_text("No relief ≥ 80%")
+
+    # The booking itself shows the clinical record, read-only.
+    page.get_by_role("link", name="Transforaminal epidural steroid injection").first.click()
+    record = page.locator("section.clinical-record")
+    expect(record).to_contain_text("Brief vasovagal episode")
+    expect(record).to_contain_text("Contrast spread along the left L5 root")
+    snap(page, "booking-clinical-record")

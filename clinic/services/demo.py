@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, inspect, select
+from sqlalchemy.orm import MANYTOONE, Session
 
 from clinic import clock
 from clinic.models import (
@@ -16,6 +16,7 @@ from clinic.models import (
     Patient,
     ProcedureType,
     Referral,
+    RepeatEligibilityRule,
     Room,
     ScsDevice,
     StaffUser,
@@ -23,8 +24,13 @@ from clinic.models import (
     Visit,
 )
 from clinic.services import DomainError
+from clinic.services.audit import record_event
+from clinic.services.eligibility import PastProcedure, Rule, assess_target, rule_from_row
 from clinic.services.followups import due_dates
+from clinic.services.ids import IdBlocks
 from clinic.services.patients import MRN_DIGITS, MRN_PREFIX
+from clinic.services.relief import Score, assess
+from clinic.services.scheduling import lock_schedule
 
 FIRST_NAMES = {
     "female": [
@@ -246,12 +252,40 @@ class DemoSummary:
     stimulator_patients: int = 0
 
 
+PATIENTS_PER_PHYSICIAN = 1200  # a busy interventional practice: about 1,200 active patients each
+
+
+def staffing(patients: int) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """The physicians, procedure suites and consult rooms a practice of this size needs.
+
+    Three physicians and four rooms up to 3,600 patients; beyond that one more physician per
+    1,200 patients and a procedure suite and a consult room for every three physicians, so a
+    50,000-patient practice is not squeezed into three diaries.
+    """
+    count = max(len(PHYSICIANS), math.ceil(patients / PATIENTS_PER_PHYSICIAN))
+    physicians = list(PHYSICIANS)
+    for number in range(len(PHYSICIANS), count):
+        last = LAST_NAMES[number % len(LAST_NAMES)]
+        first = FIRST_NAMES["female" if number % 2 else "male"][number % 25]
+        slug = last.lower().encode("ascii", "ignore").decode().replace("'", "")
+        physicians.append((f"dr.{slug}{number}", f"Dr. {first} {last}"))
+    suites = max(len(PROCEDURE_ROOMS), math.ceil(2 * count / 3))
+    procedure_rooms = PROCEDURE_ROOMS + [
+        f"Procedure suite {n}" for n in range(len(PROCEDURE_ROOMS) + 1, suites + 1)
+    ]
+    consult_rooms = CONSULT_ROOMS + [
+        f"Consult room {n}" for n in range(len(CONSULT_ROOMS) + 1, suites + 1)
+    ]
+    return physicians, procedure_rooms, consult_rooms
+
+
 def ensure_staff_and_rooms(
-    session: Session, summary: DemoSummary
-) -> tuple[list[StaffUser], dict[str, Room]]:
+    session: Session, summary: DemoSummary, patients: int = 0
+) -> tuple[list[StaffUser], list[Room], list[Room]]:
     """The physicians and rooms the demo needs; physicians get no usable password."""
+    wanted_physicians, procedure_rooms, consult_rooms = staffing(patients)
     physicians = []
-    for username, full_name in PHYSICIANS:
+    for username, full_name in wanted_physicians:
         user = session.execute(
             select(StaffUser).where(StaffUser.username == username)
         ).scalar_one_or_none()
@@ -261,7 +295,7 @@ def ensure_staff_and_rooms(
             summary.physicians.append(username)
         physicians.append(user)
     rooms = {}
-    for name in ROOMS:
+    for name in procedure_rooms + consult_rooms:
         room = session.execute(select(Room).where(Room.name == name)).scalar_one_or_none()
         if room is None:
             room = Room(name=name)
@@ -269,7 +303,11 @@ def ensure_staff_and_rooms(
             summary.rooms.append(name)
         rooms[name] = room
     session.flush()
-    return physicians, rooms
+    return (
+        physicians,
+        [rooms[name] for name in procedure_rooms],
+        [rooms[name] for name in consult_rooms],
+    )
 
 
 def make_patient(rng: random.Random, number: int, today: date) -> Patient:
@@ -321,6 +359,11 @@ class SlotBook:
             day += timedelta(days=1)
 
 
+FLUSH_EVERY = 5000  # records queued before a bulk write
+# Children after their parents, so that each batch satisfies its foreign keys as it goes in.
+INSERT_ORDER = [Patient, Referral, Intervention, Visit, ScsDevice, StimulatorAdjustment, PainScore]
+
+
 @dataclass
 class DemoClinic:
     """What one seeding run works with."""
@@ -329,23 +372,84 @@ class DemoClinic:
     rng: random.Random
     today: date
     physicians: list[StaffUser]
-    rooms: dict[str, Room]
+    procedure_rooms: list[Room]
+    consult_rooms: list[Room]
     procedures: dict[str, ProcedureType]
+    rules: list[Rule] = field(default_factory=list)
     slots: SlotBook = field(init=False)
+    ids: IdBlocks = field(init=False)
     pending: list[object] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.slots = SlotBook(self.rng)
+        self.ids = IdBlocks(self.session)
 
     def add(self, *records: object) -> None:
+        """Queue records for the next flush, each with its id chosen now."""
+        for record in records:
+            record.id = self.ids.next(inspect(type(record)).base_mapper.local_table)
         self.pending.extend(records)
-        if len(self.pending) >= 2000:
-            self.flush()
 
     def flush(self) -> None:
-        self.session.add_all(self.pending)
-        self.session.flush()
+        """Write the queued records in bulk: one executemany per table and batch.
+
+        The records are plain, never added to the session: a seed of millions of rows goes in
+        at the speed of the database, and memory stays flat (the run is audited once, as an
+        import is, not a row per record).
+        """
+        by_class: dict[type, list[dict]] = {model: [] for model in INSERT_ORDER}
+        connection = self.session.connection()
+        for record in self.pending:
+            # What the ORM would run before an INSERT (a patient's search key, say).
+            mapper = inspect(type(record))
+            mapper.dispatch.before_insert(mapper, connection, inspect(record))
+            by_class[type(record)].append(_row(record))
+        for model, rows in by_class.items():
+            if rows:
+                self.session.execute(
+                    insert(model).execution_options(render_nulls=True), _same_columns(model, rows)
+                )
+                table = model.__table__.name
+                self.written[table] = self.written.get(table, 0) + len(rows)
         self.pending.clear()
+
+
+def _same_columns(model: type, rows: list[dict]) -> list[dict]:
+    """Give every row the same columns, so that the batch is one executemany, not one per
+    run of rows that happen to leave out the same optional fields."""
+    mapper = inspect(model)
+    keys = set().union(*rows)
+    for key in keys:
+        column = mapper.get_property(key).columns[0]
+        default = column.default
+        if default is None:
+            filler = lambda: None  # noqa: E731 — an unset optional field is empty
+        elif default.is_callable:
+            filler = lambda default=default: default.arg(None)  # noqa: E731
+        else:
+            filler = lambda default=default: default.arg  # noqa: E731
+        for row in rows:
+            if key not in row:
+                row[key] = filler()
+    return rows
+
+
+def _row(record: object) -> dict:
+    """A record's column values, its many-to-one relationships turned into foreign keys."""
+    mapper = inspect(type(record))
+    values = record.__dict__
+    row = {attr.key: values[attr.key] for attr in mapper.column_attrs if attr.key in values}
+    for relationship in mapper.relationships:
+        target = values.get(relationship.key)
+        if relationship.direction is MANYTOONE and target is not None:
+            for local, remote in relationship.local_remote_pairs:
+                row[mapper.get_property_by_column(local).key] = getattr(target, remote.key)
+    return row
+
+
+DIARY_RATE = 0.4  # courses followed in the clinic's pain-diary app as well as by phone
+DIARY_WEEKS = 12  # the diary asks for a score once a week for the first twelve weeks
 
 
 def relief_course(
@@ -355,30 +459,23 @@ def relief_course(
     performed_on: date,
     schedule: str,
     responder: bool | None = None,
-):
-    """Follow-up scores at the schedule's due dates (a few missed, dates jittered) up to today."""
+) -> list[tuple[date, int, int | None, str]]:
+    """Follow-up scores up to today, in date order: (recorded on, NRS, reported %, source).
+
+    Calls at the schedule's due dates (a few missed, dates jittered) and, for some courses, a
+    weekly pain diary for the first twelve weeks.
+    """
     rng = clinic.rng
     model = RELIEF_MODELS[code]
     if responder is None:
         responder = rng.random() < model.responder_rate
     duration = rng.lognormvariate(math.log(model.median_days), model.spread) if responder else 0
-    depth = rng.uniform(0.5, 0.95) if code != "MBB" else rng.uniform(0.8, 1.0)
-    scores = []
-    used: set[date] = set()
-    for due in due_dates(performed_on, schedule):
-        # Calls are made a few days either side of the due date; early calls jitter less.
-        spread = min(3, (due - performed_on).days // 4)
-        recorded_on = due + timedelta(days=rng.randint(-spread, spread))
-        if recorded_on in used:
-            continue
-        used.add(recorded_on)
-        # Calls whose window is still open have not been made yet; some patients never answer.
-        if (
-            recorded_on <= performed_on
-            or due >= clinic.today - timedelta(days=7)
-            or rng.random() < 0.15
-        ):
-            continue
+    # How deep relief goes. A stimulator trial goes on to an implant only with ≥ 50% relief,
+    # and the trials in the demo are the ones that gave it.
+    depth = {"MBB": (0.8, 1.0), "SCS-TRIAL": (0.65, 0.95)}.get(code, (0.5, 0.95))
+    depth = rng.uniform(*depth)
+
+    def score(recorded_on: date, source: str) -> tuple[date, int, int | None, str]:
         elapsed = (recorded_on - performed_on).days
         if responder and elapsed < duration:
             relief = depth * rng.uniform(0.9, 1.05)
@@ -388,14 +485,40 @@ def relief_course(
         reported = None
         if rng.random() < 0.4:
             reported = max(0, min(100, round(100 * relief + rng.uniform(-8, 8))))
-        scores.append((recorded_on, nrs, reported))
-    return scores
+        return recorded_on, nrs, reported, source
+
+    scores = []
+    used: set[date] = set()
+    for due in due_dates(performed_on, schedule):
+        # Calls are made a few days either side of the due date; early calls jitter less.
+        spread = min(3, (due - performed_on).days // 4)
+        recorded_on = due + timedelta(days=rng.randint(-spread, spread))
+        if recorded_on in used:
+            continue
+        used.add(recorded_on)
+        # Calls whose window is still open have not been made yet; some patients never answer
+        # (a stimulator trial is followed by the patient's own diary, which always comes back).
+        if (
+            recorded_on <= performed_on
+            or due >= clinic.today - timedelta(days=7)
+            or (code != "SCS-TRIAL" and rng.random() < 0.15)
+        ):
+            continue
+        scores.append(score(recorded_on, rng.choice(["phone", "phone", "visit", "self_report"])))
+    if rng.random() < DIARY_RATE:
+        for week in range(1, DIARY_WEEKS + 1):
+            recorded_on = performed_on + timedelta(days=7 * week + rng.randint(0, 2))
+            if recorded_on >= clinic.today or recorded_on in used:
+                continue
+            used.add(recorded_on)
+            scores.append(score(recorded_on, "self_report"))
+    return sorted(scores)
 
 
 def book_intervention(
     clinic: DemoClinic, patient: Patient, code: str, physician: StaffUser, day: date, referral
 ) -> Intervention:
-    room = clinic.rooms[PROCEDURE_ROOMS[clinic.rng.randrange(len(PROCEDURE_ROOMS))]]
+    room = clinic.procedure_rooms[clinic.rng.randrange(len(clinic.procedure_rooms))]
     minutes = PROCEDURE_MINUTES.get(code, 30)
     starts_at, ends_at = clinic.slots.take(day, minutes, physician.username, room.name, patient.mrn)
     intervention = Intervention(
@@ -415,8 +538,8 @@ def book_intervention(
 
 def complete(
     clinic: DemoClinic, intervention: Intervention, code: str, responder: bool | None = None
-) -> None:
-    """Complete a past intervention and record its follow-up scores."""
+) -> PastProcedure:
+    """Complete a past intervention and record its follow-up scores; what a payer would see."""
     rng = clinic.rng
     intervention.status = "completed"
     intervention.performed_on = intervention.starts_at.date()
@@ -435,14 +558,15 @@ def complete(
         intervention.laterality = "midline"
     if rng.random() < 0.03:
         intervention.complications = "Transient vasovagal episode; resolved before discharge"
-    for recorded_on, nrs, reported in relief_course(
+    scores = relief_course(
         clinic,
         code,
         intervention.baseline_nrs,
         intervention.performed_on,
         clinic.procedures[code].followup_schedule,
         responder,
-    ):
+    )
+    for recorded_on, nrs, reported, source in scores:
         clinic.add(
             PainScore(
                 patient=intervention.patient,
@@ -450,9 +574,16 @@ def complete(
                 recorded_on=recorded_on,
                 nrs=nrs,
                 percent_relief=reported,
-                source=rng.choice(["phone", "phone", "visit", "self_report"]),
+                source=source,
             )
         )
+    return PastProcedure(
+        intervention.id,
+        code,
+        intervention.performed_on,
+        intervention.baseline_nrs,
+        [Score(recorded_on, nrs, reported) for recorded_on, nrs, reported, _ in scores],
+    )
 
 
 def stimulator_course(clinic: DemoClinic, implant: Intervention) -> None:
@@ -474,7 +605,7 @@ def stimulator_course(clinic: DemoClinic, implant: Intervention) -> None:
     pain = implant.baseline_nrs
     slot = 1
     while day < clinic.today - timedelta(days=1):
-        room = clinic.rooms[rng.choice(CONSULT_ROOMS)]
+        room = rng.choice(clinic.consult_rooms)
         starts_at, ends_at = clinic.slots.take(
             day, 30, implant.physician.username, room.name, implant.patient.mrn
         )
@@ -531,7 +662,7 @@ def stimulator_course(clinic: DemoClinic, implant: Intervention) -> None:
 def post_procedure_check(clinic: DemoClinic, intervention: Intervention) -> None:
     """A check two to four weeks after a recent procedure: done if past, booked if to come."""
     day = intervention.performed_on + timedelta(days=clinic.rng.randint(14, 28))
-    room = clinic.rooms[clinic.rng.choice(CONSULT_ROOMS)]
+    room = clinic.rng.choice(clinic.consult_rooms)
     starts_at, ends_at = clinic.slots.take(
         day, 30, intervention.physician.username, room.name, intervention.patient.mrn
     )
@@ -554,20 +685,79 @@ def post_procedure_check(clinic: DemoClinic, intervention: Intervention) -> None
     )
 
 
+HISTORY_DAYS = 6 * 365  # how far back the demo practice's records go
+RETURN_RATE = 0.8  # back pain recurs: most patients whom a course helped are referred again
+MAX_REPEATS = 6  # repeats of a helpful procedure in one course, as far as the rules allow
+REPEATABLE = {"ESI-TF", "ESI-IL", "ESI-CA", "RFA"}
+
+
 def patient_history(clinic: DemoClinic, patient: Patient, stimulator: bool) -> int:
-    """Referral, consult, a course of procedures, and what the schedule holds for the patient."""
+    """A patient's episodes of care, from the first referral to what the schedule holds.
+
+    Chronic back pain comes and goes: after a course of procedures most patients are referred
+    again months or years later, so a practice's records hold several episodes per patient.
+    Every procedure is booked only when the payer rules (the eligibility table) allow it on its
+    day, so the demo never shows a repeat that its own rules refuse.
+    """
     rng, today = clinic.rng, clinic.today
     physician = clinic.physicians[rng.randrange(len(clinic.physicians))]
-    clinician, practice = rng.choice(REFERRERS)
-    # Received between two years ago and today; the most recent are still in the pipeline.
-    received_on = today - timedelta(days=int(rng.triangular(0, 540, 120)))
-    new_referral = not stimulator and rng.random() < 0.12
-    if new_referral:
+    history: list[PastProcedure] = []
+    fresh = not stimulator and rng.random() < 0.12
+    if stimulator:
+        # Long enough ago to have had a trial, an implant and programming visits.
+        received_on = today - timedelta(days=rng.randint(330, 720))
+    elif fresh:
         # The front of the pipeline: received in the last three weeks, some overdue for triage.
         received_on = today - timedelta(days=rng.randint(0, 20))
-    if stimulator:
-        # Stimulator patients came long enough ago to have had a trial, an implant and programming.
-        received_on = today - timedelta(days=rng.randint(330, 720))
+    else:
+        received_on = today - timedelta(days=int(rng.triangular(0, HISTORY_DAYS, 2 * 365)))
+    count = 0
+    while True:
+        done, last_day = episode(
+            clinic, patient, physician, received_on, stimulator, history, fresh
+        )
+        count += done
+        # Patients whose last procedure helped come back when the pain does; most of the
+        # others look elsewhere.
+        helped = bool(history) and bool(
+            assess(history[-1].baseline, history[-1].performed_on, history[-1].scores).responder
+        )
+        if last_day is None or stimulator or rng.random() > (RETURN_RATE if helped else 0.2):
+            break
+        received_on = last_day + timedelta(days=rng.randint(60, 365))
+        if received_on > today:
+            break
+    if history and (today - history[-1].performed_on).days < 365 and rng.random() < 0.5:
+        upcoming_visit(clinic, patient, physician)
+    return count
+
+
+def allowed(clinic: DemoClinic, code: str, history: list[PastProcedure], day: date) -> bool:
+    """Whether the payer rules allow ``code`` on ``day``.
+
+    Allowed when a rule that applies is met, or when no rule applies at all (a first epidural:
+    the epidural rule speaks only about repeats; a facet injection: no rule names it).
+    """
+    assessment = assess_target(clinic.rules, code, history, day)
+    return assessment.eligible or not any(check.applies for check in assessment.checks)
+
+
+def episode(
+    clinic: DemoClinic,
+    patient: Patient,
+    physician: StaffUser,
+    received_on: date,
+    stimulator: bool,
+    history: list[PastProcedure],
+    fresh: bool = False,
+) -> tuple[int, date | None]:
+    """One referral and what came of it: the consult, a course of procedures, checks and calls.
+
+    Returns the procedures booked, and the day the episode ended — None while it is still
+    open (in the pipeline, or with a booking to come).
+    """
+    rng, today = clinic.rng, clinic.today
+    clinician, practice = rng.choice(REFERRERS)
     referral = Referral(
         patient=patient,
         referring_clinician=clinician,
@@ -579,12 +769,12 @@ def patient_history(clinic: DemoClinic, patient: Patient, stimulator: bool) -> i
         status="received",
     )
     clinic.add(referral)
-    if new_referral:
+    if fresh:
         if rng.random() < 0.6:
-            return 0
+            return 0, None
         referral.status = "triaged"
         if rng.random() < 0.5:
-            return 0
+            return 0, None
         received_on = today - timedelta(days=rng.randint(-7, 0))  # a consult in the coming days
     if not stimulator and rng.random() < 0.06:
         referral.status = rng.choice(["declined", "cancelled"])
@@ -593,9 +783,9 @@ def patient_history(clinic: DemoClinic, patient: Patient, stimulator: bool) -> i
             if referral.status == "declined"
             else "Patient chose surgery elsewhere"
         )
-        return 0
+        return 0, received_on
     consult_day = received_on + timedelta(days=rng.randint(7, 21))
-    consult_room = clinic.rooms[rng.choice(CONSULT_ROOMS)]
+    consult_room = rng.choice(clinic.consult_rooms)
     starts_at, ends_at = clinic.slots.take(
         consult_day, 30, physician.username, consult_room.name, patient.mrn
     )
@@ -613,24 +803,43 @@ def patient_history(clinic: DemoClinic, patient: Patient, stimulator: bool) -> i
         referral.status = "scheduled"
         if starts_at.date() == today and rng.random() < 0.5:
             consult.status = "checked_in"
-        return 0
+        return 0, None
     consult.status = rng.choices(["completed", "no_show", "cancelled"], weights=[92, 5, 3])[0]
     if consult.status == "cancelled":
         consult.status_reason = "Patient called to cancel: unwell"
     referral.status = "triaged"
     patient.last_seen_at = starts_at
-    pathway = SCS_PATHWAY if stimulator else rng.choice(PATHWAYS[patient.condition])
     day = starts_at.date() + timedelta(days=rng.randint(10, 28))
-    count = 0
-    for code in pathway:
+    if stimulator:
+        steps = list(SCS_PATHWAY)
+    else:
+        # The physician's first choice, or another course for the condition that the rules allow.
+        options = PATHWAYS[patient.condition][:]
+        rng.shuffle(options)
+        steps = next((list(p) for p in options if allowed(clinic, p[0], history, day)), [])
+        if not steps:
+            referral.status = "declined"
+            referral.status_reason = (
+                "Earlier procedures did not give the relief payers require for a repeat; "
+                "referred back for conservative care"
+            )
+            return 0, starts_at.date()
+    count, repeats, last_day = 0, 0, starts_at.date()
+    while steps:
+        code = steps.pop(0)
         if day > today + timedelta(days=28):
-            break  # not booked that far ahead yet
+            return count, None  # not booked that far ahead yet
+        if not allowed(clinic, code, history, day):
+            break  # the rules refuse the next step: the course ends here
         intervention = book_intervention(clinic, patient, code, physician, day, referral)
         count += 1
         referral.status = "scheduled"
         if intervention.starts_at.date() >= today:
-            break
-        roll = rng.random()
+            return count, None
+        last_day = intervention.starts_at.date()
+        # Stimulator patients are followed closely and keep their appointments, so the demo
+        # always holds their devices and programming.
+        roll = 1.0 if stimulator else rng.random()
         if roll < 0.04:
             intervention.status = "no_show"
             break
@@ -641,29 +850,32 @@ def patient_history(clinic: DemoClinic, patient: Patient, stimulator: bool) -> i
             )
             break
         # Only patients whose stimulator trial helped go on to an implant.
-        complete(clinic, intervention, code, responder=True if code == "SCS-TRIAL" else None)
+        history.append(
+            complete(clinic, intervention, code, responder=True if code == "SCS-TRIAL" else None)
+        )
         patient.last_seen_at = intervention.starts_at
         referral.status = "completed"
         if code == "SCS-IMPLANT":
             stimulator_course(clinic, intervention)
         elif (today - intervention.performed_on).days < 60:
             post_procedure_check(clinic, intervention)
-        # The next procedure in the course: a repeat after relief wanes, or the next step.
+        # A procedure that helped is repeated when its relief wanes, as far as the rules allow.
+        if not steps and code in REPEATABLE and repeats < MAX_REPEATS:
+            steps.append(code)
+            repeats += 1
         gap = {
             "MBB": rng.randint(14, 30),
             "SCS-TRIAL": rng.randint(21, 45),
             "RFA": rng.randint(200, 330),
         }.get(code, rng.randint(90, 150))
         day = intervention.performed_on + timedelta(days=gap)
-    if count and referral.status == "completed" and rng.random() < 0.5:
-        upcoming_visit(clinic, patient, physician)
-    return count
+    return count, last_day
 
 
 def upcoming_visit(clinic: DemoClinic, patient: Patient, physician: StaffUser) -> None:
     """A follow-up visit in the next two weeks, so the schedule ahead looks like a clinic's."""
     day = clinic.today + timedelta(days=clinic.rng.randint(0, 14))
-    room = clinic.rooms[clinic.rng.choice(CONSULT_ROOMS)]
+    room = clinic.rng.choice(clinic.consult_rooms)
     starts_at, ends_at = clinic.slots.take(day, 30, physician.username, room.name, patient.mrn)
     status = "scheduled"
     if starts_at.date() == clinic.today:
@@ -697,10 +909,15 @@ def seed_demo(session: Session, patients: int = 200, seed: int = 2026) -> DemoSu
     rng = random.Random(seed)
     today = clock.utcnow().date()
     summary = DemoSummary()
-    physicians, rooms = ensure_staff_and_rooms(session, summary)
-    procedures = {p.code: p for p in session.execute(select(ProcedureType)).scalars()}
-    clinic = DemoClinic(session, rng, today, physicians, rooms, procedures)
     total = max(patients, 3)
+    # SQLite: take the write lock first, so that the ids counted on below stay ours.
+    lock_schedule(session)
+    physicians, procedure_rooms, consult_rooms = ensure_staff_and_rooms(session, summary, total)
+    procedures = {p.code: p for p in session.execute(select(ProcedureType)).scalars()}
+    rules = [rule_from_row(row) for row in session.execute(select(RepeatEligibilityRule)).scalars()]
+    clinic = DemoClinic(
+        session, rng, today, physicians, procedure_rooms, consult_rooms, procedures, rules
+    )
     stimulator_every = max(1, min(total // 3, 40))
     for number in range(1, total + 1):
         patient = make_patient(rng, number, today)
@@ -710,6 +927,14 @@ def seed_demo(session: Session, patients: int = 200, seed: int = 2026) -> DemoSu
             patient.condition = "other"
             summary.stimulator_patients += 1
         summary.interventions += patient_history(clinic, patient, stimulator)
+        if len(clinic.pending) >= FLUSH_EVERY:
+            clinic.flush()  # between patients: a patient's records are final once written
     clinic.flush()
     summary.patients = total
+    record_event(
+        session,
+        "import",
+        details={"source": "seed-demo", "seed": seed, "rows": dict(sorted(clinic.written.items()))},
+    )
+    session.flush()
     return summary

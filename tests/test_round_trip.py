@@ -1,6 +1,10 @@
 """Round trip (issue 6): export patients, interventions and pain scores, import them into an
 empty database, and the relief summary comes out the same."""
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from flask_migrate import upgrade
 
@@ -15,10 +19,41 @@ from tests.conftest import (
     make_app,
 )
 
+COUNTS = re.compile(r"(.+): (\d+) rows? — (\d+) new, (\d+) changed, (\d+) unchanged")
 
-@pytest.fixture(scope="module", params=BACKENDS)
+
+def file_counts(output: str) -> dict[str, tuple[int, int, int, int]]:
+    """(rows, new, changed, unchanged) per file, from the import command's summary lines."""
+    found = {}
+    for line in output.splitlines():
+        match = COUNTS.fullmatch(line)
+        if match:
+            name, *numbers = match.groups()
+            found[name.rsplit("/", 1)[-1]] = tuple(int(number) for number in numbers)
+    return found
+
+
+@contextmanager
+def its_own_session() -> Iterator[None]:
+    """Commands of the other clinic on its own database.
+
+    ``db_session`` binds ``db.session`` to this test's connection whatever the app, so without
+    this the other clinic's import would write into this clinic's database.
+    """
+    bound = db.session
+    db.session = db._make_scoped_session({})
+    try:
+        yield  # each app context's teardown removes the session it used
+    finally:
+        db.session = bound
+
+
+@pytest.fixture(params=BACKENDS)
 def empty_clinic(request, tmp_path_factory):
-    """Another clinic's empty database (migrated, with the same physicians and rooms)."""
+    """Another clinic's empty database (migrated, with the same physicians and rooms).
+
+    One for each test: the test fills it.
+    """
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('empty') / 'clinic.db'}"
     elif not TEST_DATABASE_URL:
@@ -28,7 +63,7 @@ def empty_clinic(request, tmp_path_factory):
     else:
         url = create_throwaway_database(TEST_DATABASE_URL)
     app = make_app(url, str(tmp_path_factory.mktemp("empty-instance")))
-    with app.app_context():
+    with its_own_session(), app.app_context():
         upgrade()
         for username, full_name in demo.PHYSICIANS:
             db.session.add(StaffUser(username=username, full_name=full_name, role="physician"))
@@ -55,33 +90,30 @@ def test_exported_files_import_into_an_empty_clinic_with_the_same_relief_summary
     assert summary_here.exit_code == 0, summary_here.output
 
     there = empty_clinic.test_cli_runner()
-    imported = there.invoke(
-        args=[
-            "import",
-            "--patients",
-            str(files["patients"]),
-            "--interventions",
-            str(files["interventions"]),
-            "--pain-scores",
-            str(files["pain-scores"]),
-        ]
-    )
-    assert imported.exit_code == 0, imported.output
-    summary_there = there.invoke(args=["export", "relief-summary"])
-    assert summary_there.exit_code == 0, summary_there.output
-    assert summary_there.output.count("\n") > 2  # a header and rows, not an empty table
-    assert summary_there.output == summary_here.output
+    import_all = [
+        "import",
+        "--patients",
+        str(files["patients"]),
+        "--interventions",
+        str(files["interventions"]),
+        "--pain-scores",
+        str(files["pain-scores"]),
+    ]
+    with its_own_session():
+        imported = there.invoke(args=import_all)
+        assert imported.exit_code == 0, imported.output
+        summary_there = there.invoke(args=["export", "relief-summary"])
+        assert summary_there.exit_code == 0, summary_there.output
+        assert summary_there.output.count("\n") > 2  # a header and rows, not an empty table
+        assert summary_there.output == summary_here.output
 
-    again = there.invoke(
-        args=[
-            "import",
-            "--patients",
-            str(files["patients"]),
-            "--interventions",
-            str(files["interventions"]),
-            "--pain-scores",
-            str(files["pain-scores"]),
-        ]
-    )
-    assert again.exit_code == 0, again.output
-    assert there.invoke(args=["export", "relief-summary"]).output == summary_here.output
+        again = there.invoke(args=import_all)
+        assert again.exit_code == 0, again.output
+        assert there.invoke(args=["export", "relief-summary"]).output == summary_here.output
+    # Into the empty clinic every row is new; the second time every row of every file is
+    # found unchanged: 0 new, 0 changed.
+    first, second = file_counts(imported.output), file_counts(again.output)
+    assert set(first) == set(second) == {"patients.csv", "interventions.csv", "pain-scores.csv"}
+    for name, (rows, new, changed, unchanged) in second.items():
+        assert rows > 0 and first[name] == (rows, rows, 0, 0), (name, imported.output)
+        assert (new, changed, unchanged) == (0, 0, rows), (name, again.output)

@@ -26,6 +26,7 @@ from tests.factories import (
     PhysicianFactory,
     ReferralFactory,
     RoomFactory,
+    VisitFactory,
     procedure_type,
 )
 
@@ -156,6 +157,36 @@ def test_the_database_refuses_an_overlap_the_check_missed(db_session, cast, monk
             UTC_ZONE,
         )
     assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 1
+
+
+def test_the_database_catches_an_overlap_with_a_long_booking_that_began_hours_before(
+    db_session, cast
+):
+    """The database's guard looks 12 hours back (the longest booking), not just at near starts."""
+    start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    VisitFactory(physician=cast["okafor"], starts_at=start, ends_at=start + timedelta(hours=11))
+    with pytest.raises(Exception, match="overlap|exclusion|no_overlap"), db_session.begin_nested():
+        VisitFactory(
+            physician=cast["okafor"],
+            starts_at=start + timedelta(hours=10, minutes=30),
+            ends_at=start + timedelta(hours=10, minutes=45),
+        )
+    # Right after it ends is free.
+    VisitFactory(
+        physician=cast["okafor"],
+        starts_at=start + timedelta(hours=11),
+        ends_at=start + timedelta(hours=11, minutes=30),
+    )
+
+
+def test_sqlite_refuses_a_booking_longer_than_the_clash_check_looks_back(db_session, backend):
+    """SQLite's trigger bounds its search by the 12-hour rule, so it enforces that rule too."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL's exclusion constraints need no bound")
+    start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    with pytest.raises(Exception, match="booking too long"), db_session.begin_nested():
+        VisitFactory(starts_at=start, ends_at=start + timedelta(hours=12, minutes=1))
+    VisitFactory(starts_at=start, ends_at=start + timedelta(hours=12))
 
 
 def test_moving_a_booking_onto_another_is_refused_and_onto_free_time_works(db_session, cast):

@@ -70,13 +70,14 @@ class Booking(Stamped, Base):
         Index("ix_booking_starts_at", "starts_at"),
         Index("ix_booking_physician_starts", "physician_id", "starts_at"),
         Index("ix_booking_patient_starts", "patient_id", "starts_at"),
+        Index("ix_booking_room_starts", "room_id", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
     physician_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("room.id"), index=True)
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("room.id"))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(20), default="scheduled")

@@ -28,6 +28,7 @@ from clinic.models import (
     Room,
     StaffUser,
 )
+from clinic.services.audit import Actor, act_as
 from clinic.services.csvio import csv_lines
 from clinic.services.exports import EXPORTS
 from clinic.services.filters import ReportFilters
@@ -982,6 +983,81 @@ def test_an_import_is_audited_as_one_event_with_the_counts_per_file(db_session, 
             },
         },
     }
+
+
+def test_each_changed_row_is_audited_with_its_old_and_new_values(db_session, catalogue):
+    """Changed rows, written in bulk past the flush hook, still leave the trail that the hook
+    would: one update per record, each changed field as [old, new], the session's actor."""
+    assert good(db_session).ok
+    morgan = db_session.execute(
+        select(StaffUser).where(StaffUser.username == "morgan")
+    ).scalar_one()
+    act_as(db_session, Actor(user_id=morgan.id, name="morgan", client_address="192.0.2.7"))
+    trail = audit_ids(db_session)
+    report = good(
+        db_session,
+        patients=[with_cell(PATIENTS[0], "patients", phone="555-0199"), *PATIENTS[1:]],
+        interventions=[
+            INTERVENTIONS[0],
+            with_cell(
+                INTERVENTIONS[1],
+                "interventions",
+                status="cancelled",
+                scheduled_start="2025-01-06T10:00",
+                scheduled_end="2025-01-06T10:30",
+            ),
+        ],
+        pain_scores=[SCORES[0], with_cell(SCORES[1], "pain_scores", nrs="2")],
+    )
+    assert messages(report) == []
+    assert counts(report) == {
+        "patients": (0, 1, 2),
+        "interventions": (0, 1, 1),
+        "pain_scores": (0, 1, 1),
+    }
+    ana = imported_patient(db_session, "C9000001")
+    moved = imported_intervention(db_session, "R-2")
+    score = db_session.execute(
+        select(PainScore).where(PainScore.recorded_on == date(2025, 2, 17))
+    ).scalar_one()
+    events = (
+        db_session.execute(
+            select(AuditEvent).where(AuditEvent.id.not_in(trail)).order_by(AuditEvent.id)
+        )
+        .scalars()
+        .all()
+    )
+    assert [
+        (event.action, event.record_type, event.record_id, event.changes) for event in events
+    ] == [
+        ("update", "patient", str(ana.id), {"phone": ["555-0101", "555-0199"]}),
+        (
+            "update",
+            "intervention",
+            str(moved.id),
+            {
+                "starts_at": ["2025-01-06T08:00:00+00:00", "2025-01-06T09:00:00+00:00"],
+                "ends_at": ["2025-01-06T08:45:00+00:00", "2025-01-06T09:30:00+00:00"],
+                "status": ["scheduled", "cancelled"],
+            },
+        ),
+        ("update", "pain_score", str(score.id), {"nrs": [4, 2]}),
+        ("import", None, None, None),
+    ]
+    assert {(e.actor_id, e.actor_name, e.client_address) for e in events} == {
+        (morgan.id, "morgan", "192.0.2.7")
+    }
+    # The same shape as the flush hook writes for an edit made in Clinic.
+    trail = audit_ids(db_session)
+    ana.phone = "555-0100"
+    db_session.flush()
+    [edited] = db_session.execute(select(AuditEvent).where(AuditEvent.id.not_in(trail))).scalars()
+    assert (edited.action, edited.record_type, edited.record_id, edited.changes) == (
+        "update",
+        "patient",
+        str(ana.id),
+        {"phone": ["555-0199", "555-0100"]},
+    )
 
 
 # Memory -----------------------------------------------------------------------------------------

@@ -15,9 +15,13 @@ One import is one transaction, made of two streaming passes over the files:
    a failure part-way leaves nothing behind. Unchanged rows are not touched, which is what
    makes a second import of the same files change nothing.
 
-The bulk writes go through Core, not the ORM, so the audit flush hook sees none of them: an
-import is audited as one ``import`` event with the counts per file (a million pain scores
-would otherwise add a million audit rows). A dry run writes nothing, not even that event.
+The bulk writes go through Core, not the ORM, so the audit flush hook sees none of them; the
+import writes the trail itself, in the same transaction. Each changed patient, intervention and
+pain score gets an ``update`` event with the fields that changed as ``{field: [old, new]}``,
+the same record type, id and shape as the hook writes, one executemany per batch (the old
+values read just before the batch's update). New rows are covered by the one ``import`` event
+with the counts per file (a million new pain scores would otherwise add a million audit rows).
+A dry run writes nothing, not even that event.
 
 Every problem is reported as ``FILE:LINE: column: message``, FILE as the user named it and
 LINE the physical line (the header is line 1). Header problems name line 1 and the column;
@@ -79,6 +83,7 @@ from clinic.models import (
     CONDITIONS,
     LATERALITIES,
     SEXES,
+    AuditEvent,
     Booking,
     Intervention,
     PainScore,
@@ -92,7 +97,7 @@ from clinic.models.outcomes import PAIN_SCORE_SOURCES
 from clinic.models.patients import search_key
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
 from clinic.services import DomainError
-from clinic.services.audit import record_event
+from clinic.services.audit import COMMAND_LINE, _jsonable, current_actor, record_event
 from clinic.services.csvio import (
     BOM,
     CELL_COUNT_MISMATCH,
@@ -121,6 +126,25 @@ BATCH_SIZE = 2000
 LONGEST_BOOKING = timedelta(minutes=MAX_DURATION_MINUTES)
 
 NEW, CHANGED, UNCHANGED = 1, 2, 3
+
+# The columns an import writes to an intervention's booking and to the intervention itself,
+# as the audit trail names them.
+BOOKING_COLUMNS = (
+    "patient_id",
+    "physician_id",
+    "room_id",
+    "starts_at",
+    "ends_at",
+    "status",
+    "notes",
+)
+INTERVENTION_COLUMNS = (
+    "procedure_type_id",
+    "performed_on",
+    "baseline_nrs",
+    "spinal_level",
+    "laterality",
+)
 
 # What a row is compared on to tell "changed" from "unchanged" (the key is not among them).
 PATIENT_FIELDS = (
@@ -245,6 +269,7 @@ STAGED_BOOKING = Table(
     Column("ref", String, nullable=False),
     Column("action", SmallInteger),
     Column("existing_id", Integer),  # the intervention this row updates
+    Column("old_status", String),  # its status before (the write cancels it for a moment)
     Column("mrn", String),
     Column("patient_id", Integer),  # the patient, when already in the database
     Column("physician_id", Integer),
@@ -279,6 +304,7 @@ booking_table = Booking.__table__
 intervention_table = Intervention.__table__
 score_table = PainScore.__table__
 staff_table = StaffUser.__table__
+audit_table = AuditEvent.__table__
 procedure_table = ProcedureType.__table__
 room_table = Room.__table__
 
@@ -781,6 +807,56 @@ class _Importer:
         """One batch as a Core executemany INSERT (no ORM objects, so no per-row audit)."""
         self.session.execute(insert(table), rows)
 
+    def audit_updates(
+        self,
+        record_type: str,
+        changed: list[dict[str, Any]],
+        old: Mapping[int, Mapping[str, Any]],
+        fields: tuple[str, ...],
+    ) -> None:
+        """One ``update`` audit event per changed row of a batch, in one executemany.
+
+        ``changed`` are the rows about to be written (``b_id`` the record's id), ``old`` the
+        record's values before, by id. As the flush hook writes them: the actor of the session,
+        and each field that changes as ``[old, new]``.
+        """
+        actor = current_actor(self.session) or COMMAND_LINE
+        events = []
+        for values in changed:
+            before = old[values["b_id"]]
+            changes = {
+                name: [_jsonable(before[name]), _jsonable(values[name])]
+                for name in fields
+                if before[name] != values[name]
+            }
+            if changes:
+                events.append(
+                    {
+                        "occurred_at": self.now,
+                        "actor_id": actor.user_id,
+                        "actor_name": actor.name,
+                        "action": "update",
+                        "record_type": record_type,
+                        "record_id": str(values["b_id"]),
+                        "changes": changes,
+                        "client_address": actor.client_address,
+                    }
+                )
+        if events:
+            self.insert_rows(audit_table, events)
+
+    def current_values(
+        self, table: Table, ids: list[int], fields: tuple[str, ...]
+    ) -> dict[int, Mapping[str, Any]]:
+        """The values of these records now, by id: what a batch is about to replace."""
+        columns = [table.c[name] for name in fields]
+        return {
+            row["id"]: row
+            for row in self.session.execute(
+                select(table.c.id, *columns).where(self.among(table.c.id, ids))
+            ).mappings()
+        }
+
     def among(self, column, values):
         """``column IN (values)``; on PostgreSQL ``= ANY`` of one array parameter.
 
@@ -946,6 +1022,7 @@ class _Importer:
                     "ref": key,
                     "action": action,
                     "existing_id": found.id if found is not None else None,
+                    "old_status": found.status if found is not None else None,
                     "mrn": mrn or None,
                     "patient_id": patient_ids.get(mrn),
                     **slot,
@@ -1298,6 +1375,8 @@ class _Importer:
             if new:
                 self.insert_rows(table, new)
             if changed:
+                old = self.current_values(table, [row["b_id"] for row in changed], PATIENT_FIELDS)
+                self.audit_updates(table.name, changed, old, PATIENT_FIELDS)
                 self.session.execute(change, changed)
 
     def verify_schedule(self, first_new_id: int) -> None:
@@ -1386,7 +1465,7 @@ class _Importer:
         )
         change_intervention = update(intervention).where(intervention.c.id == bindparam("b_id"))
         for batch in self.rows_of("interventions", self.parse_intervention):
-            staged = self.staged(staged_table, batch, "action", "existing_id")
+            staged = self.staged(staged_table, batch, "action", "existing_id", "old_status")
             mrns = {values["mrn"] for _, _, values, _ in batch}
             patient_ids = dict(
                 self.session.execute(
@@ -1451,6 +1530,9 @@ class _Importer:
                 self.insert_rows(booking, new_bookings)
                 self.insert_rows(intervention, new_interventions)
             if changed_bookings:
+                self.audit_intervention_updates(
+                    batch, staged, changed_bookings, changed_interventions
+                )
                 self.session.execute(change_booking, changed_bookings)
                 self.session.execute(change_intervention, changed_interventions)
         if self.counts["interventions"].changed:
@@ -1471,6 +1553,46 @@ class _Importer:
                 .values(patient_id=patient_of, updated_at=self.now)
             )
         return first_new_id
+
+    def audit_intervention_updates(
+        self,
+        batch: Batch,
+        staged: Mapping[int, Any],
+        changed_bookings: list[dict[str, Any]],
+        changed_interventions: list[dict[str, Any]],
+    ) -> None:
+        """The audit events of a batch's changed interventions, booking and intervention fields
+        together as the flush hook records an ``Intervention``."""
+        ids = [row["b_id"] for row in changed_bookings]
+        old = {
+            row["id"]: row
+            for row in self.session.execute(
+                select(
+                    booking_table.c.id,
+                    *[booking_table.c[name] for name in BOOKING_COLUMNS],
+                    *[intervention_table.c[name] for name in INTERVENTION_COLUMNS],
+                )
+                .join(intervention_table, intervention_table.c.id == booking_table.c.id)
+                .where(self.among(booking_table.c.id, ids))
+            ).mappings()
+        }
+        # The status as it was before the changed bookings stepped out of the schedule.
+        old_status = {
+            row.existing_id: row.old_status
+            for line, _, _, _ in batch
+            if (row := staged[line]).action == CHANGED
+        }
+        before = {
+            booking_id: {**values, "status": old_status[booking_id]}
+            for booking_id, values in old.items()
+        }
+        changed = [
+            {**booking, **intervention}
+            for booking, intervention in zip(changed_bookings, changed_interventions, strict=True)
+        ]
+        self.audit_updates(
+            intervention_table.name, changed, before, (*BOOKING_COLUMNS, *INTERVENTION_COLUMNS)
+        )
 
     def write_scores(self) -> None:
         table = score_table
@@ -1526,6 +1648,8 @@ class _Importer:
             if new:
                 self.insert_rows(table, new)
             if changed:
+                old = self.current_values(table, [row["b_id"] for row in changed], SCORE_FIELDS)
+                self.audit_updates(table.name, changed, old, SCORE_FIELDS)
                 self.session.execute(change, changed)
 
     # Temporary tables ---------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Any subset of the three files, in one transaction (``clinic.services.imports``): when any row of
 any file is refused, every problem goes to standard error as ``FILE:LINE: column: message``
 (FILE as typed on the command line), nothing is written and the exit status is 1. ``--dry-run``
-checks and counts without writing. A real import is audited as one ``import`` event.
+checks and counts without writing. A real import is audited as one ``import`` event with
+the counts, and an ``update`` event with old and new values for each changed record.
 """
 
 from contextlib import ExitStack

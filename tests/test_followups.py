@@ -402,7 +402,7 @@ def test_a_score_the_record_cannot_hold_is_refused_saying_what_to_fix(
     assert db_session.execute(select(func.count()).select_from(PainScore)).scalar_one() == 0
 
 
-def test_a_score_dated_before_the_procedure_or_in_the_future_is_refused(db_session):
+def test_a_score_dated_on_or_before_the_procedure_or_in_the_future_is_refused(db_session):
     intervention = completed(TODAY - timedelta(days=10))
     with pytest.raises(DomainError, match="before the procedure was performed") as caught:
         record_pain_score(
@@ -420,10 +420,18 @@ def test_a_score_dated_before_the_procedure_or_in_the_future_is_refused(db_sessi
         record_pain_score(
             db_session, intervention, TODAY + timedelta(days=1), 4, None, "phone", None, today=TODAY
         )
-    # On the performed date itself (the pre-procedure score) is allowed.
-    record_pain_score(
-        db_session, intervention, TODAY - timedelta(days=10), 8, None, "visit", None, today=TODAY
-    )
+    # On the performed date itself: that day's pain is the baseline, not a follow-up.
+    with pytest.raises(DomainError, match="must be dated after the procedure"):
+        record_pain_score(
+            db_session,
+            intervention,
+            TODAY - timedelta(days=10),
+            8,
+            None,
+            "visit",
+            None,
+            today=TODAY,
+        )
 
 
 @pytest.mark.parametrize(

@@ -299,6 +299,23 @@ def test_formula_guards_are_taken_off_and_quoted_cells_keep_commas_and_newlines(
     assert imported_intervention(db_session, "R-1").notes == 'Said "better", then:\nwalks 2 km'
 
 
+def test_a_guarded_tab_is_kept_and_the_export_imports_back_unchanged(db_session, catalogue):
+    """Only spaces are trimmed: '\\tX reads as \\tX (not X), and a tab at the end stays too, so
+    what the export writes comes back unchanged."""
+    rows = ["C9000001, Ana ,'\tOkafor,1960-05-17,female,555-0101\t,,herniated_disc"]
+    report = run(db_session, patients=rows)
+    assert messages(report) == []
+    ana = imported_patient(db_session, "C9000001")
+    assert (ana.first_name, ana.last_name, ana.phone) == ("Ana", "\tOkafor", "555-0101\t")
+    written = exported(db_session, "patients")
+    assert "'\tOkafor" in written
+    before = contents(db_session)
+    report = run(db_session, patients=written)
+    assert messages(report) == []
+    assert counts(report) == {"patients": (0, 0, 1)}
+    assert contents(db_session) == before
+
+
 def test_files_with_a_header_alone_import_nothing(db_session, catalogue):
     report = run(db_session, patients=[], interventions=[], pain_scores=[])
     assert messages(report) == []

@@ -69,6 +69,15 @@ def bare_id(ref: str) -> int | None:
     return None
 
 
+def trim(value: str) -> str:
+    """A cell without the spaces around it; tabs and line ends are kept, as the export wrote them.
+
+    A guarded cell such as ``'\tX`` reads as ``\tX``: taking all whitespace off would make it
+    ``X``, and an export would not import back unchanged.
+    """
+    return value.strip(" ")
+
+
 def text_cell(value: str) -> str:
     """Text made safe for a spreadsheet: a leading ' before anything it would run."""
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value

@@ -107,6 +107,7 @@ from clinic.services.csvio import (
     bare_id,
     clinic_id,
     read_rows,
+    trim,
 )
 from clinic.services.scheduling import MAX_DURATION_MINUTES, any_booking, describe, lock_schedule
 
@@ -375,7 +376,7 @@ class _Record:
         self.faults.append((column, message))
 
     def text(self, column: str, *, required: bool = False, max_length: int | None = None):
-        value = self.row.get(column, "").strip()
+        value = trim(self.row.get(column, ""))
         if not value:
             if required:
                 self.fault(column, "empty; a value is required")
@@ -391,7 +392,7 @@ class _Record:
     def notes(self, column: str) -> str | None:
         """Free text kept exactly as written (leading and trailing spaces too)."""
         value = self.row.get(column, "")
-        if not value.strip():
+        if not trim(value):
             return None
         if "\x00" in value:
             self.fault(column, "contains a NUL character")
@@ -637,7 +638,7 @@ class _Importer:
             if not self.writing:
                 self.counts[kind].rows += 1
             record = _Record(row)
-            key = (row.get(key_column) or "").strip()
+            key = trim(row.get(key_column) or "")
             values = None
             if whole:
                 values = parse(record)
@@ -727,7 +728,7 @@ class _Importer:
                     f"a booking cannot last more than {MAX_DURATION_MINUTES // 60} hours",
                 )
         status, performed_on = values["status"], values["performed_on"]
-        if status == "completed" and not record.row.get("performed_on", "").strip():
+        if status == "completed" and not trim(record.row.get("performed_on", "")):
             record.fault("performed_on", "empty; a completed intervention needs its performed date")
         elif status is not None and status != "completed" and performed_on is not None:
             record.fault(
@@ -967,7 +968,7 @@ class _Importer:
 
     def stage_interventions(self, batch: Batch) -> None:
         existing = self.existing_interventions({key for _, key, _, _ in batch})
-        mrns = {(record.row.get("mrn") or "").strip() for _, _, _, record in batch} - {""}
+        mrns = {trim(record.row.get("mrn") or "") for _, _, _, record in batch} - {""}
         patient_ids = dict(
             self.session.execute(
                 select(patient_table.c.mrn, patient_table.c.id).where(
@@ -985,7 +986,7 @@ class _Importer:
         patients_file = self.names.get("patients")
         staged = []
         for line, key, values, record in batch:
-            mrn = (record.row.get("mrn") or "").strip()
+            mrn = trim(record.row.get("mrn") or "")
             if (
                 mrn
                 and mrn not in patient_ids
@@ -1079,7 +1080,7 @@ class _Importer:
                     )
                 values = None
             intervention_id = intervention_ids.get(key)
-            recorded_on = _parse_day((record.row.get("recorded_on") or "").strip())
+            recorded_on = _parse_day(trim(record.row.get("recorded_on") or ""))
             found = existing.get((intervention_id, recorded_on))
             action = None
             if values is not None:
@@ -1740,12 +1741,12 @@ def _slot(record: _Record, staff, rooms, zone, window: timedelta) -> dict[str, A
     row = record.row
     if faulty & slot_columns or CELL_COUNT_MISMATCH in row:
         return empty
-    username = row.get("physician", "").strip()
+    username = trim(row.get("physician", ""))
     physician_id, role = staff.get(username, (None, None))
-    starts_at = _parse_minute(row.get("scheduled_start", "").strip(), zone)
-    ends_at = _parse_minute(row.get("scheduled_end", "").strip(), zone)
-    room = row.get("room", "").strip()
-    status = row.get("status", "").strip()
+    starts_at = _parse_minute(trim(row.get("scheduled_start", "")), zone)
+    ends_at = _parse_minute(trim(row.get("scheduled_end", "")), zone)
+    room = trim(row.get("room", ""))
+    status = trim(row.get("status", ""))
     if (
         role != "physician"
         or not isinstance(starts_at, datetime)

@@ -819,6 +819,11 @@ def test_a_clinic_id_from_another_clinic_is_kept_and_no_intervention_here_takes_
         db_session, interventions=[source], pain_scores=[f"clinic:{number},2025-01-20,3,,"]
     )
     assert counts(report) == {"interventions": (0, 0, 1), "pain_scores": (0, 0, 1)}
+    # A number too big to be an id is only a ref.
+    huge = with_cell(INTERVENTIONS[1], "interventions", ref="clinic:99999999999")
+    report = run(db_session, interventions=[huge])
+    assert messages(report) == []
+    assert counts(report) == {"interventions": (1, 0, 0)}
 
 
 # Clashes --------------------------------------------------------------------------------------

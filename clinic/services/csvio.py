@@ -47,6 +47,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 # ``clinic:ID``, a form apart from the bare numbers and codes that source systems use, so that
 # it can never be read as an imported intervention's ref (``2`` and ``clinic:2`` are two).
 CLINIC_REF_PREFIX = "clinic:"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers: a bigger number is no id of ours
 
 
 def clinic_ref(intervention_id: int) -> str:
@@ -64,7 +65,7 @@ def clinic_id(ref: str) -> int | None:
 
 def bare_id(ref: str) -> int | None:
     """A ref that is a plain number as ``str(id)`` writes it (how exports wrote Clinic ids before)."""
-    if ref.isascii() and ref.isdigit() and str(int(ref)) == ref and int(ref) > 0:
+    if ref.isascii() and ref.isdigit() and str(int(ref)) == ref and 0 < int(ref) <= MAX_ID:
         return int(ref)
     return None
 

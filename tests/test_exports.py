@@ -56,7 +56,7 @@ HEADERS = {
     "urgency,status,status_reason,reason",
     "schedule": "booking_id,kind,mrn,physician,room,scheduled_start,scheduled_end,status,"
     "status_reason,procedure_code,visit_kind,intervention_id,intervention_ref,referral_id,"
-    "performed_on,notes",
+    "performed_on,notes,desk_note",
 }
 RELIEF_EXPORTS = ("relief-summary", "relief-curve")
 OWN_EXPORTS = [name for name in HEADERS if name not in RELIEF_EXPORTS]
@@ -548,8 +548,12 @@ def test_referrals_export_writes_each_referral_with_the_patients_mrn(runner, cli
     ]
 
 
-def test_schedule_export_lists_interventions_and_visits_together(app, runner, clinic, monkeypatch):
+def test_schedule_export_lists_interventions_and_visits_together(
+    app, runner, clinic, monkeypatch, db_session
+):
     monkeypatch.setitem(app.config, "CLINIC_TIMEZONE", "Europe/Paris")
+    clinic.planned.desk_note = "Needs a wheelchair"
+    db_session.flush()
     rows = records(cli_bytes(runner, "schedule"))
     assert [row["booking_id"] for row in rows] == [
         str(b.id) for b in (clinic.programming, clinic.esi, clinic.rfa, clinic.fji, clinic.planned)
@@ -572,7 +576,10 @@ def test_schedule_export_lists_interventions_and_visits_together(app, runner, cl
         "referral_id": "",
         "performed_on": "",
         "notes": "",
+        "desk_note": "",
     }
+    # The desk's note for the day travels apart from the physician's clinical notes.
+    assert (rows[4]["desk_note"], rows[4]["notes"]) == ("Needs a wheelchair", "")
     assert esi["kind"] == "intervention"
     assert esi["scheduled_start"] == "2025-03-10T15:30"
     assert (esi["procedure_code"], esi["visit_kind"]) == ("ESI-TF", "")

@@ -82,7 +82,7 @@ from clinic.services.csvio import (
     PATIENTS_COLUMNS,
     cell,
     clinic_ref,
-    csv_lines,
+    csv_chunks,
     days_cell,
     percent_cell,
 )
@@ -180,6 +180,7 @@ SCHEDULE_HEADER = (
     "referral_id",
     "performed_on",
     "notes",
+    "desk_note",
 )
 
 
@@ -217,7 +218,9 @@ def _stream(session: Session, statement: Select) -> Iterator[Any]:
     """The rows of ``statement`` from a server-side cursor, ``BATCH_ROWS`` at a time."""
     result = session.execute(statement.execution_options(yield_per=BATCH_ROWS))
     try:
-        yield from result
+        # A batch at a time (one fetchmany), not a row at a time through the result's buffer.
+        for batch in result.partitions():
+            yield from batch
     finally:
         result.close()
 
@@ -469,17 +472,20 @@ def _merge_scores(
     interventions: Iterable[Any], scores: Iterator[Any]
 ) -> Iterator[tuple[Any, list]]:
     """Pair each intervention row with its scores; both streams are in (patient, id) order."""
-    pending = next(scores, None)
+    # Plain tuples: (patient, intervention) keys compared and scores built by position, as
+    # this runs once for every pain score in the clinic.
+    ended = (float("inf"), 0, None, 0, None)
+    pending = tuple(next(scores, ended))
     for row in interventions:
         key = (row.patient_id, row.id)
         # Scores of an intervention not in the first stream cannot occur (same conditions),
         # but skipping them keeps the merge in step whatever happens.
-        while pending is not None and (pending.patient_id, pending.intervention_id) < key:
-            pending = next(scores, None)
+        while pending[:2] < key:
+            pending = tuple(next(scores, ended))
         mine = []
-        while pending is not None and (pending.patient_id, pending.intervention_id) == key:
-            mine.append(Score(pending.recorded_on, pending.nrs, pending.percent_relief))
-            pending = next(scores, None)
+        while pending[:2] == key:
+            mine.append(Score(*pending[2:]))
+            pending = tuple(next(scores, ended))
         yield row, mine
 
 
@@ -626,6 +632,7 @@ def schedule_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
             intervention.c.referral_id,
             intervention.c.performed_on,
             booking.c.notes,
+            booking.c.desk_note,
         )
         .select_from(
             booking.join(patient, patient.c.id == booking.c.patient_id)
@@ -657,6 +664,7 @@ def schedule_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
             referral_id,
             performed_on,
             notes,
+            desk_note,
         ) in _stream(session, statement):
             if kind == "intervention":
                 intervention_id, ref = booking_id, _ref(own_ref, booking_id)
@@ -671,6 +679,7 @@ def schedule_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
                 cell(referral_id),
                 cell(performed_on),
                 cell(notes),
+                cell(desk_note),
             ]
 
     return SCHEDULE_HEADER, rows()
@@ -844,18 +853,8 @@ class CsvStream:
         plan_for_every_row(self.session)
         header, rows = self.export.open(self.session, self.filters, self.zone)
         counted = self._counted(rows)
-        pending: list[str] = []
-        size = 0
         try:
-            for line in csv_lines(header, counted, bom=self.bom):
-                pending.append(line)
-                size += len(line)
-                if size >= self.chunk_chars:
-                    yield "".join(pending)
-                    pending.clear()
-                    size = 0
-            if pending:
-                yield "".join(pending)
+            yield from csv_chunks(header, counted, self.chunk_chars, bom=self.bom)
             self.finished = True
         finally:
             counted.close()

@@ -109,6 +109,7 @@ from clinic.services.csvio import (
     read_rows,
     trim,
 )
+from clinic.services.ids import reserve_ids
 from clinic.services.scheduling import MAX_DURATION_MINUTES, any_booking, describe, lock_schedule
 
 KINDS = ("patients", "interventions", "pain_scores")
@@ -1420,15 +1421,6 @@ class _Importer:
                     "Nothing was imported; run the import again to see the clash."
                 )
 
-    def next_booking_ids(self, count: int) -> list[int]:
-        """PostgreSQL: ``count`` ids from the booking table's own sequence."""
-        sequence = func.pg_get_serial_sequence("booking", "id")
-        return list(
-            self.session.execute(
-                select(func.nextval(sequence)).select_from(func.generate_series(1, count))
-            ).scalars()
-        )
-
     def write_interventions(self) -> int:
         """Insert and update the interventions; on SQLite, the first id given to a new one."""
         first_new_id = 0
@@ -1523,7 +1515,7 @@ class _Importer:
                     ids = list(range(next_id, next_id + len(new_bookings)))
                     next_id += len(new_bookings)
                 else:
-                    ids = self.next_booking_ids(len(new_bookings))
+                    ids = reserve_ids(self.session, booking, len(new_bookings))
                 for booking_id, booking_row, intervention_row in zip(
                     ids, new_bookings, new_interventions, strict=True
                 ):

@@ -29,6 +29,15 @@ PASSWORD = "quiet harbour lantern 2917"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def skip_without_postgres() -> None:
+    """Skip a PostgreSQL test when no server is named; in CI (CLINIC_REQUIRE_POSTGRES), fail."""
+    if os.environ.get("CLINIC_REQUIRE_POSTGRES"):
+        pytest.fail("CLINIC_REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not")
+    pytest.skip(
+        "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres"
+    )
+
+
 def create_throwaway_database(base_url: str) -> str:
     url = make_url(base_url).set(drivername="postgresql+psycopg")
     name = f"clinic_test_{uuid.uuid4().hex[:12]}"
@@ -54,11 +63,7 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'clinic.db'}"
         return
     if not TEST_DATABASE_URL:
-        if os.environ.get("CLINIC_REQUIRE_POSTGRES"):
-            pytest.fail("CLINIC_REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not")
-        pytest.skip(
-            "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres"
-        )
+        skip_without_postgres()
     url = create_throwaway_database(TEST_DATABASE_URL)
     yield url
     drop_database(url)

@@ -17,6 +17,7 @@ from tests.conftest import (
     create_throwaway_database,
     drop_database,
     make_app,
+    skip_without_postgres,
 )
 
 COUNTS = re.compile(r"(.+): (\d+) rows? — (\d+) new, (\d+) changed, (\d+) unchanged")
@@ -57,9 +58,7 @@ def empty_clinic(request, tmp_path_factory):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('empty') / 'clinic.db'}"
     elif not TEST_DATABASE_URL:
-        pytest.skip(
-            "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres"
-        )
+        skip_without_postgres()
     else:
         url = create_throwaway_database(TEST_DATABASE_URL)
     app = make_app(url, str(tmp_path_factory.mktemp("empty-instance")))

@@ -24,6 +24,7 @@ from tests.conftest import (
     create_throwaway_database,
     drop_database,
     make_app,
+    skip_without_postgres,
 )
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -47,9 +48,7 @@ def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'clinic.db'}"
     elif not TEST_DATABASE_URL:
-        pytest.skip(
-            "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres"
-        )
+        skip_without_postgres()
     else:
         url = create_throwaway_database(TEST_DATABASE_URL)
     app = make_app(url, str(tmp_path_factory.mktemp("live-instance")), SHOW_ERROR_PAGES=True)

@@ -8,6 +8,7 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
+from clinic import clock
 from clinic.extensions import db
 from clinic.models import Booking, Intervention, Patient, ProcedureType, Room, StaffUser
 from clinic.services import DomainError, scheduling
@@ -36,6 +37,10 @@ DAY = date(2030, 3, 4)  # a Monday
 
 def at(hour: int, minute: int = 0) -> datetime:
     return datetime.combine(DAY, time(hour, minute), tzinfo=UTC)
+
+
+# The clinic's clock at the start of a 09:00 booking: it can be checked in or be a no-show.
+AT_NINE = {"zone": UTC_ZONE, "now": at(9)}
 
 
 def request_for(patient, physician, room, start, minutes=30, **kwargs) -> scheduling.NewBooking:
@@ -114,7 +119,9 @@ def test_a_cancelled_or_no_show_booking_frees_its_slot(db_session, cast, status)
     first = scheduling.book(
         db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
     )
-    scheduling.change_status(db_session, first, first.version, status, reason="Patient unwell")
+    scheduling.change_status(
+        db_session, first, first.version, status, reason="Patient unwell", **AT_NINE
+    )
     again = scheduling.book(
         db_session, request_for(cast["ben"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
     )
@@ -236,10 +243,10 @@ def test_a_stale_form_cannot_move_or_cancel_a_booking(db_session, cast):
         db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
     )
     opened_version = booking.version
-    scheduling.change_status(db_session, booking, opened_version, "checked_in")
+    scheduling.change_status(db_session, booking, opened_version, "checked_in", **AT_NINE)
     with pytest.raises(StaleRecord):
         scheduling.change_status(
-            db_session, booking, opened_version, "cancelled", reason="Too late"
+            db_session, booking, opened_version, "cancelled", reason="Too late", **AT_NINE
         )
     assert booking.status == "checked_in"
 
@@ -249,14 +256,18 @@ def test_status_moves_follow_the_day(db_session, cast):
         db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
     )
     with pytest.raises(DomainError, match="Say why"):
-        scheduling.change_status(db_session, booking, booking.version, "cancelled", reason=" ")
-    scheduling.change_status(db_session, booking, booking.version, "checked_in")
+        scheduling.change_status(
+            db_session, booking, booking.version, "cancelled", reason=" ", **AT_NINE
+        )
+    scheduling.change_status(db_session, booking, booking.version, "checked_in", **AT_NINE)
     assert cast["ana"].last_seen_at == at(9)
     with pytest.raises(DomainError, match="physician"):
-        scheduling.change_status(db_session, booking, booking.version, "completed")
-    scheduling.change_status(db_session, booking, booking.version, "cancelled", reason="Felt faint")
+        scheduling.change_status(db_session, booking, booking.version, "completed", **AT_NINE)
+    scheduling.change_status(
+        db_session, booking, booking.version, "cancelled", reason="Felt faint", **AT_NINE
+    )
     with pytest.raises(DomainError, match="cannot become"):
-        scheduling.change_status(db_session, booking, booking.version, "checked_in")
+        scheduling.change_status(db_session, booking, booking.version, "checked_in", **AT_NINE)
 
 
 def test_end_must_follow_start_in_whole_minutes():
@@ -561,3 +572,129 @@ def test_a_referral_of_another_patient_is_refused_on_the_form_itself(
         "/schedule/new", data=booking_form(client, cast, referral_id=str(referral.id))
     ).get_data(as_text=True)
     assert "The referral being booked is for another patient" in page
+
+
+# --- A stale move, bookings of deactivated staff, tampered links, check-in on the day -----------
+
+
+def test_a_patient_is_checked_in_from_the_bookings_day_and_a_no_show_from_its_start(
+    db_session, cast
+):
+    booking = scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    day_before = at(9) - timedelta(hours=9, seconds=1)  # 23:59:59 the evening before
+    with pytest.raises(DomainError, match="checked in only on the day of the booking"):
+        scheduling.change_status(
+            db_session, booking, booking.version, "checked_in", zone=UTC_ZONE, now=day_before
+        )
+    with pytest.raises(DomainError, match="no-show only once the booking has started"):
+        scheduling.change_status(
+            db_session, booking, booking.version, "no_show", zone=UTC_ZONE, now=at(8, 59)
+        )
+    assert booking.status == "scheduled"
+    assert scheduling.next_statuses(booking, UTC_ZONE, day_before) == {"cancelled"}
+    assert scheduling.next_statuses(booking, UTC_ZONE, at(7)) == {"cancelled", "checked_in"}
+    assert scheduling.next_statuses(booking, UTC_ZONE, at(9)) == {
+        "cancelled",
+        "checked_in",
+        "no_show",
+    }
+    # Early on the day is fine: the patient may arrive before the booked time.
+    scheduling.change_status(
+        db_session, booking, booking.version, "checked_in", zone=UTC_ZONE, now=at(7)
+    )
+    assert booking.status == "checked_in"
+    scheduling.change_status(
+        db_session, booking, booking.version, "scheduled", zone=UTC_ZONE, now=at(7)
+    )
+    scheduling.change_status(
+        db_session, booking, booking.version, "no_show", zone=UTC_ZONE, now=at(9)
+    )
+    assert booking.status == "no_show"
+
+
+def test_the_day_of_check_in_is_the_clinics_day(db_session, cast):
+    new_york = ZoneInfo("America/New_York")
+    starts_at, ends_at = scheduling.local_slot_times(DAY, time(9), 30, new_york)
+    booking = scheduling.book(
+        db_session,
+        scheduling.NewBooking(
+            patient_id=cast["ana"].id,
+            physician_id=cast["okafor"].id,
+            room_id=None,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            procedure_type_id=procedure_type("ESI-TF").id,
+        ),
+        new_york,
+    )
+    # 03:00 UTC on the booking's date is still the evening before in New York.
+    evening_before = datetime.combine(DAY, time(3), tzinfo=UTC)
+    with pytest.raises(DomainError, match="only on the day"):
+        scheduling.change_status(
+            db_session, booking, booking.version, "checked_in", zone=new_york, now=evening_before
+        )
+
+
+def test_the_booking_page_offers_check_in_and_no_show_only_when_they_apply(
+    client, login, db_session, cast, monkeypatch
+):
+    now = [datetime.combine(DAY, time(23, 55), tzinfo=UTC) - timedelta(days=1)]
+    monkeypatch.setattr(clock, "utcnow", lambda: now[0])
+    login("front_desk")
+    booking = scheduling.book(
+        db_session,
+        request_for(
+            cast["ana"],
+            cast["okafor"],
+            None,
+            at(0, 10),
+            procedure_type_id=None,
+            visit_kind="consult",
+        ),
+        UTC_ZONE,
+    )
+    db_session.commit()
+    url = f"/schedule/bookings/{booking.id}"
+
+    def buttons() -> set[str]:
+        page = client.get(url).get_data(as_text=True)
+        return {
+            label
+            for label in ("Check in", "Mark no-show", "Cancel booking", "Move")
+            if f">{label}</" in page
+        }
+
+    page = client.get(url).get_data(as_text=True)
+    assert buttons() == {"Cancel booking", "Move"}
+    assert "Check-in opens on the day, Mon 04 Mar 2030; a no-show can be marked from 00:10" in page
+    refused = client.post(
+        f"{url}/status",
+        data={
+            "csrf_token": csrf_token(client, url),
+            "status": "checked_in",
+            "version": booking.version,
+        },
+        follow_redirects=True,
+    )
+    assert "checked in only on the day of the booking" in refused.get_data(as_text=True)
+    db_session.refresh(booking)
+    assert booking.status == "scheduled"
+
+    now[0] += timedelta(minutes=10)  # 00:05 on the day
+    assert buttons() == {"Check in", "Cancel booking", "Move"}
+    assert "A no-show can be marked from 00:10." in client.get(url).get_data(as_text=True)
+    now[0] += timedelta(minutes=5)  # 00:10, the booking's start
+    assert buttons() == {"Check in", "Mark no-show", "Cancel booking", "Move"}
+    checked_in = client.post(
+        f"{url}/status",
+        data={
+            "csrf_token": csrf_token(client, url),
+            "status": "checked_in",
+            "version": booking.version,
+        },
+    )
+    assert checked_in.status_code == 302
+    db_session.refresh(booking)
+    assert booking.status == "checked_in"

@@ -14,6 +14,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, with_polymorphic
 
+from clinic import clock
 from clinic.models import (
     Booking,
     Intervention,
@@ -314,10 +315,61 @@ def reschedule(
     _flush_booking(session, slot, zone, exclude_id=booking.id)
 
 
+def too_early(booking: Booking, status: str, zone: ZoneInfo, now: datetime) -> str | None:
+    """Why the booking cannot take that status yet, or None.
+
+    A patient is checked in on the booking's day (clinic time) or later, and is a no-show only
+    once the booking's start has passed: neither can happen to a booking still to come.
+    """
+    local_start = booking.starts_at.astimezone(zone)
+    if status == "checked_in" and now.astimezone(zone).date() < local_start.date():
+        return (
+            f"A patient can be checked in only on the day of the booking "
+            f"({local_start:%a %d %b %Y}), not before."
+        )
+    if status == "no_show" and now < booking.starts_at:
+        return (
+            f"A patient can be marked a no-show only once the booking has started "
+            f"({local_start:%a %d %b %Y %H:%M})."
+        )
+    return None
+
+
+def next_statuses(booking: Booking, zone: ZoneInfo, now: datetime | None = None) -> set[str]:
+    """The statuses the desk can give the booking now (completing is the physician's)."""
+    now = now or clock.utcnow()
+    return {
+        status
+        for status in TRANSITIONS[booking.status] - {"completed"}
+        if too_early(booking, status, zone, now) is None
+    }
+
+
+def not_yet(booking: Booking, zone: ZoneInfo, now: datetime | None = None) -> str | None:
+    """When a booking still to come can be checked in and marked a no-show, for its page."""
+    now = now or clock.utcnow()
+    if "no_show" not in TRANSITIONS[booking.status] or not too_early(booking, "no_show", zone, now):
+        return None
+    local_start = booking.starts_at.astimezone(zone)
+    if too_early(booking, "checked_in", zone, now):
+        return (
+            f"Check-in opens on the day, {local_start:%a %d %b %Y}; "
+            f"a no-show can be marked from {local_start:%H:%M} that day."
+        )
+    return f"A no-show can be marked from {local_start:%H:%M}."
+
+
 def change_status(
-    session: Session, booking: Booking, version: int | None, status: str, reason: str | None = None
+    session: Session,
+    booking: Booking,
+    version: int | None,
+    status: str,
+    reason: str | None = None,
+    *,
+    zone: ZoneInfo,
+    now: datetime | None = None,
 ) -> None:
-    """Check in, cancel (with a reason) or mark a no-show."""
+    """Check in (from the booking's day), cancel (with a reason) or mark a no-show (from its start)."""
     check_version(booking, version)
     if status not in TRANSITIONS[booking.status]:
         raise DomainError(
@@ -327,6 +379,9 @@ def change_status(
         raise DomainError(
             "Completing a procedure or visit is done by the physician from its record."
         )
+    refusal = too_early(booking, status, zone, now or clock.utcnow())
+    if refusal:
+        raise DomainError(refusal)
     if status == "cancelled" and not (reason or "").strip():
         raise DomainError("Say why the booking is cancelled.", "reason")
     booking.status = status

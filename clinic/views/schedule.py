@@ -185,12 +185,14 @@ def _book_from_form(form: BookingForm) -> Booking:
 def show(booking_id: int):
     """One booking with what can be done to it next."""
     booking = get_booking_or_404(booking_id)
+    zone = clinic_zone()
     return render_template(
         "schedule/show.html",
         booking=booking,
-        description=scheduling.describe(booking, clinic_zone()),
+        description=scheduling.describe(booking, zone),
         status_labels=scheduling.STATUS_LABELS,
-        next_statuses=scheduling.TRANSITIONS[booking.status] - {"completed"},
+        next_statuses=scheduling.next_statuses(booking, zone),
+        not_yet=scheduling.not_yet(booking, zone),
         can_book=request_user_can_book(),
         status_form=StatusForm(version=booking.version),
     )
@@ -251,7 +253,12 @@ def change_status(booking_id: int):
     if form.validate_on_submit():
         try:
             scheduling.change_status(
-                db.session, booking, int(form.version.data or 0), form.status.data, form.reason.data
+                db.session,
+                booking,
+                int(form.version.data or 0),
+                form.status.data,
+                form.reason.data,
+                zone=clinic_zone(),
             )
         except DomainError as error:
             db.session.rollback()

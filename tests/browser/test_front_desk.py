@@ -1,6 +1,6 @@
 """The front desk's day in a real browser: register a patient, book, see the calendar, clashes."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -122,20 +122,36 @@ def test_a_clashing_booking_is_refused_with_the_clash_named_and_the_form_kept(
     expect(page.locator(".desk-note")).to_have_text("Note for the day: Needs a wheelchair")
 
 
-def test_check_in_and_cancel_from_the_booking(page, live_server, clinic_rooms_and_physicians):
+def test_check_in_on_the_day_and_cancel_from_the_booking(
+    page, live_server, clinic_rooms_and_physicians
+):
     sign_in(page, live_server, "front_desk")
     mrn = register(page, "Kwame", "Okafor", "1980-12-12")
-    day = next_weekday() + timedelta(days=3)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    page.goto(f"/schedule/new?date={day.isoformat()}")
+    # Next week's booking: cancelling is offered, checking in and a no-show are not yet.
+    ahead = next_weekday() + timedelta(days=3)
+    while ahead.weekday() >= 5:
+        ahead += timedelta(days=1)
+    page.goto(f"/schedule/new?date={ahead.isoformat()}")
     page.get_by_label("Patient MRN").fill(mrn)
-    fill_booking(page, "Visit: Consult", day, "08:00", "30")
+    fill_booking(page, "Visit: Consult", ahead, "08:00", "30")
     page.get_by_role("button", name="Book").click()
     page.get_by_role("link", name="08:00–08:30 Okafor, Kwame").click()
+    expect(page.get_by_role("button", name="Cancel booking")).to_be_visible()
+    expect(page.get_by_role("button", name="Check in")).to_have_count(0)
+    expect(page.get_by_role("button", name="Mark no-show")).to_have_count(0)
+    expect(page.get_by_text("Check-in opens on the day")).to_be_visible()
+    snap(page, "booking-ahead")
+
+    # Today's booking (the live server's clinic runs on UTC) is checked in, then cancelled.
+    today = datetime.now(UTC).date()
+    page.goto(f"/schedule/new?date={today.isoformat()}")
+    page.get_by_label("Patient MRN").fill(mrn)
+    fill_booking(page, "Visit: Consult", today, "07:00", "30")
+    page.get_by_role("button", name="Book").click()
+    page.get_by_role("link", name="07:00–07:30 Okafor, Kwame").click()
     page.get_by_role("button", name="Check in").click()
     expect(page.get_by_text("Checked in:")).to_be_visible()
-    page.get_by_role("link", name="08:00–08:30 Okafor, Kwame").click()
+    page.get_by_role("link", name="07:00–07:30 Okafor, Kwame").click()
     page.get_by_label("Reason for cancelling").fill("Patient felt unwell")
     page.get_by_role("button", name="Cancel booking").click()
     expect(page.get_by_text("Cancelled:")).to_be_visible()

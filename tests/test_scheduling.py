@@ -2,6 +2,7 @@
 
 import threading
 from datetime import UTC, date, datetime, time, timedelta
+from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 
 from clinic import clock
 from clinic.extensions import db
-from clinic.models import Booking, Intervention, Patient, ProcedureType, Room, StaffUser
+from clinic.models import Booking, Intervention, Patient, ProcedureType, Room, StaffUser, Visit
 from clinic.services import DomainError, scheduling
 from clinic.services.records import StaleRecord
 from tests.conftest import (
@@ -575,6 +576,115 @@ def test_a_referral_of_another_patient_is_refused_on_the_form_itself(
 
 
 # --- A stale move, bookings of deactivated staff, tampered links, check-in on the day -----------
+
+
+class FormReader(HTMLParser):
+    """The values a browser would send back from a page's POST form (inputs and selects)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "input" and attrs.get("name"):
+            self.values[attrs["name"]] = attrs.get("value") or ""
+        elif tag == "select":
+            self._select = attrs.get("name")
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.values[self._select] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def form_values(html: str) -> dict[str, str]:
+    reader = FormReader()
+    reader.feed(html)
+    return reader.values
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("referral_id", "abc", "link to its referral is not valid"),
+        ("referral_id", "99999999999999999999999", "link to its referral is not valid"),
+        ("referral_id", "²", "link to its referral is not valid"),
+        ("referral_id", "2147483647", "The referral being booked does not exist"),
+        ("follows_intervention_id", "abc", "link to the procedure it follows up is not valid"),
+        ("follows_intervention_id", "-3", "link to the procedure it follows up is not valid"),
+        ("follows_intervention_id", "2147483647", "visit follows up does not exist"),
+    ],
+)
+def test_a_tampered_link_on_the_booking_form_is_a_form_error(
+    client, login, db_session, cast, field, value, message
+):
+    login("front_desk")
+    db_session.commit()
+    data = booking_form(client, cast, what="visit:follow_up", **{field: value})
+    response = client.post("/schedule/new", data=data)
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 0
+
+
+def test_a_follow_up_of_another_patients_procedure_is_refused_on_the_form(
+    client, login, db_session, cast
+):
+    login("front_desk")
+    bens = InterventionFactory(patient=cast["ben"], starts_at=at(7), room=None)
+    db_session.commit()
+    data = booking_form(client, cast, what="visit:follow_up", follows_intervention_id=str(bens.id))
+    page = client.post("/schedule/new", data=data).get_data(as_text=True)
+    assert "The procedure this visit follows up is another patient" in page
+    assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 1
+
+
+def test_a_follow_up_visit_is_linked_to_the_patients_own_procedure(client, login, db_session, cast):
+    login("front_desk")
+    anas = InterventionFactory(patient=cast["ana"], starts_at=at(7), room=None)
+    db_session.commit()
+    page = client.get(f"/schedule/new?intervention_id={anas.id}").get_data(as_text=True)
+    assert form_values(page)["follows_intervention_id"] == str(anas.id)
+    data = booking_form(client, cast, what="visit:follow_up", follows_intervention_id=str(anas.id))
+    assert client.post("/schedule/new", data=data).status_code == 302
+    visit = db_session.execute(select(Visit)).scalar_one()
+    assert visit.intervention_id == anas.id
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["referral_id=abc", "referral_id=99999999999999999999", "patient_id=99999999999999999999"],
+)
+def test_a_tampered_link_to_the_booking_form_opens_an_empty_form(client, login, query):
+    login("front_desk")
+    response = client.get(f"/schedule/new?{query}")
+    assert response.status_code == 200
+    assert form_values(response.get_data(as_text=True))["referral_id"] == ""
+
+
+def test_book_refuses_links_to_other_patients_or_unknown_records(db_session, cast):
+    bens = InterventionFactory(patient=cast["ben"], starts_at=at(7), room=None)
+    bens_referral = ReferralFactory(patient=cast["ben"])
+    db_session.flush()
+    visit = {"procedure_type_id": None, "visit_kind": "follow_up"}
+    refusals = [
+        ({"follows_intervention_id": bens.id, **visit}, "another patient's"),
+        ({"follows_intervention_id": 10**6, **visit}, "does not exist"),
+        ({"referral_id": bens_referral.id}, "for another patient"),
+        ({"referral_id": 10**6}, "does not exist"),
+        ({"referral_id": bens_referral.id, **visit}, "for another patient"),
+    ]
+    for links, message in refusals:
+        with pytest.raises(DomainError, match=message):
+            scheduling.book(
+                db_session,
+                request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9), **links),
+                UTC_ZONE,
+            )
+    assert db_session.execute(select(func.count()).select_from(Visit)).scalar_one() == 0
 
 
 def test_a_patient_is_checked_in_from_the_bookings_day_and_a_no_show_from_its_start(

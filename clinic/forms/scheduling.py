@@ -12,6 +12,34 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+# The largest id an integer primary key holds on PostgreSQL; a larger number names no record.
+MAX_RECORD_ID = 2**31 - 1
+
+
+class RecordIdField(HiddenField):
+    """A hidden link to another record: empty, or the id of one (a whole number), never a 500.
+
+    A value that is not a record id (typed into the page by hand) is refused with ``message``;
+    whether the record exists and is the right one is the booking service's to say.
+    """
+
+    def __init__(self, label=None, validators=None, message="This link is not valid.", **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.message = message
+
+    def process_formdata(self, valuelist):
+        text = valuelist[0].strip() if valuelist else ""
+        self.data = None
+        if not text:
+            return
+        digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_RECORD_ID))
+        if not (digits and 0 < int(text) <= MAX_RECORD_ID):
+            raise ValueError(self.message)
+        self.data = int(text)
+
+    def _value(self):
+        return "" if self.data is None else str(self.data)
+
 
 class SlotForm(FlaskForm):
     """When and with whom: the physician, room, date, start (clinic time) and duration."""
@@ -46,8 +74,14 @@ class BookingForm(SlotForm):
     desk_note = TextAreaField(
         "Notes for the day", validators=[Optional(), Length(max=2000)], render_kw={"rows": 2}
     )
-    referral_id = HiddenField()
-    follows_intervention_id = HiddenField()
+    # Set when booking from a referral or as the follow-up of a procedure.
+    referral_id = RecordIdField(
+        message="This booking's link to its referral is not valid: open the referral and book from it again."
+    )
+    follows_intervention_id = RecordIdField(
+        message="This visit's link to the procedure it follows up is not valid: "
+        "book the follow-up from the patient's procedure again."
+    )
 
 
 class RescheduleForm(SlotForm):

@@ -244,6 +244,48 @@ def lock_schedule(session: Session) -> None:
         session.execute(text("UPDATE booking SET id = id WHERE 0"))
 
 
+def _patients_open_referral(
+    session: Session, referral_id: int | None, patient_id: int
+) -> Referral | None:
+    """The referral a booking is made from: it must be this patient's and still open."""
+    if referral_id is None:
+        return None
+    referral = session.get(Referral, referral_id)
+    if referral is None:
+        raise DomainError(
+            "The referral being booked does not exist: book from the patient's own referral."
+        )
+    if referral.patient_id != patient_id:
+        raise DomainError(
+            "The referral being booked is for another patient: book from the patient's own referral."
+        )
+    if referral.status in ("declined", "cancelled", "completed"):
+        raise DomainError(
+            f"That referral is {referral.status}; a new referral is needed to book from it."
+        )
+    return referral
+
+
+def _patients_intervention(
+    session: Session, intervention_id: int | None, patient_id: int
+) -> Intervention | None:
+    """The procedure a visit follows up: it must be one of this patient's own."""
+    if intervention_id is None:
+        return None
+    intervention = session.get(Intervention, intervention_id)
+    if intervention is None:
+        raise DomainError(
+            "The procedure this visit follows up does not exist: "
+            "book the follow-up from the patient's procedure."
+        )
+    if intervention.patient_id != patient_id:
+        raise DomainError(
+            "The procedure this visit follows up is another patient's: "
+            "book the follow-up from this patient's own procedure."
+        )
+    return intervention
+
+
 def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
     """Book an intervention (with a procedure type) or a visit (with a kind), refusing clashes."""
     lock_schedule(session)
@@ -259,6 +301,8 @@ def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
     if request.visit_kind is not None and request.visit_kind not in VISIT_KINDS:
         raise DomainError("Choose a known kind of visit.", "what")
     _check_slot(session, slot, zone)
+    referral = _patients_open_referral(session, request.referral_id, slot.patient_id)
+    followed = _patients_intervention(session, request.follows_intervention_id, slot.patient_id)
     common = dict(
         patient_id=slot.patient_id,
         physician_id=slot.physician_id,
@@ -271,24 +315,11 @@ def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
         procedure_type = session.get(ProcedureType, request.procedure_type_id)
         if procedure_type is None or not procedure_type.active:
             raise DomainError("Choose a procedure from the catalogue.", "what")
-        referral = None
-        if request.referral_id is not None:
-            referral = session.get(Referral, request.referral_id)
-            if referral is None or referral.patient_id != slot.patient_id:
-                raise DomainError(
-                    "The referral being booked is for another patient: book from the patient's own referral."
-                )
-            if referral.status in ("declined", "cancelled", "completed"):
-                raise DomainError(
-                    f"That referral is {referral.status}; a new referral is needed to book from it."
-                )
         booking: Booking = Intervention(procedure_type=procedure_type, referral=referral, **common)
         if referral is not None and referral.status in ("received", "triaged"):
             referral.status = "scheduled"
     else:
-        booking = Visit(
-            visit_kind=request.visit_kind, intervention_id=request.follows_intervention_id, **common
-        )
+        booking = Visit(visit_kind=request.visit_kind, intervention=followed, **common)
     _flush_booking(session, slot, zone, new=booking)
     return booking
 

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from clinic.extensions import db
-from clinic.forms.scheduling import BookingForm, RescheduleForm, StatusForm
+from clinic.forms.scheduling import MAX_RECORD_ID, BookingForm, RescheduleForm, StatusForm
 from clinic.models import Booking, Patient, Referral, Room, StaffUser
 from clinic.security import CLINICAL_ROLES, role_required
 from clinic.services import DomainError, scheduling
@@ -117,16 +117,20 @@ def new():
     form.what.choices = what_choices()
     _populate_slot_choices(form)
     if request.method == "GET":
-        patient = db.session.get(Patient, request.args.get("patient_id", type=int) or 0)
+        patient = _record_named_by_arg(Patient, "patient_id")
         if patient is not None:
             form.patient_mrn.data = patient.mrn
-        referral = db.session.get(Referral, request.args.get("referral_id", type=int) or 0)
+        referral = _record_named_by_arg(Referral, "referral_id")
         if referral is not None:
-            form.referral_id.data = str(referral.id)
+            form.referral_id.data = referral.id
             form.patient_mrn.data = referral.patient.mrn
         form.day.data = parse_day(request.args.get("date"))
-        form.follows_intervention_id.data = request.args.get("intervention_id", "")
-    if form.validate_on_submit():
+        form.follows_intervention_id.data = _id_arg("intervention_id")
+    if not form.validate_on_submit():
+        # The hidden links have no place on the page to show an error: say it at the top.
+        for hidden in (form.referral_id, form.follows_intervention_id):
+            form.form_errors.extend(hidden.errors)
+    else:
         try:
             booking = _book_from_form(form)
         except DomainError as error:
@@ -137,12 +141,19 @@ def new():
             db.session.commit()
             flash(f"Booked: {scheduling.describe(booking, clinic_zone())}.", "success")
             return redirect(url_for("schedule.index", date=form.day.data.isoformat()))
-    referral = (
-        db.session.get(Referral, int(form.referral_id.data))
-        if (form.referral_id.data or "").isdigit()
-        else None
-    )
+    referral = db.session.get(Referral, form.referral_id.data) if form.referral_id.data else None
     return render_template("schedule/new.html", form=form, referral=referral)
+
+
+def _id_arg(name: str) -> int | None:
+    """A record id from the query string, or None when it is missing or cannot be one."""
+    value = request.args.get(name, type=int)
+    return value if value is not None and 0 < value <= MAX_RECORD_ID else None
+
+
+def _record_named_by_arg(model, name: str):
+    record_id = _id_arg(name)
+    return db.session.get(model, record_id) if record_id is not None else None
 
 
 def _book_from_form(form: BookingForm) -> Booking:
@@ -170,10 +181,8 @@ def _book_from_form(form: BookingForm) -> Booking:
             ends_at=ends_at,
             procedure_type_id=int(value) if kind == "procedure" else None,
             visit_kind=value if kind == "visit" else None,
-            referral_id=int(form.referral_id.data) if form.referral_id.data else None,
-            follows_intervention_id=int(form.follows_intervention_id.data)
-            if form.follows_intervention_id.data
-            else None,
+            referral_id=form.referral_id.data,
+            follows_intervention_id=form.follows_intervention_id.data,
             desk_note=form.desk_note.data,
         ),
         clinic_zone(),

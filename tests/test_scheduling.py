@@ -1,5 +1,6 @@
 """Scheduling: booking, clashes named, back-to-back allowed, cancelled slots freed, races lost."""
 
+import re
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
@@ -604,6 +605,35 @@ def form_values(html: str) -> dict[str, str]:
     reader = FormReader()
     reader.feed(html)
     return reader.values
+
+
+@pytest.mark.parametrize("view", ["day", "week"])
+def test_a_booking_of_a_deactivated_physician_or_room_is_still_drawn(
+    client, login, db_session, cast, view
+):
+    login("front_desk")
+    scheduling.book(
+        db_session, request_for(cast["ana"], cast["lind"], cast["suite2"], at(9)), UTC_ZONE
+    )
+    cast["lind"].active = cast["suite2"].active = False
+    PhysicianFactory(full_name="Dr. Idle Retired", active=False)
+    RoomFactory(name="Suite Shut", active=False)
+    db_session.commit()
+    by_physician = client.get(f"/schedule?date={DAY.isoformat()}&view={view}").get_data(
+        as_text=True
+    )
+    by_room = client.get(f"/schedule?date={DAY.isoformat()}&view={view}&by=room").get_data(
+        as_text=True
+    )
+    assert "Dr. Lindqvist (deactivated)" in by_physician and "Dr. Okafor" in by_physician
+    assert "Suite 2 (deactivated)" in by_room and "Suite 1" in by_room
+    for page in (by_physician, by_room):
+        assert "Smith, Ana" in page
+        # Deactivated and holding nothing this day or week: no column.
+        assert "Dr. Idle Retired" not in page and "Suite Shut" not in page
+    if view == "day":
+        row = re.search(r"Dr\. Lindqvist \(deactivated\)</th>\s*<td>(.*?)</td>", by_physician, re.S)
+        assert row and "Smith, Ana" in row.group(1)
 
 
 @pytest.mark.parametrize(

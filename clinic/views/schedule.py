@@ -54,26 +54,25 @@ def index():
     start = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
     end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=zone)
     bookings = scheduling.bookings_between(db.session, start, end)
+    # A column for every active physician or room, and for the deactivated ones still holding
+    # a booking shown here: that booking blocks its slot, so it must be drawn.
     if by == "physician":
-        columns = (
-            db.session.execute(
-                select(StaffUser)
-                .where(StaffUser.role == "physician", StaffUser.active.is_(True))
-                .order_by(StaffUser.full_name)
-            )
-            .scalars()
-            .all()
-        )
+        active = db.session.execute(
+            select(StaffUser).where(StaffUser.role == "physician", StaffUser.active.is_(True))
+        ).scalars()
+        resources = {user.id: user for user in [*active, *(b.physician for b in bookings)]}
         column_of = lambda b: b.physician_id  # noqa: E731
-        column_names = {user.id: user.full_name for user in columns}
+        name_of = lambda user: user.full_name  # noqa: E731
     else:
-        columns = (
-            db.session.execute(select(Room).where(Room.active.is_(True)).order_by(Room.name))
-            .scalars()
-            .all()
-        )
+        active = db.session.execute(select(Room).where(Room.active.is_(True))).scalars()
+        held = (b.room for b in bookings if b.room is not None)
+        resources = {room.id: room for room in [*active, *held]}
         column_of = lambda b: b.room_id  # noqa: E731
-        column_names = {room.id: room.name for room in columns}
+        name_of = lambda room: room.name  # noqa: E731
+    column_names = {
+        resource.id: name_of(resource) + ("" if resource.active else " (deactivated)")
+        for resource in sorted(resources.values(), key=name_of)
+    }
     grid: dict[tuple, list[Booking]] = {}
     for booking in bookings:
         key = (booking.starts_at.astimezone(zone).date(), column_of(booking))

@@ -51,9 +51,11 @@ def register(page, first: str, last: str, born: str) -> str:
     return page.get_by_role("heading", level=1).inner_text().split("MRN ")[1].strip()
 
 
-def fill_booking(page, what: str, day: date, start: str, minutes: str = "45") -> None:
+def fill_booking(
+    page, what: str, day: date, start: str, minutes: str = "45", physician: str = "Dr. Bea Browser"
+) -> None:
     page.get_by_label("Procedure or visit").select_option(label=what)
-    page.get_by_label("Physician").select_option(label="Dr. Bea Browser")
+    page.get_by_label("Physician").select_option(label=physician)
     page.get_by_label("Room").select_option(label="Suite Browser")
     page.get_by_label("Date").fill(day.isoformat())
     page.get_by_label("Start").fill(start)
@@ -156,3 +158,39 @@ def test_check_in_on_the_day_and_cancel_from_the_booking(
     page.get_by_role("button", name="Cancel booking").click()
     expect(page.get_by_text("Cancelled:")).to_be_visible()
     snap(page, "schedule-after-cancel")
+
+
+def test_a_deactivated_physicians_booking_stays_on_the_day_view(
+    page, live_server, clinic_rooms_and_physicians
+):
+    with live_server.app.app_context():
+        db.session.add(
+            StaffUser(username="dr.leaving", full_name="Dr. Lena Leaving", role="physician")
+        )
+        db.session.commit()
+    sign_in(page, live_server, "front_desk")
+    mrn = register(page, "Aiko", "Tanaka", "1975-05-21")
+    day = next_weekday() + timedelta(days=14)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    page.goto(f"/schedule/new?date={day.isoformat()}")
+    page.get_by_label("Patient MRN").fill(mrn)
+    fill_booking(page, "Medial branch block (MBB)", day, "09:00", "30", "Dr. Lena Leaving")
+    page.get_by_label("Notes for the day").fill("Interpreter: Japanese")
+    page.get_by_role("button", name="Book").click()
+    expect(page.get_by_text("Booked:")).to_be_visible()
+    with live_server.app.app_context():
+        leaving = db.session.execute(
+            select(StaffUser).where(StaffUser.username == "dr.leaving")
+        ).scalar_one()
+        leaving.active = False
+        db.session.commit()
+
+    page.goto(f"/schedule?date={day.isoformat()}")
+    row = page.get_by_role("row").filter(has_text="Dr. Lena Leaving (deactivated)")
+    expect(row).to_contain_text("09:00–09:30")
+    expect(row).to_contain_text("Tanaka, Aiko")
+    expect(page.get_by_role("row").filter(has_text="Dr. Bea Browser")).to_be_visible()
+    snap(page, "schedule-day-deactivated-physician")
+    page.emulate_media(media="print")
+    snap(page, "schedule-day-deactivated-physician-print")

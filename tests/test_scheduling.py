@@ -607,6 +607,63 @@ def form_values(html: str) -> dict[str, str]:
     return reader.values
 
 
+def test_a_move_refused_as_stale_shows_the_booking_as_it_is_now_and_the_next_submit_saves(
+    client, login, db_session, cast
+):
+    login("front_desk")
+    booking = scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    db_session.commit()
+    url = f"/schedule/bookings/{booking.id}/reschedule"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    assert opened["version"] == str(booking.version)
+    # Someone else moves it to 10:00 in the meantime.
+    scheduling.reschedule(
+        db_session,
+        booking,
+        booking.version,
+        at(10),
+        at(10, 30),
+        cast["okafor"].id,
+        cast["suite1"].id,
+        UTC_ZONE,
+    )
+    db_session.commit()
+    moved_version = booking.version
+
+    conflict = client.post(url, data={**opened, "start_time": "11:00"})
+    page = conflict.get_data(as_text=True)
+    assert conflict.status_code == 200
+    assert "Someone else changed this record after you opened it" in page
+    assert (
+        "The form now shows the booking as it is; "
+        "you had asked for Mon 04 Mar 2030 11:00–11:30 with Dr. Okafor in Suite 1."
+    ) in page
+    shown = form_values(page)
+    assert (shown["start_time"], shown["version"]) == ("10:00", str(moved_version))
+    db_session.refresh(booking)
+    assert booking.starts_at == at(10)
+
+    saved = client.post(url, data={**shown, "start_time": "11:00"})
+    assert saved.status_code == 302
+    db_session.refresh(booking)
+    assert booking.starts_at == at(11) and booking.version == moved_version + 1
+
+
+def test_a_garbled_version_on_a_move_is_a_conflict_not_an_error(client, login, db_session, cast):
+    login("front_desk")
+    booking = scheduling.book(
+        db_session, request_for(cast["ana"], cast["okafor"], cast["suite1"], at(9)), UTC_ZONE
+    )
+    db_session.commit()
+    url = f"/schedule/bookings/{booking.id}/reschedule"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    response = client.post(url, data={**opened, "version": "abc"})
+    assert response.status_code == 200
+    assert "Someone else changed this record" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("view", ["day", "week"])
 def test_a_booking_of_a_deactivated_physician_or_room_is_still_drawn(
     client, login, db_session, cast, view

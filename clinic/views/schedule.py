@@ -10,6 +10,7 @@ from clinic.forms.scheduling import MAX_RECORD_ID, BookingForm, RescheduleForm, 
 from clinic.models import Booking, Patient, Referral, Room, StaffUser
 from clinic.security import CLINICAL_ROLES, role_required
 from clinic.services import DomainError, scheduling
+from clinic.services.records import StaleRecord
 from clinic.views.common import (
     NO_ROOM,
     clinic_today,
@@ -144,6 +145,12 @@ def new():
     return render_template("schedule/new.html", form=form, referral=referral)
 
 
+def _version_of(form) -> int | None:
+    """The record version the form was opened at; a garbled one counts as out of date."""
+    text = (form.version.data or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+
+
 def _id_arg(name: str) -> int | None:
     """A record id from the query string, or None when it is missing or cannot be one."""
     value = request.args.get(name, type=int)
@@ -215,15 +222,7 @@ def reschedule(booking_id: int):
     form = RescheduleForm()
     _populate_slot_choices(form)
     if request.method == "GET":
-        local_start = booking.starts_at.astimezone(zone)
-        form.day.data = local_start.date()
-        form.start_time.data = local_start.time()
-        form.duration_minutes.data = int(
-            (booking.ends_at - booking.starts_at).total_seconds() // 60
-        )
-        form.physician_id.data = booking.physician_id
-        form.room_id.data = booking.room_id or NO_ROOM
-        form.version.data = str(booking.version)
+        _show_booking_as_it_is(form, booking, zone)
     if form.validate_on_submit():
         db.session.commit()  # the move's unit of work starts with the schedule lock
         scheduling.lock_schedule(db.session)
@@ -235,13 +234,26 @@ def reschedule(booking_id: int):
             scheduling.reschedule(
                 db.session,
                 booking,
-                int(form.version.data or 0),
+                _version_of(form),
                 starts_at,
                 ends_at,
                 form.physician_id.data,
                 form.room_id.data or None,
                 zone,
             )
+        except StaleRecord as error:
+            # Someone saved the booking since the form was opened: show it as it is now, with
+            # its current version, so that the next submit is judged against what it holds.
+            db.session.rollback()
+            asked = _asked_for(form)
+            booking = get_booking_or_404(booking_id)
+            form = RescheduleForm(formdata=None)
+            _populate_slot_choices(form)
+            _show_booking_as_it_is(form, booking, zone)
+            form.form_errors += [
+                error.message,
+                f"The form now shows the booking as it is; you had asked for {asked}.",
+            ]
         except DomainError as error:
             db.session.rollback()
             show_domain_error(form, error)
@@ -250,6 +262,27 @@ def reschedule(booking_id: int):
             flash(f"Moved: {scheduling.describe(booking, zone)}.", "success")
             return redirect(url_for("schedule.index", date=form.day.data.isoformat()))
     return render_template("schedule/reschedule.html", form=form, booking=booking)
+
+
+def _show_booking_as_it_is(form: RescheduleForm, booking: Booking, zone) -> None:
+    """Fill the move form with the booking's current time, physician, room and version."""
+    local_start = booking.starts_at.astimezone(zone)
+    form.day.data = local_start.date()
+    form.start_time.data = local_start.time()
+    form.duration_minutes.data = int((booking.ends_at - booking.starts_at).total_seconds() // 60)
+    form.physician_id.data = booking.physician_id
+    form.room_id.data = booking.room_id or NO_ROOM
+    form.version.data = str(booking.version)
+
+
+def _asked_for(form: RescheduleForm) -> str:
+    """The move a refused form asked for, in words: 'Tue 05 Mar 2030 10:00–10:45 with … in …'."""
+    start = datetime.combine(form.day.data, form.start_time.data)
+    end = start + timedelta(minutes=form.duration_minutes.data)
+    physician = dict(form.physician_id.choices).get(form.physician_id.data, "another physician")
+    room = dict(form.room_id.choices).get(form.room_id.data) if form.room_id.data else None
+    where = f" in {room}" if room else ", no room"
+    return f"{start:%a %d %b %Y %H:%M}–{end:%H:%M} with {physician}{where}"
 
 
 @bp.route("/bookings/<int:booking_id>/status", methods=["POST"])
@@ -263,14 +296,15 @@ def change_status(booking_id: int):
             scheduling.change_status(
                 db.session,
                 booking,
-                int(form.version.data or 0),
+                _version_of(form),
                 form.status.data,
                 form.reason.data,
                 zone=clinic_zone(),
             )
         except DomainError as error:
             db.session.rollback()
-            flash(error.message, "danger")
+            shown = " The booking is shown as it is now." if isinstance(error, StaleRecord) else ""
+            flash(error.message + shown, "danger")
             return redirect(url_for("schedule.show", booking_id=booking_id))
         db.session.commit()
         flash(

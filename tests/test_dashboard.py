@@ -63,6 +63,33 @@ def test_manager_sees_this_months_procedures_no_shows_referral_wait_and_calls(db
     assert figures.call_completion_pct == 100.0
 
 
+def test_manager_can_look_back_at_a_month_that_has_ended(db_session):
+    done(date(2026, 11, 3), "ESI-TF")  # November: not counted
+    done(date(2026, 10, 30), "RFA")
+    done(date(2026, 10, 15), "ESI-IL", hour=11)
+    done(date(2026, 9, 30), "RFA", hour=12)  # September: not counted
+    db_session.flush()
+    october = manager_figures(db_session, TODAY, UTC_ZONE, month=date(2026, 10, 9))
+    assert (october.month_start, october.today, october.current) == (
+        date(2026, 10, 1),
+        date(2026, 10, 31),
+        False,
+    )
+    assert october.procedures_by_type == [
+        ("ESI-IL", "Interlaminar epidural steroid injection", 1),
+        ("RFA", "Radiofrequency ablation", 1),
+    ]
+    assert (october.previous_month, october.next_month) == (date(2026, 9, 1), date(2026, 11, 1))
+    # A month still to come is this month, so far.
+    later = manager_figures(db_session, TODAY, UTC_ZONE, month=date(2027, 2, 1))
+    assert (later.month_start, later.today, later.current, later.next_month) == (
+        date(2026, 11, 1),
+        TODAY,
+        True,
+        None,
+    )
+
+
 def test_desk_sees_todays_bookings_calls_and_waiting_referrals(db_session, monkeypatch):
     monkeypatch.setattr(clock, "utcnow", lambda: at(TODAY, 12))
     VisitFactory(
@@ -86,3 +113,11 @@ def test_home_page_shows_each_role_its_figures(client, login):
     login("manager")
     page = client.get("/").get_data(as_text=True)
     assert "no-show rate" in page and "follow-up calls made" in page
+    assert "This month so far" in page
+    last_month = (clock.utcnow().date().replace(day=1) - timedelta(days=1)).replace(day=1)
+    assert f"?month={last_month:%Y-%m}" in page
+    back = client.get(f"/?month={last_month:%Y-%m}").get_data(as_text=True)
+    assert f"{last_month:%B %Y}: 01 to" in back
+    # The lists behind the figures: the month's bookings and procedures as CSV.
+    assert f"/exports/schedule.csv?from={last_month.isoformat()}" in back
+    assert client.get("/?month=not-a-month").status_code == 200

@@ -15,7 +15,8 @@ from clinic.services import followups
 @dataclass(frozen=True)
 class ManagerFigures:
     month_start: date
-    today: date
+    today: date  # the last day counted: today in the current month, else the month's last day
+    current: bool  # the month under way (so far), or a month that has ended
     procedures_by_type: list[tuple[str, str, int]]
     attended: int
     no_shows: int
@@ -27,6 +28,20 @@ class ManagerFigures:
     @property
     def procedures_total(self) -> int:
         return sum(count for _, _, count in self.procedures_by_type)
+
+    @property
+    def previous_month(self) -> date:
+        return (self.month_start - timedelta(days=1)).replace(day=1)
+
+    @property
+    def next_month(self) -> date | None:
+        """The month after, unless this one is still under way."""
+        return None if self.current else self.today + timedelta(days=1)
+
+    @property
+    def call_window_start(self) -> date:
+        """The first day of the 30 days whose closed call windows are counted."""
+        return self.today - timedelta(days=followups.MISSED_LOOKBACK_DAYS - 1)
 
     @property
     def no_show_rate_pct(self) -> float | None:
@@ -47,9 +62,26 @@ def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datet
     )
 
 
-def manager_figures(session: Session, today: date, zone: ZoneInfo) -> ManagerFigures:
-    """This month so far: procedures by type, no-show rate, referral-to-procedure days, calls made."""
-    month_start = today.replace(day=1)
+def month_end(month_start: date) -> date:
+    """The last day of the month that starts on ``month_start``."""
+    return (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def manager_figures(
+    session: Session, today: date, zone: ZoneInfo, month: date | None = None
+) -> ManagerFigures:
+    """A month's procedures by type, no-show rate, referral-to-procedure days and calls made.
+
+    This month so far by default; ``month`` (any day in it) looks back at an earlier month,
+    counted to its last day, with the calls whose window closed in the 30 days to then. A
+    month still to come is this month.
+    """
+    month_start = (month or today).replace(day=1)
+    current = month_start >= today.replace(day=1)
+    if current:
+        month_start = today.replace(day=1)
+    else:
+        today = month_end(month_start)
     procedures = session.execute(
         select(ProcedureType.code, ProcedureType.name, func.count(Intervention.id))
         .join(Intervention, Intervention.procedure_type_id == ProcedureType.id)
@@ -87,6 +119,7 @@ def manager_figures(session: Session, today: date, zone: ZoneInfo) -> ManagerFig
     return ManagerFigures(
         month_start=month_start,
         today=today,
+        current=current,
         procedures_by_type=[tuple(row) for row in procedures],
         attended=outcomes.get("completed", 0),
         no_shows=outcomes.get("no_show", 0),

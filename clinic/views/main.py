@@ -1,9 +1,10 @@
 """Today at a glance, for the signed-in role; and the navigation each role sees."""
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user
 
 from clinic.extensions import db
@@ -45,13 +46,23 @@ def navigation():
     return {"nav_items": [item for item in NAV_ITEMS if current_user.role in item.roles]}
 
 
+def parse_month(text: str | None) -> date | None:
+    """``2026-11`` → 1 November 2026; anything else → None (this month)."""
+    try:
+        return datetime.strptime(text or "", "%Y-%m").date()
+    except ValueError:
+        return None
+
+
 @bp.route("/")
 @role_required(*ALL_ROLES)
 def home():
     """Today at a glance for the signed-in role."""
     today, zone = clinic_today(), clinic_zone()
     if current_user.role in ("manager", "admin"):
-        figures = dashboard.manager_figures(db.session, today, zone)
+        figures = dashboard.manager_figures(
+            db.session, today, zone, month=parse_month(request.args.get("month"))
+        )
         return render_template("main/manager.html", figures=figures)
     return render_template(
         "main/home.html", figures=dashboard.desk_figures(db.session, today, zone), today=today

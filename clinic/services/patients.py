@@ -29,6 +29,7 @@ def patient_search(query: str) -> Select[tuple[Patient]]:
     statement = select(Patient).where(Patient.archived.is_(False))
     query = query.strip()
     if not query:
+        # Exactly the order of ix_patient_recently_seen, so the page is read off the index.
         return statement.order_by(
             Patient.last_seen_at.desc().nulls_last(), Patient.updated_at.desc(), Patient.id.desc()
         )
@@ -36,13 +37,21 @@ def patient_search(query: str) -> Select[tuple[Patient]]:
     if birth_date is not None:
         statement = statement.where(Patient.date_of_birth == birth_date)
     elif MRN_PATTERN.match(query):
-        statement = statement.where(func.upper(Patient.mrn).startswith(query.upper()))
+        # MRNs are stored upper-case: a prefix of the column itself, which ix_patient_mrn_prefix
+        # answers (letters and digits only, so nothing in the pattern needs escaping).
+        statement = statement.where(Patient.mrn.like(f"{query.upper()}%"))
     else:
+        # The pattern is built here, not in SQL, so PostgreSQL's trigram index sees a constant.
         words = search_key(query).split()
         statement = statement.where(
-            and_(*(Patient.name_key.contains(word, autoescape=True) for word in words))
+            and_(*(Patient.name_key.like(f"%{like_escaped(word)}%", escape="/") for word in words))
         )
     return statement.order_by(Patient.last_name, Patient.first_name, Patient.id)
+
+
+def like_escaped(text: str) -> str:
+    """``text`` with LIKE's wildcards (and the escape character ``/``) taken literally."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 MRN_PREFIX = "C"

@@ -1,9 +1,10 @@
 """Patients: registration with a generated MRN, duplicate warning, search, lost updates, archive."""
 
 from datetime import date
+from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from clinic.models import AuditEvent, Patient
 from clinic.services import DomainError
@@ -214,6 +215,91 @@ def test_the_list_paginates_and_its_query_count_does_not_grow_with_patients(
     assert statements_for_list(30) == statements_for_list(90)
     page = client.get("/patients").get_data(as_text=True)
     assert "Page 1 of 4" in page and "90 patients" in page
+
+
+class FormReader(HTMLParser):
+    """What a browser would send back from a page's forms: inputs and selected options."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "input" and attrs.get("name") and attrs.get("type") != "checkbox":
+            self.values[attrs["name"]] = attrs.get("value") or ""
+        elif tag == "select":
+            self._select = attrs.get("name")
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.values[self._select] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def form_values(html: str) -> dict[str, str]:
+    reader = FormReader()
+    reader.feed(html)
+    return reader.values
+
+
+# Lost updates: the conflict page can be saved -------------------------------------------------
+
+
+def test_a_stale_edit_shows_the_saved_version_and_what_was_typed_and_can_then_be_saved(
+    client, login, db_session
+):
+    login("front_desk")
+    zoe = register_patient(db_session, details(), TODAY)
+    db_session.commit()
+    url = f"/patients/{zoe.id}/edit"
+    opened = form_values(client.get(url).get_data(as_text=True))  # version 1
+    assert opened["version"] == "1"
+    # Someone else saves a new phone number meanwhile: version 2.
+    update_patient(db_session, zoe, zoe.version, details(phone="555-123-4567"), TODAY)
+    db_session.commit()
+    stale = {**opened, "phone": "555-777-0000", "email": "zoe.m@example.org"}
+    refused = client.post(url, data=stale)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert "Someone else changed this record after you opened it" in page
+    assert "The form now shows what they saved" in page
+    shown = form_values(page)
+    # The form holds the record as saved now, with its current version …
+    assert shown["version"] == str(zoe.version) == "2"
+    assert shown["phone"] == "555-123-4567"
+    assert shown["email"] == "zoe@example.org"
+    # … and what the user typed is on the page, beside it, so nothing is lost.
+    assert "Your changes were not saved" in page
+    assert "<td>555-777-0000</td><td>555-123-4567</td>" in page
+    assert "<td>zoe.m@example.org</td><td>zoe@example.org</td>" in page
+    assert "First name" not in page.split("Your changes were not saved")[1].split("</table>")[0]
+    db_session.expire_all()
+    assert db_session.get(Patient, zoe.id).phone == "555-123-4567"
+    # Making the change again on that page saves it.
+    again = client.post(url, data={**shown, "phone": "555-777-0000"})
+    assert again.status_code == 302, again.get_data(as_text=True)
+    db_session.expire_all()
+    saved = db_session.get(Patient, zoe.id)
+    assert (saved.phone, saved.email, saved.version) == ("555-777-0000", "zoe@example.org", 3)
+
+
+def test_a_save_racing_the_version_check_is_refused_as_stale(db_session):
+    zoe = register_patient(db_session, details(), TODAY)
+    db_session.commit()
+    assert zoe.version == 1
+    # Someone saves between this request's version check and its write: the row moves on
+    # under the loaded record, whose version still reads 1.
+    db_session.execute(
+        update(Patient)
+        .where(Patient.id == zoe.id)
+        .values(version=2)
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(StaleRecord, match="your changes were not saved"):
+        update_patient(db_session, zoe, zoe.version, details(phone="555-999-9999"), TODAY)
 
 
 # Search at scale: each search is answered from an index ---------------------------------------

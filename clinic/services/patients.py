@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm.exc import StaleDataError
 
 from clinic.models import CONDITIONS, SEXES, Patient
 from clinic.models.patients import search_key
 from clinic.services import DomainError
-from clinic.services.records import check_version
+from clinic.services.records import STALE_MESSAGE, StaleRecord, check_version
 
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y")
 MRN_PATTERN = re.compile(r"^[A-Za-z]{0,3}\d{3,}$")
@@ -159,7 +160,12 @@ def update_patient(
     check_version(patient, version)
     _check_details(details, today)
     _apply(patient, details)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except StaleDataError:
+        # Someone saved between our version check and our write.
+        raise StaleRecord(STALE_MESSAGE) from None
 
 
 def archive_patient(session, patient: Patient, version: int | None) -> None:

@@ -1,12 +1,15 @@
 """Finding, registering and editing patients, and reading a patient's record."""
 
+from dataclasses import dataclass
+from datetime import date
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from clinic.extensions import db
-from clinic.forms.patients import ArchiveForm, PatientForm
-from clinic.models import Patient, Referral
+from clinic.forms.patients import SEX_CHOICES, ArchiveForm, PatientForm
+from clinic.models import CONDITION_LABELS, Patient, Referral
 from clinic.security import ALL_ROLES, role_required
 from clinic.services import DomainError, scheduling
 from clinic.services.audit import record_event
@@ -20,6 +23,7 @@ from clinic.services.patients import (
     register_patient,
     update_patient,
 )
+from clinic.services.records import StaleRecord
 from clinic.views.common import clinic_today, clinic_zone, show_domain_error
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
@@ -84,30 +88,98 @@ def new():
             db.session.commit()
             flash(f"Registered {patient.full_name} with MRN {patient.mrn}.", "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
-    return render_template("patients/form.html", form=form, patient=None, duplicates=duplicates)
+    return render_template(
+        "patients/form.html", form=form, patient=None, duplicates=duplicates, unsaved=None
+    )
+
+
+def edit_form(patient: Patient, from_record: bool) -> PatientForm:
+    """The edit form filled from the record (on opening it, and after a conflict) or from the
+    request."""
+    if from_record:
+        form = PatientForm(formdata=None, obj=patient)
+        form.version.data = str(patient.version)
+    else:
+        form = PatientForm()
+    return form
+
+
+def parse_version(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+@dataclass(frozen=True)
+class UnsavedChange:
+    """A field the user changed in a form that was refused: what they typed, what is saved now."""
+
+    label: str
+    typed: str
+    saved: str
+
+
+def _shown(name: str, value) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    if name == "sex":
+        return dict(SEX_CHOICES).get(value, value)
+    if name == "condition":
+        return CONDITION_LABELS.get(value, value)
+    return str(value).strip()
+
+
+def unsaved_changes(form: PatientForm, patient: Patient) -> list[UnsavedChange]:
+    """The refused form's values that differ from the record as it is now, to show beside it."""
+    changes = []
+    for field in form:
+        if field.name in ("csrf_token", "version", "register_anyway"):
+            continue
+        typed = field.data
+        typed, saved = _shown(field.name, typed), _shown(field.name, getattr(patient, field.name))
+        if typed != saved:
+            changes.append(UnsavedChange(field.label.text, typed, saved))
+    return changes
 
 
 @bp.route("/<int:patient_id>/edit", methods=["GET", "POST"])
 @role_required(*REGISTRARS)
 def edit(patient_id: int):
-    """Edit contact and demographic details; a stale form is refused, nothing overwritten."""
+    """Edit contact and demographic details. A form opened before someone else saved is refused;
+    the page then shows their version, with what was typed."""
     patient = get_patient_or_404(patient_id)
-    form = PatientForm(obj=patient) if request.method == "GET" else PatientForm()
-    if request.method == "GET":
-        form.version.data = str(patient.version)
+    form = edit_form(patient, from_record=request.method == "GET")
+    unsaved = None
     if form.validate_on_submit():
         try:
             update_patient(
-                db.session, patient, int(form.version.data or 0), details_from(form), clinic_today()
+                db.session,
+                patient,
+                parse_version(form.version.data),
+                details_from(form),
+                clinic_today(),
+            )
+        except StaleRecord as error:
+            db.session.rollback()
+            # Saving again must be possible: the form takes the record as saved now, with its
+            # current version, and what the user typed is listed so that nothing is lost.
+            patient = get_patient_or_404(patient_id)
+            unsaved = unsaved_changes(form, patient)
+            form = edit_form(patient, from_record=True)
+            form.form_errors.append(
+                f"{error.message} The form now shows what they saved, and what you typed is "
+                "listed above the form: make your changes again and save."
             )
         except DomainError as error:
             db.session.rollback()
             show_domain_error(form, error)
         else:
             db.session.commit()
-            flash(f"Saved {patient.full_name}.", "success")
+            flash(f"Saved {patient.full_name} (MRN {patient.mrn}).", "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
-    return render_template("patients/form.html", form=form, patient=patient, duplicates=[])
+    return render_template(
+        "patients/form.html", form=form, patient=patient, duplicates=[], unsaved=unsaved
+    )
 
 
 @bp.route("/<int:patient_id>/archive", methods=["POST"])

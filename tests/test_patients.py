@@ -18,7 +18,7 @@ from clinic.services.patients import (
     update_patient,
 )
 from clinic.services.records import StaleRecord
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, make_user
 from tests.factories import PatientFactory
 from tests.test_statement_count import count_statements
 
@@ -300,6 +300,115 @@ def test_a_save_racing_the_version_check_is_refused_as_stale(db_session):
     )
     with pytest.raises(StaleRecord, match="your changes were not saved"):
         update_patient(db_session, zoe, zoe.version, details(phone="555-999-9999"), TODAY)
+
+
+# Correcting an MRN: administrators only ------------------------------------------------------
+
+
+def patient_audit_updates(db_session, patient: Patient) -> list[dict]:
+    return [
+        row.changes
+        for row in db_session.execute(
+            select(AuditEvent)
+            .where(
+                AuditEvent.record_type == "patient",
+                AuditEvent.record_id == str(patient.id),
+                AuditEvent.action == "update",
+            )
+            .order_by(AuditEvent.id)
+        ).scalars()
+    ]
+
+
+def test_an_administrator_corrects_an_mrn_normalised_and_audited(client, login, db_session):
+    admin = login("admin")
+    zoe = register_patient(db_session, details(), TODAY)
+    db_session.commit()
+    old_mrn = zoe.mrn
+    url = f"/patients/{zoe.id}/edit"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    assert opened["mrn"] == old_mrn
+    response = client.post(url, data={**opened, "mrn": " c 0012345 "})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(Patient, zoe.id).mrn == "C0012345"
+    [changes] = patient_audit_updates(db_session, zoe)
+    assert changes == {"mrn": [old_mrn, "C0012345"]}
+    row = db_session.execute(
+        select(AuditEvent).where(
+            AuditEvent.record_type == "patient",
+            AuditEvent.record_id == str(zoe.id),
+            AuditEvent.action == "update",
+        )
+    ).scalar_one()
+    assert row.actor_id == admin.id
+    # The corrected MRN is found by MRN search.
+    assert "Müller, Zoë" in client.get("/patients?q=c00123").get_data(as_text=True)
+
+
+def test_an_mrn_held_by_another_patient_is_refused_keeping_what_was_typed(
+    client, login, db_session
+):
+    login("admin")
+    zoe = register_patient(db_session, details(), TODAY)
+    other = PatientFactory(mrn="C0000777", first_name="Ann", last_name="Other", archived=True)
+    db_session.commit()
+    url = f"/patients/{zoe.id}/edit"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    refused = client.post(url, data={**opened, "mrn": "c0000777", "phone": "555-000-9999"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert "MRN C0000777 already belongs to Ann Other (born 1960-05-17, archived)" in page
+    assert form_values(page)["mrn"] == "c0000777"
+    assert form_values(page)["phone"] == "555-000-9999"
+    db_session.expire_all()
+    assert db_session.get(Patient, zoe.id).mrn != other.mrn
+    assert db_session.get(Patient, zoe.id).phone == "555-201-3344"
+    assert patient_audit_updates(db_session, zoe) == []
+
+
+@pytest.mark.parametrize("mrn", ["", "12", "ABCD1234", "C12-345", "C" + "1" * 20])
+def test_an_mrn_that_does_not_look_like_one_is_refused(db_session, mrn):
+    zoe = register_patient(db_session, details(), TODAY)
+    admin = make_user(db_session, "admin")
+    with pytest.raises(DomainError) as refused:
+        update_patient(db_session, zoe, zoe.version, details(), TODAY, mrn=mrn, editor=admin)
+    assert refused.value.field == "mrn"
+
+
+@pytest.mark.parametrize("role", ["front_desk", "physician"])
+def test_only_an_administrator_may_change_an_mrn(client, login, db_session, role):
+    user = login(role)
+    zoe = register_patient(db_session, details(), TODAY)
+    db_session.commit()
+    mrn = zoe.mrn
+    url = f"/patients/{zoe.id}/edit"
+    page = client.get(url).get_data(as_text=True)
+    assert 'name="mrn"' not in page
+    # A posted MRN is ignored; the rest of the edit is saved.
+    opened = form_values(page)
+    response = client.post(url, data={**opened, "mrn": "C9999999", "phone": "555-444-3333"})
+    assert response.status_code == 302
+    db_session.expire_all()
+    saved = db_session.get(Patient, zoe.id)
+    assert (saved.mrn, saved.phone) == (mrn, "555-444-3333")
+    assert "mrn" not in patient_audit_updates(db_session, zoe)[0]
+    # The service refuses too, whoever calls it.
+    with pytest.raises(DomainError, match="Only an administrator can change an MRN"):
+        update_patient(
+            db_session, saved, saved.version, details(), TODAY, mrn="C9999999", editor=user
+        )
+    with pytest.raises(DomainError, match="Only an administrator"):
+        update_patient(db_session, saved, saved.version, details(), TODAY, mrn="C9999999")
+    assert saved.mrn == mrn
+
+
+def test_the_registration_form_never_asks_for_an_mrn(client, login, db_session):
+    login("admin")
+    assert 'name="mrn"' not in client.get("/patients/new").get_data(as_text=True)
+    response = client.post("/patients/new", data=patient_form(client, "/patients/new", mrn="X123"))
+    assert response.status_code == 302
+    assert db_session.execute(select(Patient.mrn)).scalar_one().startswith("C")
 
 
 # Search at scale: each search is answered from an index ---------------------------------------

@@ -5,15 +5,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, and_, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from clinic.models import CONDITIONS, SEXES, Patient
+from clinic.models import CONDITIONS, SEXES, Patient, StaffUser
 from clinic.models.patients import search_key
 from clinic.services import DomainError
 from clinic.services.records import STALE_MESSAGE, StaleRecord, check_version
 
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y")
 MRN_PATTERN = re.compile(r"^[A-Za-z]{0,3}\d{3,}$")
+MRN_LENGTH = 20  # patient.mrn's column
+MRN_EDITORS = ("admin",)  # DESIGN.md section 2: the MRN is generated, editable only by admin
 
 
 def parse_date(text: str) -> date | None:
@@ -153,16 +156,69 @@ def register_patient(
     return patient
 
 
+def normalise_mrn(text: str) -> str:
+    """An MRN as the clinic writes the ones it generates: upper-case, no spaces (``c 12345`` is
+    ``C12345``)."""
+    return "".join(text.split()).upper()
+
+
+def _check_mrn(session, patient: Patient, mrn: str) -> None:
+    """A corrected MRN looks like one (so that MRN search finds it) and is no one else's."""
+    if not mrn:
+        raise DomainError("Enter the MRN.", "mrn")
+    if len(mrn) > MRN_LENGTH or not MRN_PATTERN.match(mrn):
+        raise DomainError(
+            "An MRN is up to three letters followed by at least three digits, like C0000123 "
+            f"({MRN_LENGTH} characters at most).",
+            "mrn",
+        )
+    holder = session.execute(
+        select(Patient).where(Patient.mrn == mrn, Patient.id != patient.id)
+    ).scalar_one_or_none()
+    if holder is not None:
+        archived = ", archived" if holder.archived else ""
+        raise DomainError(
+            f"MRN {mrn} already belongs to {holder.full_name} (born "
+            f"{holder.date_of_birth.isoformat()}{archived}); an MRN is unique in the clinic.",
+            "mrn",
+        )
+
+
 def update_patient(
-    session, patient: Patient, version: int | None, details: PatientDetails, today: date
+    session,
+    patient: Patient,
+    version: int | None,
+    details: PatientDetails,
+    today: date,
+    *,
+    mrn: str | None = None,
+    editor: StaffUser | None = None,
 ) -> None:
-    """Save edits, refusing a form that was opened before someone else saved the record."""
+    """Save edits, refusing a form that was opened before someone else saved the record.
+
+    ``mrn`` (None: leave it) corrects the MRN, which only an administrator may do; the audit
+    trail records the old and new MRN like any other change.
+    """
     check_version(patient, version)
     _check_details(details, today)
+    if mrn is not None:
+        mrn = normalise_mrn(mrn)
+        if mrn != patient.mrn:
+            if editor is None or editor.role not in MRN_EDITORS:
+                raise DomainError("Only an administrator can change an MRN.", "mrn")
+            _check_mrn(session, patient, mrn)
+            patient.mrn = mrn
     _apply(patient, details)
     try:
         with session.begin_nested():
             session.flush()
+    except IntegrityError as error:
+        if "mrn" not in str(error.orig):
+            raise
+        raise DomainError(
+            f"MRN {patient.mrn} was just given to another patient by someone else; choose another.",
+            "mrn",
+        ) from None
     except StaleDataError:
         # Someone saved between our version check and our write.
         raise StaleRecord(STALE_MESSAGE) from None

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -16,9 +17,11 @@ from clinic.services.audit import record_event
 from clinic.services.devices import stimulator_history
 from clinic.services.outcomes import patient_outcomes
 from clinic.services.patients import (
+    MRN_EDITORS,
     LikelyDuplicate,
     PatientDetails,
     archive_patient,
+    normalise_mrn,
     patient_search,
     register_patient,
     update_patient,
@@ -71,6 +74,7 @@ def index():
 def new():
     """Register a patient; the MRN is generated. A likely duplicate must be confirmed."""
     form = PatientForm()
+    del form.mrn  # generated, never typed
     duplicates = []
     if form.validate_on_submit():
         try:
@@ -95,12 +99,14 @@ def new():
 
 def edit_form(patient: Patient, from_record: bool) -> PatientForm:
     """The edit form filled from the record (on opening it, and after a conflict) or from the
-    request."""
+    request; only an administrator's carries the MRN, so anyone else's posted MRN is ignored."""
     if from_record:
         form = PatientForm(formdata=None, obj=patient)
         form.version.data = str(patient.version)
     else:
         form = PatientForm()
+    if current_user.role not in MRN_EDITORS:
+        del form.mrn
     return form
 
 
@@ -136,6 +142,8 @@ def unsaved_changes(form: PatientForm, patient: Patient) -> list[UnsavedChange]:
         if field.name in ("csrf_token", "version", "register_anyway"):
             continue
         typed = field.data
+        if field.name == "mrn" and typed:
+            typed = normalise_mrn(typed)
         typed, saved = _shown(field.name, typed), _shown(field.name, getattr(patient, field.name))
         if typed != saved:
             changes.append(UnsavedChange(field.label.text, typed, saved))
@@ -145,8 +153,8 @@ def unsaved_changes(form: PatientForm, patient: Patient) -> list[UnsavedChange]:
 @bp.route("/<int:patient_id>/edit", methods=["GET", "POST"])
 @role_required(*REGISTRARS)
 def edit(patient_id: int):
-    """Edit contact and demographic details. A form opened before someone else saved is refused;
-    the page then shows their version, with what was typed."""
+    """Edit contact and demographic details (an administrator also the MRN). A form opened before
+    someone else saved is refused; the page then shows their version, with what was typed."""
     patient = get_patient_or_404(patient_id)
     form = edit_form(patient, from_record=request.method == "GET")
     unsaved = None
@@ -158,6 +166,8 @@ def edit(patient_id: int):
                 parse_version(form.version.data),
                 details_from(form),
                 clinic_today(),
+                mrn=form.mrn.data if "mrn" in form else None,
+                editor=current_user._get_current_object(),
             )
         except StaleRecord as error:
             db.session.rollback()

@@ -4,19 +4,30 @@ and recovery after the database drops the app's connections."""
 import logging
 import secrets
 import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
 import clinic.views.patients
+from clinic import clock
 from clinic.extensions import db, login_manager
-from clinic.models import StaffUser
+from clinic.models import Patient, StaffUser
 from clinic.security import is_safe_next
 from clinic.services.accounts import passwords
 from tests.conftest import PASSWORD, csrf_token, make_app, make_user
-from tests.factories import PatientFactory
+from tests.factories import (
+    InterventionFactory,
+    PatientFactory,
+    ReferralFactory,
+    VisitFactory,
+    procedure_type,
+)
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED_SCRIPT = "&lt;script&gt;"
@@ -105,11 +116,42 @@ def test_new_user_with_csrf_token_is_saved(client, login, db_session):
 # XSS -----------------------------------------------------------------------------------------
 
 
+@dataclass
+class ScriptedRecords:
+    """A patient named like a script, with something on every page that lists patients."""
+
+    patient: Patient
+    referral_id: int
+    booking_id: int
+    booked_on: date
+
+
 @pytest.fixture
-def scripted_patient(db_session):
+def scripted_patient(app, db_session) -> ScriptedRecords:
     patient = PatientFactory(first_name=SCRIPT)
+    zone = ZoneInfo(app.config["CLINIC_TIMEZONE"])
+    today = clock.clinic_today(app.config["CLINIC_TIMEZONE"])
+    referral = ReferralFactory(patient=patient)
+    # On the schedule tomorrow …
+    booked_on = today + timedelta(days=1)
+    starts_at = datetime.combine(booked_on, clock_time(10), tzinfo=zone)
+    visit = VisitFactory(
+        patient=patient, starts_at=starts_at, ends_at=starts_at + timedelta(minutes=20)
+    )
+    # … and on the call list: a procedure performed two weeks ago has its 2-week call due today.
+    performed_on = today - timedelta(days=14)
+    performed_at = datetime.combine(performed_on, clock_time(9), tzinfo=zone)
+    InterventionFactory(
+        patient=patient,
+        procedure_type=procedure_type("ESI-TF"),
+        status="completed",
+        performed_on=performed_on,
+        baseline_nrs=7,
+        starts_at=performed_at,
+        ends_at=performed_at + timedelta(minutes=30),
+    )
     db_session.commit()
-    return patient
+    return ScriptedRecords(patient, referral.id, visit.id, booked_on)
 
 
 @pytest.mark.parametrize(
@@ -119,17 +161,55 @@ def scripted_patient(db_session):
         "/patients?q=script",
         f"/patients?q={SCRIPT}",
         "/patients/{id}",
+        "/patients/{id}/edit",
+        "/referrals",
+        "/referrals/{referral_id}",
+        "/schedule?date={day}",
+        "/schedule?date={day}&view=week",
+        "/schedule/bookings/{booking_id}",
+        "/worklist",
     ],
 )
 def test_patient_named_script_renders_escaped(client, login, scripted_patient, url):
     login("front_desk")
-    response = client.get(url.format(id=scripted_patient.id))
+    records = scripted_patient
+    response = client.get(
+        url.format(
+            id=records.patient.id,
+            referral_id=records.referral_id,
+            booking_id=records.booking_id,
+            day=records.booked_on.isoformat(),
+        )
+    )
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert SCRIPT not in body
     assert "<script" not in body.lower()
     assert ESCAPED_SCRIPT in body
-    assert scripted_patient.last_name in body, "the patient is not on the page at all"
+    assert records.patient.last_name in body, "the patient is not on the page at all"
+
+
+def test_a_script_typed_into_a_refused_patient_edit_renders_escaped(client, login, db_session):
+    """The conflict page repeats what was typed: escaped, like everything else."""
+    login("front_desk")
+    patient = PatientFactory(last_name="Escapee")
+    db_session.commit()
+    url = f"/patients/{patient.id}/edit"
+    data = {
+        "csrf_token": csrf_token(client, url),
+        "first_name": SCRIPT,
+        "last_name": "Escapee",
+        "date_of_birth": patient.date_of_birth.isoformat(),
+        "sex": patient.sex,
+        "condition": patient.condition,
+        "version": str(patient.version + 1),  # as if someone else had saved meanwhile
+    }
+    response = client.post(url, data=data)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Your changes were not saved" in body
+    assert f"<td>{ESCAPED_SCRIPT}alert(1)&lt;/script&gt;</td>" in body
+    assert "<script" not in body.lower()
 
 
 # Headers -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from tests.conftest import (
     csrf_token,
     drop_database,
     make_app,
+    skip_without_postgres,
 )
 from tests.factories import (
     InterventionFactory,
@@ -407,9 +408,7 @@ def committed_app(request, tmp_path_factory):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('race') / 'clinic.db'}"
     elif not TEST_DATABASE_URL:
-        pytest.skip(
-            "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres"
-        )
+        skip_without_postgres()
     else:
         url = create_throwaway_database(TEST_DATABASE_URL)
     app = make_app(url, str(tmp_path_factory.mktemp("race-instance")))

@@ -35,6 +35,7 @@ import gc
 import logging
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -321,6 +322,8 @@ def bench_backend(backend: str, base_url: str | None, args) -> None:
     finally:
         if backend == "postgresql":
             drop_postgres(url)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
     report(backend, total, seconds, results)
 
 

@@ -44,7 +44,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("CLINIC_ENV", "testing")
 
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
+from benchmarks.databases import drop_postgres, throwaway_postgres  # noqa: E402
 from clinic import create_app  # noqa: E402
 from clinic.extensions import db  # noqa: E402
 from clinic.models import Booking, Intervention, PainScore, Patient  # noqa: E402
@@ -90,24 +89,6 @@ class Run:
 
 
 # --- databases ----------------------------------------------------------------------------------
-
-
-def throwaway_postgres(base_url: str) -> str:
-    url = make_url(base_url).set(drivername="postgresql+psycopg")
-    name = f"clinic_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgres(url: str) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def seeded_app(url: str, patients: int, seed: int):

@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("CLINIC_ENV", "testing")
 
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from benchmarks.databases import drop_postgres, throwaway_postgres  # noqa: E402
 from clinic import create_app  # noqa: E402
 from clinic.extensions import db  # noqa: E402
 from clinic.models import Room, StaffUser  # noqa: E402
@@ -139,24 +139,14 @@ def write_files(folder: Path, rows: int, seed: int = 7) -> dict[str, Path]:
 def fresh_database(kind: str, server_url: str | None, folder: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{folder / f'bench-{uuid.uuid4().hex[:8]}.db'}"
-    url = make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"clinic_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    return throwaway_postgres(server_url)
 
 
 def drop_database(kind: str, url: str) -> None:
     if kind == "sqlite":
         Path(make_url(url).database).unlink(missing_ok=True)
         return
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
+    drop_postgres(url)
 
 
 def prepared_app(url: str, folder: Path):

@@ -39,7 +39,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -49,9 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("CLINIC_ENV", "testing")
 
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 
+from benchmarks.databases import drop_postgres, throwaway_postgres  # noqa: E402
 from clinic import create_app  # noqa: E402
 from clinic.extensions import db  # noqa: E402
 from clinic.models import CONDITIONS, SEXES, Patient  # noqa: E402
@@ -109,24 +108,6 @@ class Measure:
 
 
 # --- databases ----------------------------------------------------------------------------------
-
-
-def throwaway_postgres(base_url: str) -> str:
-    url = make_url(base_url).set(drivername="postgresql+psycopg")
-    name = f"clinic_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgres(url: str) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def patient_rows(count: int, seed: int):

@@ -475,17 +475,17 @@ def _merge_scores(
     # Plain tuples: (patient, intervention) keys compared and scores built by position, as
     # this runs once for every pain score in the clinic.
     ended = (float("inf"), 0, None, 0, None)
-    pending = tuple(next(scores, ended))
+    pending = next(scores, ended)
     for row in interventions:
         key = (row.patient_id, row.id)
         # Scores of an intervention not in the first stream cannot occur (same conditions),
         # but skipping them keeps the merge in step whatever happens.
         while pending[:2] < key:
-            pending = tuple(next(scores, ended))
+            pending = next(scores, ended)
         mine = []
         while pending[:2] == key:
-            mine.append(Score(*pending[2:]))
-            pending = tuple(next(scores, ended))
+            mine.append(Score._make(pending[2:]))
+            pending = next(scores, ended)
         yield row, mine
 
 

@@ -29,19 +29,51 @@ class ProcedureTrace:
     scores: list[tuple[date, int]]
 
 
+LABEL_ROWS = 3
+LABEL_ROW_HEIGHT = 0.75  # in NRS points, above the top of the scale
+PLOT_WIDTH_PX = 700  # about the width of the axes in the 816-pixel figure
+LABEL_CHAR_PX = 5.5  # an 8-point character
+
+
+def label_rows(ordered: list[ProcedureTrace], until: date | None) -> list[int]:
+    """The row (0 at the bottom) of each procedure's label above the chart, so that labels of
+    procedures close in time (two blocks a fortnight apart) do not print over each other."""
+    if not ordered:
+        return []
+    first = ordered[0].performed_on - timedelta(days=7)
+    last = max(
+        [until or ordered[-1].performed_on]
+        + [t.scores[-1][0] for t in ordered if t.scores]
+        + [t.performed_on for t in ordered]
+    )
+    days_per_px = max((last - first).days, 30) / PLOT_WIDTH_PX
+    free_from: list[float] = [float("-inf")] * LABEL_ROWS  # each row is free after this day
+    rows = []
+    for trace in ordered:
+        start = (trace.performed_on - first).days
+        row = next((r for r in range(LABEL_ROWS) if free_from[r] < start), None)
+        if row is None:  # every row taken: the one that frees up first
+            row = min(range(LABEL_ROWS), key=lambda r: free_from[r])
+        free_from[row] = start + (len(trace.label) + 1) * LABEL_CHAR_PX * days_per_px
+        rows.append(row)
+    return rows
+
+
 def pain_chart_svg(
     traces: list[ProcedureTrace], threshold: float, until: date | None = None
 ) -> bytes:
     """Pain (NRS) over time: a line per procedure from its baseline, the procedure marked, and
     the relief threshold drawn as the NRS at which relief reaches ``threshold`` percent."""
-    figure = Figure(figsize=(8.5, 3.2), dpi=96)
+    figure = Figure(figsize=(8.5, 3.5), dpi=96)
     axes = figure.add_subplot()
-    for index, trace in enumerate(sorted(traces, key=lambda t: t.performed_on)):
+    ordered = sorted(traces, key=lambda t: t.performed_on)
+    rows = label_rows(ordered, until)
+    for index, trace in enumerate(ordered):
         colour = PALETTE[index % len(PALETTE)]
         axes.axvline(trace.performed_on, color=colour, linewidth=1, linestyle=":")
         axes.annotate(
             trace.label,
-            (trace.performed_on, 10.3),
+            (trace.performed_on, 10.3 + LABEL_ROW_HEIGHT * rows[index]),
             color=colour,
             fontsize=8,
             rotation=0,

@@ -840,14 +840,16 @@ def episode(
         # Stimulator patients are followed closely and keep their appointments, so the demo
         # always holds their devices and programming.
         roll = 1.0 if stimulator else rng.random()
-        if roll < 0.04:
-            intervention.status = "no_show"
-            break
         if roll < 0.08:
-            intervention.status, intervention.status_reason = (
-                "cancelled",
-                "Anticoagulation not stopped in time",
-            )
+            if roll < 0.04:
+                intervention.status = "no_show"
+            else:
+                intervention.status, intervention.status_reason = (
+                    "cancelled",
+                    "Anticoagulation not stopped in time",
+                )
+            if any(past.performed_on >= received_on for past in history):
+                referral.status = "completed"  # what it led to was done; this repeat was not
             break
         # Only patients whose stimulator trial helped go on to an implant.
         history.append(

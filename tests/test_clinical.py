@@ -5,11 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from clinic import clock
-from clinic.models import AuditEvent, Intervention, PainScore
-from clinic.services import DomainError
+from clinic.models import AuditEvent, Booking, Intervention, PainScore, Visit
+from clinic.services import DomainError, scheduling
 from clinic.services.pain_scores import ScoreValues, record_pain_score
 from clinic.services.procedures import (
     Completion,
@@ -28,6 +28,7 @@ from tests.factories import (
     VisitFactory,
     procedure_type,
 )
+from tests.test_patients import form_values
 from tests.test_statement_count import count_statements
 
 TODAY = date(2026, 11, 27)
@@ -617,3 +618,227 @@ def test_the_patient_page_query_count_does_not_grow_with_procedures(
         return counter.count
 
     assert page_statements(2) == page_statements(12)
+
+
+# Lost updates: a completion refused as stale can be saved at the next submit ------------------
+
+
+def test_a_completion_refused_as_stale_keeps_what_was_typed_with_the_current_version_then_saves(
+    client, login, db_session, booked, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 11, 27, 12, tzinfo=UTC))
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{booked.id}/complete"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    assert opened["version"] == str(booked.version)
+    # The desk moves the booking to 10:00 while the physician writes the record.
+    scheduling.reschedule(
+        db_session,
+        booked,
+        booked.version,
+        datetime(2026, 11, 17, 10, tzinfo=UTC),
+        datetime(2026, 11, 17, 10, 30, tzinfo=UTC),
+        booked.physician_id,
+        None,
+        ZONE,
+    )
+    db_session.commit()
+    moved = booked.version
+    typed = {
+        **opened,
+        "baseline_nrs": "7",
+        "spinal_level": "L5-S1",
+        "laterality": "right",
+        "notes": "Contrast spread confirmed",
+    }
+
+    refused = client.post(url, data=typed)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert "Someone else changed this record after you opened it" in page
+    assert "As saved now, the booking is 2026-11-17 10:00–10:30 Transforaminal" in page
+    assert "What you typed is still in the form" in page
+    shown = form_values(page)
+    assert shown["version"] == str(moved)
+    assert {name: shown[name] for name in ("baseline_nrs", "spinal_level", "laterality")} == {
+        "baseline_nrs": "7",
+        "spinal_level": "L5-S1",
+        "laterality": "right",
+    }
+    assert shown["notes"] == "Contrast spread confirmed"
+    db_session.expire_all()
+    assert db_session.get(Intervention, booked.id).status == "scheduled"
+
+    saved = client.post(url, data=shown)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    db_session.expire_all()
+    done = db_session.get(Intervention, booked.id)
+    assert (done.status, done.baseline_nrs, done.notes, done.version) == (
+        "completed",
+        7,
+        "Contrast spread confirmed",
+        moved + 1,
+    )
+
+
+def test_a_completion_refused_because_another_completed_it_shows_their_record_and_what_was_typed(
+    client, login, db_session, booked, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 11, 27, 12, tzinfo=UTC))
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{booked.id}/complete"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    # A colleague completes the same procedure first.
+    complete_intervention(
+        db_session,
+        booked,
+        booked.version,
+        completion(baseline_nrs=6, notes="Written by the colleague"),
+        TODAY,
+        zone=ZONE,
+    )
+    db_session.commit()
+    theirs = booked.version
+
+    refused = client.post(
+        url, data={**opened, "baseline_nrs": "7", "spinal_level": "l4-l5, l5-s1", "notes": "Mine"}
+    )
+    page = refused.get_data(as_text=True)
+    assert "Someone else changed this record after you opened it" in page
+    assert "The form now shows the record as saved now" in page
+    shown = form_values(page)
+    assert (shown["version"], shown["baseline_nrs"], shown["notes"]) == (
+        str(theirs),
+        "6",
+        "Written by the colleague",
+    )
+    # What was typed is beside what is saved now; a level typed the way it is saved is not.
+    unsaved = page.split("Your changes were not saved")[1].split("</table>")[0]
+    assert "<td>7</td><td>6</td>" in unsaved
+    assert "<td>Mine</td><td>Written by the colleague</td>" in unsaved
+    assert "Spinal level" not in unsaved and "Performed on" not in unsaved
+
+    again = client.post(url, data={**shown, "baseline_nrs": "7"})
+    assert again.status_code == 302, again.get_data(as_text=True)
+    db_session.expire_all()
+    done = db_session.get(Intervention, booked.id)
+    assert (done.baseline_nrs, done.notes, done.version) == (
+        7,
+        "Written by the colleague",
+        theirs + 1,
+    )
+
+
+def test_a_visit_completion_refused_as_stale_keeps_what_was_typed_then_saves(
+    client, login, db_session, treated, monkeypatch
+):
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    monkeypatch.setattr(clock, "utcnow", lambda: now)
+    visit = VisitFactory(
+        patient=treated.patient,
+        visit_kind="post_procedure_check",
+        intervention=treated,
+        starts_at=datetime(2026, 12, 1, 10, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 1, 10, 20, tzinfo=UTC),
+    )
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{visit.id}/complete"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    assert opened["intervention_id"] == str(treated.id)
+    # The desk checks the patient in meanwhile.
+    scheduling.change_status(db_session, visit, visit.version, "checked_in", zone=ZONE, now=now)
+    db_session.commit()
+    typed = {**opened, "notes": "Leg pain settled", "nrs": "2", "percent_relief": "75"}
+
+    refused = client.post(url, data=typed)
+    page = refused.get_data(as_text=True)
+    assert "Someone else changed this record after you opened it" in page
+    assert "post-procedure check for Aisha Okafor" in page and "checked in" in page
+    shown = form_values(page)
+    assert shown["version"] == str(visit.version)
+    assert (shown["notes"], shown["nrs"], shown["percent_relief"]) == (
+        "Leg pain settled",
+        "2",
+        "75",
+    )
+    assert db_session.execute(select(func.count()).select_from(PainScore)).scalar_one() == 0
+
+    saved = client.post(url, data=shown)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(Visit, visit.id).status == "completed"
+    score = db_session.execute(select(PainScore).where(PainScore.visit_id == visit.id)).scalar_one()
+    assert (score.nrs, score.percent_relief) == (2, 75)
+
+
+def test_a_visit_completed_meanwhile_shows_its_notes_and_score_beside_what_was_typed(
+    client, login, db_session, treated, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 12, 1, 12, tzinfo=UTC))
+    visit = VisitFactory(
+        patient=treated.patient,
+        visit_kind="post_procedure_check",
+        intervention=treated,
+        starts_at=datetime(2026, 12, 1, 10, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 1, 10, 20, tzinfo=UTC),
+    )
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{visit.id}/complete"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    first = client.post(url, data={**opened, "notes": "Seen first", "nrs": "3"})
+    assert first.status_code == 302
+
+    refused = client.post(url, data={**opened, "notes": "Seen second", "nrs": "4"})
+    db_session.refresh(visit)
+    page = refused.get_data(as_text=True)
+    assert "The form now shows the record as saved now" in page
+    shown = form_values(page)
+    assert (shown["version"], shown["notes"], shown["nrs"]) == (
+        str(visit.version),
+        "Seen first",
+        "3",
+    )
+    unsaved = page.split("Your changes were not saved")[1].split("</table>")[0]
+    assert (
+        "<td>Seen second</td><td>Seen first</td>" in unsaved and "<td>4</td><td>3</td>" in unsaved
+    )
+
+
+def test_a_garbled_version_on_a_completion_is_a_conflict_not_an_error(
+    client, login, db_session, booked, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 11, 27, 12, tzinfo=UTC))
+    login("physician")
+    db_session.commit()
+    url = f"/schedule/bookings/{booked.id}/complete"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    response = client.post(url, data={**opened, "baseline_nrs": "7", "version": "²"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Someone else changed this record" in page
+    assert form_values(page)["version"] == str(booked.version)
+
+
+@pytest.mark.parametrize("kind", ["intervention", "visit"])
+def test_a_completion_racing_the_version_check_is_refused_as_stale(db_session, booked, kind):
+    record = booked if kind == "intervention" else VisitFactory()
+    db_session.commit()
+    # Someone saves between this request's version check and its write: the row moves on
+    # under the loaded record, whose version still reads the old one.
+    db_session.execute(
+        update(Booking)
+        .where(Booking.id == record.id)
+        .values(version=record.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(StaleRecord, match="your changes were not saved"):
+        if kind == "intervention":
+            complete_intervention(
+                db_session, record, record.version, completion(), TODAY, zone=ZONE
+            )
+        else:
+            complete_visit(db_session, record, record.version, "Seen")

@@ -6,10 +6,11 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from clinic.models import LATERALITIES, Intervention, Visit
 from clinic.services import DomainError
-from clinic.services.records import check_version
+from clinic.services.records import STALE_MESSAGE, StaleRecord, check_version
 
 # One or more spinal levels: "L4-L5", "L5-S1", "C5-C6, C6-C7", "T8-T10", "S1", "sacrococcygeal".
 LEVEL = r"(?:[CTLS]\d{1,2}(?:-[CTLS]\d{1,2})?|sacrococcygeal|coccyx)"
@@ -84,6 +85,8 @@ def complete_intervention(
         )
     if completion.laterality and completion.laterality not in LATERALITIES:
         raise DomainError("Choose left, right, bilateral or midline.", "laterality")
+    # Read before anything is changed, so that loading it cannot flush half a completion.
+    referral = intervention.referral
     intervention.spinal_level = normalise_levels(completion.spinal_level)
     intervention.performed_on = completion.performed_on
     intervention.baseline_nrs = completion.baseline_nrs
@@ -91,14 +94,10 @@ def complete_intervention(
     intervention.complications = (completion.complications or "").strip() or None
     intervention.notes = (completion.notes or "").strip() or None
     intervention.status = "completed"
-    if intervention.referral is not None and intervention.referral.status in (
-        "received",
-        "triaged",
-        "scheduled",
-    ):
+    if referral is not None and referral.status in ("received", "triaged", "scheduled"):
         # Closing the loop: the referral led to a procedure that has now been done.
-        intervention.referral.status = "completed"
-    session.flush()
+        referral.status = "completed"
+    _flush_checked(session)
 
 
 def complete_visit(session: Session, visit: Visit, version: int | None, notes: str | None) -> None:
@@ -108,4 +107,14 @@ def complete_visit(session: Session, visit: Visit, version: int | None, notes: s
         raise DomainError(f"A {visit.status.replace('_', '-')} visit cannot be completed.")
     visit.notes = (notes or "").strip() or None
     visit.status = "completed"
-    session.flush()
+    _flush_checked(session)
+
+
+def _flush_checked(session: Session) -> None:
+    """Write the completion; a save that raced the version check is refused as stale."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except StaleDataError:
+        # Someone saved the booking between our version check and our write.
+        raise StaleRecord(STALE_MESSAGE) from None

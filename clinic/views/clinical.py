@@ -1,8 +1,12 @@
 """The physician's record: completing procedures and visits, pain scores, the pain chart."""
 
+from datetime import date
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
+from wtforms import SelectField
 
 from clinic.extensions import db
 from clinic.forms.clinical import (
@@ -11,9 +15,9 @@ from clinic.forms.clinical import (
     PainScoreForm,
     VisitCompletionForm,
 )
-from clinic.models import Intervention, StaffUser, Visit
+from clinic.models import Booking, Intervention, PainScore, StaffUser, Visit
 from clinic.security import ALL_ROLES, role_required
-from clinic.services import DomainError, charts
+from clinic.services import DomainError, charts, scheduling
 from clinic.services.outcomes import patient_outcomes
 from clinic.services.pain_scores import (
     FRONT_DESK_SOURCES,
@@ -21,9 +25,16 @@ from clinic.services.pain_scores import (
     SavedScore,
     record_pain_score,
 )
-from clinic.services.procedures import Completion, complete_intervention, complete_visit
+from clinic.services.procedures import (
+    COMPLETABLE,
+    Completion,
+    complete_intervention,
+    complete_visit,
+    normalise_levels,
+)
+from clinic.services.records import StaleRecord
 from clinic.views.common import clinic_today, clinic_zone, show_domain_error
-from clinic.views.patients import get_patient_or_404
+from clinic.views.patients import UnsavedChange, get_patient_or_404
 from clinic.views.schedule import get_booking_or_404
 
 bp = Blueprint("clinical", __name__)
@@ -61,20 +72,96 @@ def complete(booking_id: int):
     return _complete_visit(booking)
 
 
-def _complete_intervention(intervention: Intervention):
-    form = CompletionForm(obj=intervention) if request.method == "GET" else CompletionForm()
-    if request.method == "GET":
-        form.version.data = str(intervention.version)
-        form.performed_on.data = intervention.performed_on or min(
-            intervention.starts_at.astimezone(clinic_zone()).date(), clinic_today()
+def form_version(form: FlaskForm) -> int | None:
+    """The record version the form was opened at; a garbled one counts as out of date."""
+    text = (form.version.data or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+
+
+def completion_form(intervention: Intervention, from_record: bool) -> CompletionForm:
+    """The procedure's completion form filled from the record as saved now (on opening it, and
+    after a conflict), with its current version; or from the request."""
+    if not from_record:
+        return CompletionForm()
+    form = CompletionForm(formdata=None, obj=intervention)
+    form.version.data = str(intervention.version)
+    form.performed_on.data = intervention.performed_on or min(
+        intervention.starts_at.astimezone(clinic_zone()).date(), clinic_today()
+    )
+    form.laterality.data = intervention.laterality or ""
+    return form
+
+
+def _shown(field) -> str:
+    """A form field's value as the conflict page lists it."""
+    value = field.data
+    if value is None or value == "":
+        return ""
+    if isinstance(field, SelectField):
+        return str(dict(field.choices).get(value, value))
+    if isinstance(value, date):
+        return value.isoformat()
+    if field.name == "spinal_level":
+        try:
+            return normalise_levels(value) or ""
+        except DomainError:
+            pass
+    return str(value).strip()
+
+
+def typed_beside_saved(typed: FlaskForm, saved: FlaskForm) -> list[UnsavedChange]:
+    """The refused form's values that differ from the record as saved now (the new form's)."""
+    changes = []
+    for field in typed:
+        if field.name in ("csrf_token", "version"):
+            continue
+        was, now = _shown(field), _shown(saved[field.name])
+        if was != now:
+            changes.append(UnsavedChange(field.label.text, was, now))
+    return changes
+
+
+def after_stale_completion(
+    typed: FlaskForm, booking: Booking, saved_form, error: StaleRecord
+) -> tuple[FlaskForm, list[UnsavedChange] | None]:
+    """The form to show after a completion refused as stale, so that the next submit can save.
+
+    When someone has since written the clinical record (completed it, or edited it), the form
+    shows their record with its current version and what was typed is listed beside it, as the
+    patient edit does. Otherwise the change was the desk's (moved, checked in, cancelled): there
+    is no record to weigh against, so what was typed stays in the form, with the current
+    version, and the page says how the booking stands now.
+    """
+    if booking.status == "completed":
+        form = saved_form()
+        form.form_errors.append(
+            f"{error.message} The form now shows the record as saved now, and what you typed is "
+            "listed above the form: make your changes again and save."
         )
-        form.laterality.data = intervention.laterality or ""
+        return form, typed_beside_saved(typed, form)
+    typed.version.data = str(booking.version)
+    status = scheduling.STATUS_LABELS[booking.status].lower()
+    next_step = (
+        "What you typed is still in the form: check it against the booking and save again."
+        if booking.status in COMPLETABLE
+        else f"A {status} booking cannot be completed."
+    )
+    typed.form_errors.append(
+        f"{error.message} As saved now, the booking is "
+        f"{scheduling.describe(booking, clinic_zone())}, {status}. {next_step}"
+    )
+    return typed, None
+
+
+def _complete_intervention(intervention: Intervention):
+    form = completion_form(intervention, from_record=request.method == "GET")
+    unsaved = None
     if form.validate_on_submit():
         try:
             complete_intervention(
                 db.session,
                 intervention,
-                int(form.version.data or 0),
+                form_version(form),
                 Completion(
                     performed_on=form.performed_on.data,
                     baseline_nrs=form.baseline_nrs.data,
@@ -85,6 +172,12 @@ def _complete_intervention(intervention: Intervention):
                 ),
                 clinic_today(),
                 zone=clinic_zone(),
+            )
+        except StaleRecord as error:
+            db.session.rollback()
+            intervention = get_booking_or_404(intervention.id)
+            form, unsaved = after_stale_completion(
+                form, intervention, lambda: completion_form(intervention, from_record=True), error
             )
         except DomainError as error:
             db.session.rollback()
@@ -97,23 +190,46 @@ def _complete_intervention(intervention: Intervention):
             )
             return redirect(url_for("patients.show", patient_id=intervention.patient_id))
     return render_template(
-        "clinical/complete_intervention.html", form=form, intervention=intervention
+        "clinical/complete_intervention.html",
+        form=form,
+        intervention=intervention,
+        unsaved=unsaved,
     )
 
 
-def _complete_visit(visit: Visit):
-    form = VisitCompletionForm(obj=visit) if request.method == "GET" else VisitCompletionForm()
-    interventions = completed_interventions(visit.patient_id)
+def visit_completion_form(
+    visit: Visit, interventions: list[Intervention], from_record: bool
+) -> VisitCompletionForm:
+    """The visit's completion form filled from the record as saved now (its notes, and the score
+    taken at it), with its current version; or from the request."""
+    form = VisitCompletionForm(formdata=None, obj=visit) if from_record else VisitCompletionForm()
     form.intervention_id.choices = [
         (0, "— no score at this visit —"),
         *intervention_choices(interventions),
     ]
-    if request.method == "GET":
+    if from_record:
         form.version.data = str(visit.version)
-        form.intervention_id.data = visit.intervention_id or 0
+        score = db.session.execute(
+            select(PainScore)
+            .where(PainScore.visit_id == visit.id)
+            .order_by(PainScore.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if score is not None:
+            form.intervention_id.data = score.intervention_id
+            form.nrs.data, form.percent_relief.data = score.nrs, score.percent_relief
+        else:
+            form.intervention_id.data = visit.intervention_id or 0
+    return form
+
+
+def _complete_visit(visit: Visit):
+    interventions = completed_interventions(visit.patient_id)
+    form = visit_completion_form(visit, interventions, from_record=request.method == "GET")
+    unsaved = None
     if form.validate_on_submit():
         try:
-            complete_visit(db.session, visit, int(form.version.data or 0), form.notes.data)
+            complete_visit(db.session, visit, form_version(form), form.notes.data)
             if form.intervention_id.data:
                 if form.nrs.data is None:
                     raise DomainError(
@@ -137,6 +253,16 @@ def _complete_visit(visit: Visit):
                     today=clinic_today(),
                     visit_id=visit.id,
                 )
+        except StaleRecord as error:
+            db.session.rollback()
+            visit = get_booking_or_404(visit.id)
+            interventions = completed_interventions(visit.patient_id)
+            form, unsaved = after_stale_completion(
+                form,
+                visit,
+                lambda: visit_completion_form(visit, interventions, from_record=True),
+                error,
+            )
         except DomainError as error:
             db.session.rollback()
             show_domain_error(form, error)
@@ -144,7 +270,7 @@ def _complete_visit(visit: Visit):
             db.session.commit()
             flash(f"Visit completed for {visit.patient.full_name}.", "success")
             return redirect(url_for("patients.show", patient_id=visit.patient_id))
-    return render_template("clinical/complete_visit.html", form=form, visit=visit)
+    return render_template("clinical/complete_visit.html", form=form, visit=visit, unsaved=unsaved)
 
 
 def source_choices(role: str) -> list[tuple[str, str]]:

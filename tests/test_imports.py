@@ -33,6 +33,7 @@ from clinic.services.csvio import csv_lines
 from clinic.services.exports import EXPORTS
 from clinic.services.filters import ReportFilters
 from clinic.services.imports import COLUMNS, ImportFailed, import_files
+from clinic.services.patients import patient_search
 from clinic.services.scheduling import describe
 from tests.conftest import csrf_token
 from tests.factories import InterventionFactory, PainScoreFactory, PatientFactory, VisitFactory
@@ -663,6 +664,144 @@ def test_references_that_are_neither_in_the_database_nor_in_the_files_are_refuse
         'pain_scores.csv:2: intervention_ref: no intervention has ref "R-3" in the database or '
         "in interventions.csv",
     ]
+
+
+# MRNs as the clinic writes them: capitals, no spaces ----------------------------------------------
+
+
+def found_by_mrn_search(session, query: str) -> list[str]:
+    session.expire_all()
+    return [patient.mrn for patient in session.execute(patient_search(query)).scalars()]
+
+
+def test_lower_case_and_spaced_mrns_are_imported_in_capitals_and_found_by_mrn_search(
+    db_session, catalogue
+):
+    rows = [
+        with_cell(PATIENTS[0], "patients", mrn="c9000001"),
+        with_cell(PATIENTS[1], "patients", mrn=" C 9000 002 "),
+        # Another system's MRN shape, accepted as before: only its case and spaces change.
+        with_cell(PATIENTS[2], "patients", mrn="hx-77/b"),
+    ]
+    report = run(db_session, patients=rows)
+    assert messages(report) == []
+    assert counts(report) == {"patients": (3, 0, 0)}
+    stored = db_session.execute(select(Patient.mrn).order_by(Patient.mrn)).scalars().all()
+    assert stored == ["C9000001", "C9000002", "HX-77/B"]
+    assert found_by_mrn_search(db_session, "c9000001") == ["C9000001"]
+    assert found_by_mrn_search(db_session, "C9000002") == ["C9000002"]
+    assert sorted(found_by_mrn_search(db_session, "c90000")) == ["C9000001", "C9000002"]
+
+
+def test_a_lower_case_mrn_updates_the_patient_in_capitals_and_a_second_import_changes_nothing(
+    db_session, catalogue
+):
+    patient = PatientFactory(mrn="C9000001", phone="555-0100")
+    rows = [with_cell(PATIENTS[0], "patients", mrn="c9000001")]
+    interventions = [with_cell(INTERVENTIONS[0], "interventions", mrn="c 9000001")]
+    report = run(db_session, patients=rows, interventions=interventions)
+    assert messages(report) == []
+    assert counts(report) == {"patients": (0, 1, 0), "interventions": (1, 0, 0)}
+    assert db_session.execute(select(func.count()).select_from(Patient)).scalar_one() == 1
+    assert imported_patient(db_session, "C9000001").phone == "555-0101"
+    assert imported_intervention(db_session, "R-1").patient_id == patient.id
+    before = contents(db_session)
+    report = run(db_session, patients=rows, interventions=interventions)
+    assert messages(report) == []
+    assert counts(report) == {"patients": (0, 0, 1), "interventions": (0, 0, 1)}
+    assert contents(db_session) == before
+
+
+def test_a_lower_case_mrn_in_interventions_finds_its_patient(db_session, catalogue):
+    patient = PatientFactory(mrn="C0000042")
+    report = run(
+        db_session,
+        interventions=[
+            with_cell(INTERVENTION, "interventions", mrn="c0000042"),
+            with_cell(INTERVENTIONS[1], "interventions", mrn="c0000404"),
+        ],
+    )
+    assert messages(report) == [
+        'interventions.csv:3: mrn: no patient has MRN "C0000404" (written "c0000404") in the '
+        "database"
+    ]
+    report = run(
+        db_session, interventions=[with_cell(INTERVENTION, "interventions", mrn="c0000042")]
+    )
+    assert messages(report) == []
+    assert imported_intervention(db_session, "R-9").patient_id == patient.id
+
+
+def test_two_rows_whose_mrns_differ_only_in_case_or_spaces_are_refused_as_duplicates(
+    db_session, catalogue
+):
+    rows = [
+        with_cell(PATIENTS[0], "patients", mrn="c0001"),
+        with_cell(PATIENTS[1], "patients", mrn="C0001"),
+        with_cell(PATIENTS[2], "patients", mrn="c0001"),
+        with_cell(PATIENT, "patients", mrn="C 0001"),
+    ]
+    before = contents(db_session)
+    report = run(db_session, patients=rows)
+    assert messages(report) == [
+        "patients.csv:3: mrn: MRN C0001 appears twice (first on line 2 as c0001; an MRN is "
+        "read in capitals, without spaces)",
+        "patients.csv:4: mrn: MRN c0001 appears twice (first on line 2)",
+        "patients.csv:5: mrn: MRN C 0001 appears twice (first on line 2 as c0001; an MRN is "
+        "read in capitals, without spaces)",
+    ]
+    assert contents(db_session) == before
+
+
+def test_a_patient_stored_under_an_mrn_as_first_written_is_found_and_takes_the_capitals(
+    db_session, catalogue
+):
+    """Imports once kept MRNs as written: the same file read again updates that patient (whose
+    MRN is then searchable) instead of adding a second one beside it."""
+    patient = PatientFactory(mrn="c9000001")
+    other = PatientFactory(mrn="c 9000002")
+    trail = audit_ids(db_session)
+    interventions = [with_cell(INTERVENTIONS[1], "interventions", mrn="C9000002")]
+    report = run(db_session, patients=[with_cell(PATIENTS[0], "patients", mrn="c9000001")])
+    assert messages(report) == []
+    assert counts(report) == {"patients": (0, 1, 0)}
+    assert db_session.execute(select(func.count()).select_from(Patient)).scalar_one() == 2
+    assert imported_patient(db_session, "C9000001").id == patient.id
+    assert found_by_mrn_search(db_session, "c9000001") == ["C9000001"]
+    changes = db_session.execute(
+        select(AuditEvent.changes).where(
+            AuditEvent.id.not_in(trail),
+            AuditEvent.record_type == "patient",
+            AuditEvent.record_id == str(patient.id),
+        )
+    ).scalar_one()
+    assert changes["mrn"] == ["c9000001", "C9000001"]
+    # An intervention finds a patient stored so, and is unchanged when imported again.
+    report = run(db_session, interventions=interventions)
+    assert messages(report) == []
+    assert imported_intervention(db_session, "R-2").patient_id == other.id
+    before = contents(db_session)
+    assert counts(run(db_session, interventions=interventions)) == {"interventions": (0, 0, 1)}
+    assert contents(db_session) == before
+
+
+def test_an_mrn_that_could_be_either_of_two_stored_patients_is_refused(db_session, catalogue):
+    PatientFactory(mrn="c0005")
+    PatientFactory(mrn="c 0005")
+    before = contents(db_session)
+    report = run(
+        db_session,
+        patients=[with_cell(PATIENTS[0], "patients", mrn="C0005")],
+        interventions=[with_cell(INTERVENTION, "interventions", mrn="c0005")],
+    )
+    clash = (
+        "C0005 could be any of the patients with MRNs c 0005 and c0005 (an MRN is read in "
+        "capitals, without spaces); an administrator must correct their MRNs first"
+    )
+    assert messages(report) == [f"patients.csv:2: mrn: {clash}"]
+    report = run(db_session, interventions=[with_cell(INTERVENTION, "interventions", mrn="c0005")])
+    assert messages(report) == [f"interventions.csv:2: mrn: {clash}"]
+    assert contents(db_session) == before
 
 
 def exported(session, name: str) -> str:

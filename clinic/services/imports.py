@@ -110,6 +110,7 @@ from clinic.services.csvio import (
     trim,
 )
 from clinic.services.ids import reserve_ids
+from clinic.services.patients import MRN_LENGTH, normalise_mrn
 from clinic.services.scheduling import MAX_DURATION_MINUTES, any_booking, describe, lock_schedule
 
 KINDS = ("patients", "interventions", "pain_scores")
@@ -148,8 +149,11 @@ INTERVENTION_COLUMNS = (
     "laterality",
 )
 
-# What a row is compared on to tell "changed" from "unchanged" (the key is not among them).
+# What a row is compared on to tell "changed" from "unchanged". The patient's key is among them:
+# a patient found under an MRN stored as written before imports normalised MRNs (``c0001234``)
+# takes the normalised MRN (``C0001234``), so that MRN search finds it from then on.
 PATIENT_FIELDS = (
+    "mrn",
     "first_name",
     "last_name",
     "date_of_birth",
@@ -159,7 +163,7 @@ PATIENT_FIELDS = (
     "condition",
 )
 INTERVENTION_FIELDS = (
-    "mrn",
+    "mrn",  # an intervention of the same patient is unchanged however its MRN was stored
     "procedure_code",
     "physician",
     "starts_at",
@@ -258,7 +262,8 @@ STAGED_PATIENT = Table(
     "clinic_import_patient",
     _staging,
     Column("line", Integer, primary_key=True, autoincrement=False),
-    Column("mrn", String, nullable=False),
+    Column("mrn", String, nullable=False),  # normalised, the key
+    Column("spelling", String, nullable=False),  # as the file writes it, for the messages
     Column("action", SmallInteger),  # NEW, CHANGED, UNCHANGED; empty for a refused row
     Column("patient_id", Integer),
     Index("ix_clinic_import_patient_mrn", "mrn"),
@@ -390,6 +395,21 @@ class _Record:
             return None
         return value
 
+    def mrn(self, column: str) -> str | None:
+        """An MRN as the clinic writes it (``normalise_mrn``: capitals, no spaces), so that MRN
+        search finds it. Its shape is not checked: history from other systems has other MRNs."""
+        value = self.text(column, required=True)
+        if value is None:
+            return None
+        mrn = normalise_mrn(value)
+        if not mrn:
+            self.fault(column, "empty; a value is required")
+            return None
+        if len(mrn) > MRN_LENGTH:
+            self.fault(column, f"longer than {MRN_LENGTH} characters")
+            return None
+        return mrn
+
     def notes(self, column: str) -> str | None:
         """Free text kept exactly as written (leading and trailing spaces too)."""
         value = self.row.get(column, "")
@@ -513,6 +533,11 @@ class _Importer:
         # The highest ID of a new ``clinic:ID`` ref (from another Clinic): new booking ids go
         # past it, so that no intervention made here later exports under that same ref.
         self.highest_foreign_id = 0
+        self.mrn_spellings = (
+            self.stored_mrn_spellings()
+            if "patients" in self.kinds or "interventions" in self.kinds
+            else {}
+        )
 
     # Problems ------------------------------------------------------------------------------
 
@@ -640,6 +665,9 @@ class _Importer:
                 self.counts[kind].rows += 1
             record = _Record(row)
             key = trim(row.get(key_column) or "")
+            if key_column == "mrn":
+                # Keyed as the clinic writes MRNs: c 0001234 is the patient C0001234.
+                key = normalise_mrn(key)
             values = None
             if whole:
                 values = parse(record)
@@ -658,7 +686,7 @@ class _Importer:
 
     def parse_patient(self, record: _Record) -> dict[str, Any]:
         values = {
-            "mrn": record.text("mrn", required=True, max_length=20),
+            "mrn": record.mrn("mrn"),
             "first_name": record.text("first_name", required=True, max_length=80),
             "last_name": record.text("last_name", required=True, max_length=80),
             "date_of_birth": record.day("date_of_birth", required=True),
@@ -681,7 +709,7 @@ class _Importer:
         zone = self.zone
         values = {
             "ref": record.text("ref", required=True, max_length=64),
-            "mrn": record.text("mrn", required=True, max_length=20),
+            "mrn": record.mrn("mrn"),
             "procedure_code": record.text("procedure_code", required=True),
             "physician": record.text("physician", required=True),
             "starts_at": record.instant("scheduled_start", zone, required=True),
@@ -760,7 +788,9 @@ class _Importer:
             for batch in self.rows_of("patients", self.parse_patient):
                 self.stage_patients(batch)
             self.analyze(STAGED_PATIENT)
-            self.find_duplicates("patients", STAGED_PATIENT, ["mrn"], self.describe_patient_key)
+            self.find_duplicates(
+                "patients", STAGED_PATIENT, ["mrn"], self.describe_patient_key, ["spelling"]
+            )
         if "interventions" in self.kinds:
             for batch in self.rows_of("interventions", self.parse_intervention):
                 self.stage_interventions(batch)
@@ -881,18 +911,15 @@ class _Importer:
             self.session.execute(text(f"ANALYZE {', '.join(table.name for table in tables)}"))
 
     def stage_patients(self, batch: Batch) -> None:
-        columns = [patient_table.c[name] for name in PATIENT_FIELDS]
-        existing = {
-            row.mrn: row
-            for row in self.session.execute(
-                select(patient_table.c.id, patient_table.c.mrn, *columns).where(
-                    self.among(patient_table.c.mrn, {key for _, key, _, _ in batch})
-                )
-            )
-        }
+        columns = [patient_table.c[name] for name in PATIENT_FIELDS if name != "mrn"]
+        existing = self.existing_patients({key for _, key, _, _ in batch}, *columns)
         staged = []
-        for line, key, values, _ in batch:
+        for line, key, values, record in batch:
             found = existing.get(key)
+            clash = self.mrn_clash(key, existing)
+            if clash is not None:
+                self.problem("patients", line, "mrn", clash)
+                values = None
             action = None
             if values is not None:
                 action = _compare(found, values, PATIENT_FIELDS)
@@ -901,11 +928,67 @@ class _Importer:
                 {
                     "line": line,
                     "mrn": key,
+                    "spelling": trim(record.row.get("mrn") or ""),
                     "action": action,
                     "patient_id": found.id if found is not None else None,
                 }
             )
         self.stage(STAGED_PATIENT, staged)
+
+    def stored_mrn_spellings(self) -> dict[str, list[str]]:
+        """Stored MRNs that are not as the clinic writes them, by their normalised form.
+
+        Imports once kept MRNs exactly as written (``c0001234``, ``C 0001234``); a file now read
+        as ``C0001234`` must still find such a patient, not add a second one beside it. One
+        scan per import, and only the few MRNs with something other than capitals and digits
+        come back from the database.
+        """
+        spellings: dict[str, list[str]] = {}
+        for stored in self.session.execute(
+            select(patient_table.c.mrn).where(patient_table.c.mrn.regexp_match("[^A-Z0-9]"))
+        ).scalars():
+            mrn = normalise_mrn(stored)
+            if mrn != stored:
+                spellings.setdefault(mrn, []).append(stored)
+        return spellings
+
+    def existing_patients(self, mrns: set[str], *columns) -> dict[str, Any]:
+        """The database's patients for these normalised MRNs: (id, stored mrn, ``columns``).
+
+        The patient stored under the MRN itself first; failing that, the one patient stored
+        under another spelling of it. Where several are (``c0001`` and ``c 0001``), none is
+        chosen: ``mrn_clash`` names them.
+        """
+        spellings = {stored for mrn in mrns for stored in self.mrn_spellings.get(mrn, ())}
+        stored = {
+            row.mrn: row
+            for row in self.session.execute(
+                select(patient_table.c.id, patient_table.c.mrn, *columns).where(
+                    self.among(patient_table.c.mrn, mrns | spellings)
+                )
+            )
+        }
+        found = {}
+        for mrn in mrns:
+            if mrn in stored:
+                found[mrn] = stored[mrn]
+                continue
+            others = [stored[s] for s in self.mrn_spellings.get(mrn, ()) if s in stored]
+            if len(others) == 1:
+                found[mrn] = others[0]
+        return found
+
+    def mrn_clash(self, mrn: str, found: Mapping[str, Any]) -> str | None:
+        """Why a normalised MRN names no one patient of the database, when several fit it."""
+        if mrn in found:
+            return None
+        others = sorted(self.mrn_spellings.get(mrn, ()))
+        if len(others) < 2:
+            return None
+        return (
+            f"{mrn} could be any of the patients with MRNs {_and(others)} (an MRN is read in "
+            "capitals, without spaces); an administrator must correct their MRNs first"
+        )
 
     def existing_interventions(self, refs: set[str]) -> dict[str, Any]:
         """The database's interventions for these refs, with what the CSV compares them on.
@@ -969,26 +1052,26 @@ class _Importer:
 
     def stage_interventions(self, batch: Batch) -> None:
         existing = self.existing_interventions({key for _, key, _, _ in batch})
-        mrns = {trim(record.row.get("mrn") or "") for _, _, _, record in batch} - {""}
-        patient_ids = dict(
-            self.session.execute(
-                select(patient_table.c.mrn, patient_table.c.id).where(
-                    self.among(patient_table.c.mrn, mrns)
-                )
-            ).all()
-        )
+        written = {line: trim(record.row.get("mrn") or "") for line, _, _, record in batch}
+        mrns = {line: normalise_mrn(spelling) for line, spelling in written.items()}
+        patients = self.existing_patients(set(mrns.values()) - {""})
+        patient_ids = {mrn: row.id for mrn, row in patients.items()}
         in_patients_file = set(
             self.session.execute(
                 select(STAGED_PATIENT.c.mrn).where(
-                    self.among(STAGED_PATIENT.c.mrn, mrns - set(patient_ids))
+                    self.among(STAGED_PATIENT.c.mrn, set(mrns.values()) - {""} - set(patient_ids))
                 )
             ).scalars()
         )
         patients_file = self.names.get("patients")
         staged = []
         for line, key, values, record in batch:
-            mrn = trim(record.row.get("mrn") or "")
-            if (
+            mrn = mrns[line]
+            clash = self.mrn_clash(mrn, patients) if mrn else None
+            if clash is not None and mrn not in in_patients_file:
+                self.problem("interventions", line, "mrn", clash)
+                values = None
+            elif (
                 mrn
                 and mrn not in patient_ids
                 and mrn not in in_patients_file
@@ -997,10 +1080,15 @@ class _Importer:
                 where = (
                     f"in the database or in {patients_file}" if patients_file else "in the database"
                 )
-                self.problem("interventions", line, "mrn", f'no patient has MRN "{mrn}" {where}')
+                spelling = f' (written "{written[line]}")' if written[line] != mrn else ""
+                self.problem(
+                    "interventions", line, "mrn", f'no patient has MRN "{mrn}"{spelling} {where}'
+                )
                 values = None
             found = existing.get(key)
-            if found is not None and found.ref is None and mrn and found.mrn != mrn:
+            # The same patient, however the MRN was stored when the intervention was imported.
+            same_patient = found is not None and found.patient_id == patient_ids.get(mrn)
+            if found is not None and found.ref is None and mrn and not same_patient:
                 # An id names an intervention created in Clinic only for its own patient.
                 self.problem(
                     "interventions",
@@ -1012,7 +1100,8 @@ class _Importer:
                 found, values = None, None
             action = None
             if values is not None:
-                action = _compare(found, values, INTERVENTION_FIELDS)
+                compared = {**values, "mrn": found.mrn} if same_patient else values
+                action = _compare(found, compared, INTERVENTION_FIELDS)
                 self.counts["interventions"].add(action)
                 foreign_id = clinic_id(key) if action == NEW else None
                 if foreign_id is not None:
@@ -1102,7 +1191,13 @@ class _Importer:
     # Checks across records --------------------------------------------------------------------
 
     def describe_patient_key(self, row) -> tuple[str, str]:
-        return "mrn", f"MRN {row.mrn} appears twice (first on line {row.first})"
+        if row.spelling == row.first_spelling:
+            return "mrn", f"MRN {row.spelling} appears twice (first on line {row.first})"
+        return (
+            "mrn",
+            f"MRN {row.spelling} appears twice (first on line {row.first} as "
+            f"{row.first_spelling}; an MRN is read in capitals, without spaces)",
+        )
 
     def describe_ref_key(self, row) -> tuple[str, str]:
         return "ref", f"ref {row.ref} appears twice (first on line {row.first})"
@@ -1114,8 +1209,19 @@ class _Importer:
             f"{row.first}); one score per intervention per date",
         )
 
-    def find_duplicates(self, kind: str, table: Table, keys: list[str], describe_row) -> None:
-        """Every later occurrence of a key that appears more than once in the file."""
+    def find_duplicates(
+        self,
+        kind: str,
+        table: Table,
+        keys: list[str],
+        describe_row,
+        shown: tuple[str, ...] | list[str] = (),
+    ) -> None:
+        """Every later occurrence of a key that appears more than once in the file.
+
+        ``shown`` are more columns for the message, of the row and (as ``first_NAME``) of the
+        key's first row.
+        """
         key_columns = [table.c[name] for name in keys]
         first = (
             select(*key_columns, func.min(table.c.line).label("first"))
@@ -1124,9 +1230,21 @@ class _Importer:
             .having(func.count() > 1)
             .subquery()
         )
+        joined = table.join(
+            first, and_(*[column == first.c[column.name] for column in key_columns])
+        )
+        earliest = table.alias("earliest")
+        if shown:
+            joined = joined.join(earliest, earliest.c.line == first.c.first)
         statement = (
-            select(table.c.line, first.c.first, *key_columns)
-            .join(first, and_(*[column == first.c[column.name] for column in key_columns]))
+            select(
+                table.c.line,
+                first.c.first,
+                *key_columns,
+                *[table.c[name] for name in shown],
+                *[earliest.c[name].label(f"first_{name}") for name in shown],
+            )
+            .select_from(joined)
             .where(table.c.line != first.c.first)
             .order_by(table.c.line)
         )
@@ -1366,7 +1484,6 @@ class _Importer:
                     new.append(
                         {
                             **fields,
-                            "mrn": values["mrn"],
                             "archived": False,
                             "version": 1,
                             "created_at": self.now,
@@ -1459,14 +1576,8 @@ class _Importer:
         change_intervention = update(intervention).where(intervention.c.id == bindparam("b_id"))
         for batch in self.rows_of("interventions", self.parse_intervention):
             staged = self.staged(staged_table, batch, "action", "existing_id", "old_status")
-            mrns = {values["mrn"] for _, _, values, _ in batch}
-            patient_ids = dict(
-                self.session.execute(
-                    select(patient_table.c.mrn, patient_table.c.id).where(
-                        self.among(patient_table.c.mrn, mrns)
-                    )
-                ).all()
-            )
+            mrns = {values["mrn"] for _, _, values, _ in batch if values is not None}
+            patient_ids = {mrn: row.id for mrn, row in self.existing_patients(mrns).items()}
             new_bookings, new_interventions, changed_bookings, changed_interventions = (
                 [],
                 [],

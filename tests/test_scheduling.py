@@ -740,6 +740,90 @@ def test_a_follow_up_visit_is_linked_to_the_patients_own_procedure(client, login
     assert visit.intervention_id == anas.id
 
 
+@pytest.fixture
+def anas_epidural(db_session, cast, monkeypatch):
+    """Ana's epidural with Dr. Okafor, performed a week before DAY; the clock is DAY at 08:00."""
+    monkeypatch.setattr(clock, "utcnow", lambda: at(8))
+    start = at(9) - timedelta(days=7)
+    epidural = InterventionFactory(
+        patient=cast["ana"],
+        physician=cast["okafor"],
+        starts_at=start,
+        ends_at=start + timedelta(minutes=30),
+        room=None,
+        status="completed",
+        performed_on=start.date(),
+        baseline_nrs=7,
+        spinal_level="L4-L5",
+        laterality="left",
+    )
+    db_session.flush()
+    return epidural
+
+
+@pytest.mark.parametrize(
+    ("role", "can_book"),
+    [("front_desk", True), ("physician", True), ("manager", False), ("admin", False)],
+)
+def test_a_completed_procedure_on_the_patient_page_links_to_booking_its_follow_up_visit(
+    client, login, db_session, cast, anas_epidural, role, can_book
+):
+    login(role)
+    db_session.commit()
+    page = client.get(f"/patients/{cast['ana'].id}").get_data(as_text=True)
+    link = f'href="/schedule/new?intervention_id={anas_epidural.id}"'
+    assert (link in page) is can_book
+    assert ("Book follow-up visit" in page) is can_book
+
+
+def test_the_follow_up_link_preselects_the_patient_the_check_and_the_procedure_it_follows(
+    client, login, db_session, cast, anas_epidural
+):
+    login("front_desk")
+    db_session.commit()
+    page = client.get(f"/schedule/new?intervention_id={anas_epidural.id}").get_data(as_text=True)
+    shown = form_values(page)
+    assert shown["patient_mrn"] == cast["ana"].mrn
+    assert shown["what"] == "visit:post_procedure_check"
+    assert shown["follows_intervention_id"] == str(anas_epidural.id)
+    assert shown["physician_id"] == str(cast["okafor"].id)
+    assert (
+        "<strong>Follows up:</strong> Transforaminal epidural steroid injection (ESI-TF) for "
+        f"Ana Smith (MRN {cast['ana'].mrn}), performed 2030-02-25 by Dr. Okafor at L4-L5, left."
+    ) in page
+
+    chosen = {**shown, "room_id": str(cast["suite1"].id), "start_time": "09:00"}
+    assert client.post("/schedule/new", data=chosen).status_code == 302
+    visit = db_session.execute(select(Visit)).scalar_one()
+    assert (visit.patient_id, visit.visit_kind, visit.intervention_id, visit.physician_id) == (
+        cast["ana"].id,
+        "post_procedure_check",
+        anas_epidural.id,
+        cast["okafor"].id,
+    )
+    # The patient's page says what the visit follows up.
+    record = client.get(f"/patients/{cast['ana'].id}").get_data(as_text=True)
+    assert (
+        "Post-procedure check<div" in record and "Follows up ESI-TF performed 2030-02-25" in record
+    )
+
+
+def test_a_refused_follow_up_booking_still_says_which_procedure_it_follows(
+    client, login, db_session, cast, anas_epidural
+):
+    login("front_desk")
+    InterventionFactory(patient=cast["ana"], starts_at=at(9), room=None)  # Ana is busy at 09:00
+    db_session.commit()
+    shown = form_values(
+        client.get(f"/schedule/new?intervention_id={anas_epidural.id}").get_data(as_text=True)
+    )
+    page = client.post("/schedule/new", data={**shown, "start_time": "09:00"}).get_data(
+        as_text=True
+    )
+    assert "Follows up:</strong> Transforaminal epidural steroid injection" in page
+    assert form_values(page)["follows_intervention_id"] == str(anas_epidural.id)
+
+
 @pytest.mark.parametrize(
     "query",
     ["referral_id=abc", "referral_id=99999999999999999999", "patient_id=99999999999999999999"],

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from clinic.extensions import db
 from clinic.forms.scheduling import MAX_RECORD_ID, BookingForm, RescheduleForm, StatusForm
-from clinic.models import Booking, Patient, Referral, Room, StaffUser
+from clinic.models import Booking, Intervention, Patient, Referral, Room, StaffUser
 from clinic.security import CLINICAL_ROLES, role_required
 from clinic.services import DomainError, scheduling
 from clinic.services.records import StaleRecord
@@ -24,6 +24,8 @@ from clinic.views.common import (
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
 
 SCHEDULERS = ("front_desk", "physician")
+# The kind of visit booked from a procedure's row: the check that follows it up.
+FOLLOW_UP_VISIT = "visit:post_procedure_check"
 
 
 def get_booking_or_404(booking_id: int) -> Booking:
@@ -125,7 +127,9 @@ def new():
             form.referral_id.data = referral.id
             form.patient_mrn.data = referral.patient.mrn
         form.day.data = parse_day(request.args.get("date"))
-        form.follows_intervention_id.data = _id_arg("intervention_id")
+        followed = _record_named_by_arg(Intervention, "intervention_id")
+        if followed is not None:
+            _follow_up_of(form, followed)
     if not form.validate_on_submit():
         # The hidden links have no place on the page to show an error: say it at the top.
         for hidden in (form.referral_id, form.follows_intervention_id):
@@ -142,7 +146,22 @@ def new():
             flash(f"Booked: {scheduling.describe(booking, clinic_zone())}.", "success")
             return redirect(url_for("schedule.index", date=form.day.data.isoformat()))
     referral = db.session.get(Referral, form.referral_id.data) if form.referral_id.data else None
-    return render_template("schedule/new.html", form=form, referral=referral)
+    followed = (
+        db.session.get(Intervention, form.follows_intervention_id.data)
+        if form.follows_intervention_id.data
+        else None
+    )
+    return render_template("schedule/new.html", form=form, referral=referral, followed=followed)
+
+
+def _follow_up_of(form: BookingForm, procedure: Intervention) -> None:
+    """Preselect the visit that follows up a procedure: its patient, a post-procedure check
+    linked to it, and the physician who did it (while they still practise here)."""
+    form.follows_intervention_id.data = procedure.id
+    form.patient_mrn.data = procedure.patient.mrn
+    form.what.data = FOLLOW_UP_VISIT
+    if procedure.physician_id in dict(form.physician_id.choices):
+        form.physician_id.data = procedure.physician_id
 
 
 def _version_of(form) -> int | None:

@@ -1,4 +1,5 @@
-"""A physician logs a procedure course in a real browser and reads the relief at a glance."""
+"""A physician logs a procedure course in a real browser, reads the relief at a glance, and
+books the visit that follows it up."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -43,10 +44,15 @@ def booked_epidural(live_server):
         )
         db.session.add_all([patient, epidural])
         db.session.commit()
-        return {"patient_id": patient.id, "booking_id": epidural.id, "performed_on": start.date()}
+        return {
+            "patient_id": patient.id,
+            "booking_id": epidural.id,
+            "performed_on": start.date(),
+            "physician_id": physician.id,
+        }
 
 
-def test_physician_completes_a_procedure_records_a_score_and_sees_the_outcome(
+def test_physician_completes_a_procedure_records_a_score_sees_the_outcome_and_books_its_check(
     page, live_server, booked_epidural
 ):
     sign_in(page, live_server, "physician")
@@ -98,3 +104,24 @@ def test_physician_completes_a_procedure_records_a_score_and_sees_the_outcome(
     expect(record).to_contain_text("Brief vasovagal episode")
     expect(record).to_contain_text("Contrast spread along the left L5 root")
     snap(page, "booking-clinical-record")
+
+    # From the patient's page, the check that follows the epidural up is booked in two steps.
+    page.get_by_role("link", name="Open Sofía Herrera's record").click()
+    page.get_by_role("link", name="Book follow-up visit").click()
+    performed = booked_epidural["performed_on"].isoformat()
+    expect(page.locator("p.follows-up")).to_contain_text(
+        "Follows up: Transforaminal epidural steroid injection (ESI-TF) for Sofía Herrera"
+    )
+    expect(page.locator("p.follows-up")).to_contain_text(f"performed {performed} by Test Physician")
+    expect(page.get_by_label("Procedure or visit")).to_have_value("visit:post_procedure_check")
+    expect(page.get_by_label("Physician")).to_have_value(str(booked_epidural["physician_id"]))
+    snap(page, "book-follow-up-visit")
+    page.get_by_label("Date").fill((date.today() + timedelta(days=9)).isoformat())
+    page.get_by_label("Start").fill("16:40")
+    page.get_by_label("Duration (minutes)").fill("20")
+    page.get_by_role("button", name="Book").click()
+    expect(page.get_by_text("Booked: ")).to_contain_text("post-procedure check for Sofía Herrera")
+    page.goto(f"/patients/{booked_epidural['patient_id']}")
+    visits = page.get_by_role("table").filter(has_text="Complications and notes")
+    expect(visits.locator(".follows-up")).to_have_text(f"Follows up ESI-TF performed {performed}")
+    snap(page, "patient-record-follow-up")

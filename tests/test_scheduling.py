@@ -738,6 +738,9 @@ def test_a_follow_up_visit_is_linked_to_the_patients_own_procedure(client, login
     assert client.post("/schedule/new", data=data).status_code == 302
     visit = db_session.execute(select(Visit)).scalar_one()
     assert visit.intervention_id == anas.id
+    booking_page = client.get(f"/schedule/bookings/{visit.id}").get_data(as_text=True)
+    assert "Follows up:" in booking_page
+    assert f'href="/schedule/bookings/{anas.id}"' in booking_page
 
 
 @pytest.fixture

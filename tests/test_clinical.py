@@ -331,25 +331,23 @@ def test_clinical_notes_are_escaped_where_they_are_read(client, login, db_sessio
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
 
 
+def post_score(client, treated, follow_redirects=False, **fields):
+    """Post the patient page's score form for ``treated``; fields as the form names them."""
+    url = f"/patients/{treated.patient_id}/pain-scores/new"
+    data = {"csrf_token": csrf_token(client, url), "intervention_id": treated.id, **fields}
+    return client.post(url, data=data, follow_redirects=follow_redirects)
+
+
 def test_a_score_from_the_patient_page_is_saved_and_a_second_the_same_day_edits_it(
     client, login, db_session, treated, monkeypatch
 ):
     monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 11, 27, 12, tzinfo=UTC))
     login("physician")
     db_session.commit()
-    url = f"/patients/{treated.patient_id}/pain-scores/new"
 
     def post(nrs: str):
-        return client.post(
-            url,
-            data={
-                "csrf_token": csrf_token(client, url),
-                "intervention_id": treated.id,
-                "recorded_on": "2026-11-27",
-                "nrs": nrs,
-                "percent_relief": "",
-                "source": "visit",
-            },
+        return post_score(
+            client, treated, recorded_on="2026-11-27", nrs=nrs, percent_relief="", source="visit"
         )
 
     assert post("3").status_code == 302
@@ -409,16 +407,7 @@ def test_the_desk_score_form_offers_no_visit_and_refuses_one_posted(
     form = client.get(url).get_data(as_text=True)
     assert 'value="phone"' in form and 'value="self_report"' in form
     assert 'value="visit"' not in form
-    response = client.post(
-        url,
-        data={
-            "csrf_token": csrf_token(client, url),
-            "intervention_id": treated.id,
-            "recorded_on": "2026-11-24",
-            "nrs": "4",
-            "source": "visit",
-        },
-    )
+    response = post_score(client, treated, recorded_on="2026-11-24", nrs="4", source="visit")
     assert response.status_code == 200
     assert db_session.execute(select(func.count()).select_from(PainScore)).scalar_one() == 0
 
@@ -437,17 +426,8 @@ def test_editing_a_score_from_the_page_says_what_it_replaced(
     )
     login("front_desk")
     db_session.commit()
-    url = f"/patients/{treated.patient_id}/pain-scores/new"
-    page = client.post(
-        url,
-        data={
-            "csrf_token": csrf_token(client, url),
-            "intervention_id": treated.id,
-            "recorded_on": "2026-11-24",
-            "nrs": "4",
-            "source": "phone",
-        },
-        follow_redirects=True,
+    page = post_score(
+        client, treated, follow_redirects=True, recorded_on="2026-11-24", nrs="4", source="phone"
     ).get_data(as_text=True)
     assert "Updated the score 4/10 on 2026-11-24" in page
     assert "it replaced 2/10 (visit, recorded by Dr. Vega)" in page
@@ -472,17 +452,8 @@ def test_a_score_form_dated_on_the_performed_date_is_refused_with_the_input_kept
 ):
     login("physician")
     db_session.commit()
-    url = f"/patients/{treated.patient_id}/pain-scores/new"
-    page = client.post(
-        url,
-        data={
-            "csrf_token": csrf_token(client, url),
-            "intervention_id": treated.id,
-            "recorded_on": "2026-11-17",
-            "nrs": "7",
-            "percent_relief": "15",
-            "source": "visit",
-        },
+    page = post_score(
+        client, treated, recorded_on="2026-11-17", nrs="7", percent_relief="15", source="visit"
     ).get_data(as_text=True)
     assert "A follow-up score must be dated after the procedure (performed 2026-11-17)" in page
     assert 'value="2026-11-17"' in page and 'value="7"' in page and 'value="15"' in page
@@ -492,17 +463,8 @@ def test_a_score_form_dated_on_the_performed_date_is_refused_with_the_input_kept
 def test_a_score_out_of_range_is_refused_with_the_input_kept(client, login, db_session, treated):
     login("front_desk")
     db_session.commit()
-    url = f"/patients/{treated.patient_id}/pain-scores/new"
-    page = client.post(
-        url,
-        data={
-            "csrf_token": csrf_token(client, url),
-            "intervention_id": treated.id,
-            "recorded_on": "2026-11-20",
-            "nrs": "11",
-            "percent_relief": "40",
-            "source": "phone",
-        },
+    page = post_score(
+        client, treated, recorded_on="2026-11-20", nrs="11", percent_relief="40", source="phone"
     ).get_data(as_text=True)
     assert "The pain score is a whole number from 0 to 10." in page
     assert 'value="40"' in page

@@ -13,6 +13,7 @@ from clinic.models import (
     Intervention,
     PainScore,
     Patient,
+    ProcedureType,
     Referral,
     RepeatEligibilityRule,
     ScsDevice,
@@ -149,3 +150,34 @@ def test_a_large_practice_gets_more_physicians_and_rooms():
     assert physicians[: len(demo.PHYSICIANS)] == demo.PHYSICIANS
     assert len(suites) == len(consult_rooms) == 28
     assert demo.staffing(400) == (demo.PHYSICIANS, demo.PROCEDURE_ROOMS, demo.CONSULT_ROOMS)
+
+
+def test_demo_has_a_large_practice_volume_per_patient_over_both_regions(db_session):
+    """Issue 5: a large practice holds about 4 interventions and 40 pain scores per patient
+    (50,000 patients, 200,000 interventions, 2,000,000 scores); the demo keeps those ratios,
+    with chronic patients treated in the neck as well as the low back."""
+    act_as(db_session, COMMAND_LINE)
+    patients = 500
+    demo.seed_demo(db_session, patients=patients, seed=5)
+    db_session.flush()
+    interventions = db_session.execute(select(func.count()).select_from(Intervention)).scalar_one()
+    scores = db_session.execute(select(func.count()).select_from(PainScore)).scalar_one()
+    assert 3.4 <= interventions / patients <= 4.6
+    assert 34 <= scores / patients <= 46
+    regions = defaultdict(set)
+    for patient_id, level in db_session.execute(
+        select(Intervention.patient_id, Intervention.spinal_level).where(
+            Intervention.spinal_level.is_not(None)
+        )
+    ):
+        regions[patient_id].add(level[0])
+    assert sum(regions[patient] >= {"C", "L"} for patient in regions) > patients // 20
+    # Ablations are repeated when their relief wears off, as the rules allow.
+    per_patient = Counter(
+        db_session.execute(
+            select(Intervention.patient_id)
+            .join(Intervention.procedure_type)
+            .where(Intervention.status == "completed", ProcedureType.code == "RFA")
+        ).scalars()
+    )
+    assert sum(count >= 3 for count in per_patient.values()) > 10

@@ -2,9 +2,10 @@
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.orm import MANYTOONE, Session
@@ -192,13 +193,27 @@ REFERRERS = [
     ("Dr. Peter Walsh", "Hillcrest Primary Care"),
     ("Dr. Mira Shah", "City Spine Surgery"),
 ]
+# Why the patient was referred, by the region of the spine and the condition.
 REASONS = {
-    "herniated_disc": "Lumbar radicular pain down the leg for {weeks} weeks; MRI shows a disc protrusion",
-    "degenerative_disc_disease": "Chronic axial low back pain for {weeks} weeks; degenerative discs on imaging",
-    "spinal_stenosis": "Neurogenic claudication limiting walking; stenosis on MRI",
-    "facet_joint_arthritis": "Axial low back pain worse on extension; facet arthropathy on imaging",
-    "other": "Persistent low back and leg pain after lumbar surgery, not helped by medication",
+    "lumbar": {
+        "herniated_disc": "Lumbar radicular pain down the leg for {weeks} weeks; MRI shows a disc protrusion",
+        "degenerative_disc_disease": "Chronic axial low back pain for {weeks} weeks; degenerative discs on imaging",
+        "spinal_stenosis": "Neurogenic claudication limiting walking; stenosis on MRI",
+        "facet_joint_arthritis": "Axial low back pain worse on extension; facet arthropathy on imaging",
+        "other": "Persistent low back and leg pain after lumbar surgery, not helped by medication",
+    },
+    "cervical": {
+        "herniated_disc": "Cervical radicular pain down the arm for {weeks} weeks; MRI shows a disc protrusion",
+        "degenerative_disc_disease": "Chronic axial neck pain for {weeks} weeks; degenerative cervical discs on imaging",
+        "spinal_stenosis": "Arm pain and paraesthesia from cervical foraminal stenosis on MRI",
+        "facet_joint_arthritis": "Axial neck pain and cervicogenic headache; cervical facet arthropathy on imaging",
+        "other": "Persistent neck and arm pain after cervical fusion, not helped by medication",
+    },
 }
+# Most patients come with low back pain; some with neck pain; and many chronic patients are
+# treated for both over the years, in separate episodes of care.
+CERVICAL_FIRST = 0.2
+BOTH_REGIONS = 0.45
 
 
 @dataclass(frozen=True)
@@ -221,17 +236,31 @@ RELIEF_MODELS = {
     "ESI-IL": ReliefModel(0.60, 70),
     "ESI-CA": ReliefModel(0.55, 60),
     "FJI": ReliefModel(0.55, 90),
-    "MBB": ReliefModel(0.70, 1.5, 0.3),
+    "MBB": ReliefModel(0.75, 1.5, 0.3),
     "RFA": ReliefModel(0.70, 270, 0.4),
     "SCS-TRIAL": ReliefModel(0.75, 30, 0.2),
     "SCS-IMPLANT": ReliefModel(0.80, 1100, 0.6),
 }
+# The dual-block paradigm: two medial branch blocks, each positive, before a first ablation.
+BLOCKS_THEN_RFA = ["MBB", "MBB", "RFA"]
+# The courses a physician offers for a condition in a region, first choice drawn at random
+# (a course listed twice is offered more often). When one fails, the next allowed one is tried.
 PATHWAYS = {
-    "herniated_disc": [["ESI-TF"], ["ESI-TF", "ESI-TF"], ["ESI-IL"]],
-    "spinal_stenosis": [["ESI-IL"], ["ESI-CA"], ["ESI-IL", "ESI-IL"]],
-    "degenerative_disc_disease": [["ESI-IL"], ["FJI"], ["ESI-TF"]],
-    "facet_joint_arthritis": [["MBB", "MBB", "RFA"], ["FJI"], ["MBB", "MBB", "RFA", "RFA"]],
-    "other": [["ESI-TF"], ["FJI"]],
+    "lumbar": {
+        "herniated_disc": [["ESI-TF"], ["ESI-TF"], ["ESI-IL"]],
+        "spinal_stenosis": [["ESI-IL"], ["ESI-CA"], ["ESI-IL"]],
+        "degenerative_disc_disease": [["ESI-IL"], ["FJI"], ["ESI-TF"], BLOCKS_THEN_RFA],
+        "facet_joint_arthritis": [BLOCKS_THEN_RFA, ["FJI"], BLOCKS_THEN_RFA],
+        "other": [["ESI-TF"], ["FJI"], ["ESI-CA"]],
+    },
+    # Cervical epidurals are interlaminar (C7-T1): transforaminal ones risk the vertebral artery.
+    "cervical": {
+        "herniated_disc": [["ESI-IL"]],
+        "spinal_stenosis": [["ESI-IL"]],
+        "degenerative_disc_disease": [["ESI-IL"], BLOCKS_THEN_RFA],
+        "facet_joint_arthritis": [BLOCKS_THEN_RFA, ["FJI"], BLOCKS_THEN_RFA],
+        "other": [["ESI-IL"], ["FJI"]],
+    },
 }
 SCS_PATHWAY = ["SCS-TRIAL", "SCS-IMPLANT"]
 DEVICES = [
@@ -359,9 +388,19 @@ class SlotBook:
             day += timedelta(days=1)
 
 
-FLUSH_EVERY = 5000  # records queued before a bulk write
+FLUSH_EVERY = 10000  # records queued before a bulk write
 # Children after their parents, so that each batch satisfies its foreign keys as it goes in.
-INSERT_ORDER = [Patient, Referral, Intervention, Visit, ScsDevice, StimulatorAdjustment, PainScore]
+INSERT_ORDER = [Patient, Referral, Intervention, Visit, ScsDevice, StimulatorAdjustment]
+
+
+@dataclass
+class Diary:
+    """The pain-diary entries of a patient's latest procedure, still open: the app follows one
+    course at a time, so the next procedure ends them."""
+
+    index: int  # the procedure's place in the patient's history
+    intervention: Intervention
+    entries: list[tuple[date, int, int | None, str]]
 
 
 @dataclass
@@ -379,6 +418,9 @@ class DemoClinic:
     slots: SlotBook = field(init=False)
     ids: IdBlocks = field(init=False)
     pending: list[object] = field(default_factory=list)
+    # Pain scores, by far the most numerous records, go in as plain rows, never ORM objects.
+    scores: list[dict] = field(default_factory=list)
+    diary: Diary | None = None
     written: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -390,6 +432,30 @@ class DemoClinic:
         for record in records:
             record.id = self.ids.next(inspect(type(record)).base_mapper.local_table)
         self.pending.extend(records)
+
+    def add_scores(
+        self, intervention: Intervention, scores: list[tuple[date, int, int | None, str]]
+    ) -> None:
+        """Queue follow-up pain scores of one intervention: (recorded on, NRS, %, source)."""
+        table = PainScore.__table__
+        for recorded_on, nrs, reported, source in scores:
+            self.scores.append(
+                {
+                    "id": self.ids.next(table),
+                    "patient_id": intervention.patient.id,
+                    "intervention_id": intervention.id,
+                    "visit_id": None,
+                    "recorded_on": recorded_on,
+                    "nrs": nrs,
+                    "percent_relief": reported,
+                    "source": source,
+                    "recorded_by_id": None,
+                }
+            )
+
+    @property
+    def queued(self) -> int:
+        return len(self.pending) + len(self.scores)
 
     def flush(self) -> None:
         """Write the queued records in bulk: one executemany per table and batch.
@@ -410,9 +476,18 @@ class DemoClinic:
                 self.session.execute(
                     insert(model).execution_options(render_nulls=True), _same_columns(model, rows)
                 )
-                table = model.__table__.name
-                self.written[table] = self.written.get(table, 0) + len(rows)
+                self._count(model.__table__.name, len(rows))
+        if self.scores:
+            stamp = clock.utcnow()
+            for row in self.scores:
+                row["created_at"] = row["updated_at"] = stamp
+            self.session.execute(insert(PainScore.__table__), self.scores)
+            self._count(PainScore.__table__.name, len(self.scores))
         self.pending.clear()
+        self.scores = []
+
+    def _count(self, table: str, rows: int) -> None:
+        self.written[table] = self.written.get(table, 0) + rows
 
 
 def _same_columns(model: type, rows: list[dict]) -> list[dict]:
@@ -448,8 +523,23 @@ def _row(record: object) -> dict:
     return row
 
 
-DIARY_RATE = 0.4  # courses followed in the clinic's pain-diary app as well as by phone
-DIARY_WEEKS = 12  # the diary asks for a score once a week for the first twelve weeks
+DIARY_RATE = 0.7  # courses followed in the clinic's pain-diary app as well as by phone
+# The app asks for a score once a week for six months after a procedure, then every four
+# weeks to the end of the year.
+DIARY_WEEKS = [*range(1, 27), *range(30, 53, 4)]
+DIARY_DROPOUT = 0.02  # and each week a few patients stop answering it
+TRIAL_DIARY_DAYS = 7  # a stimulator trial is judged on the patient's daily diary of its week
+_due_dates = lru_cache(maxsize=None)(due_dates)  # the same few thousand days, over and over
+
+
+@dataclass
+class Relief:
+    """What a completed procedure did, and the follow-up scores that show it."""
+
+    responder: bool
+    days: float  # how long relief lasted (0 without relief)
+    calls: list[tuple[date, int, int | None, str]]  # (recorded on, NRS, reported %, source)
+    diary: list[tuple[date, int, int | None, str]]
 
 
 def relief_course(
@@ -459,11 +549,12 @@ def relief_course(
     performed_on: date,
     schedule: str,
     responder: bool | None = None,
-) -> list[tuple[date, int, int | None, str]]:
-    """Follow-up scores up to today, in date order: (recorded on, NRS, reported %, source).
+) -> Relief:
+    """Follow-up scores up to today: calls at the schedule's due dates (a few missed, dates
+    jittered) and, for some courses, the pain-diary app's scores over the year after it.
 
-    Calls at the schedule's due dates (a few missed, dates jittered) and, for some courses, a
-    weekly pain diary for the first twelve weeks.
+    Medial branch blocks have no diary: their relief lasts hours and is judged on the day. A
+    stimulator trial is judged on the patient's daily diary during the trial.
     """
     rng = clinic.rng
     model = RELIEF_MODELS[code]
@@ -472,8 +563,9 @@ def relief_course(
     duration = rng.lognormvariate(math.log(model.median_days), model.spread) if responder else 0
     # How deep relief goes. A stimulator trial goes on to an implant only with ≥ 50% relief,
     # and the trials in the demo are the ones that gave it.
-    depth = {"MBB": (0.8, 1.0), "SCS-TRIAL": (0.65, 0.95)}.get(code, (0.5, 0.95))
+    depth = {"MBB": (0.85, 1.0), "SCS-TRIAL": (0.65, 0.95)}.get(code, (0.5, 0.95))
     depth = rng.uniform(*depth)
+    today = clinic.today
 
     def score(recorded_on: date, source: str) -> tuple[date, int, int | None, str]:
         elapsed = (recorded_on - performed_on).days
@@ -487,9 +579,9 @@ def relief_course(
             reported = max(0, min(100, round(100 * relief + rng.uniform(-8, 8))))
         return recorded_on, nrs, reported, source
 
-    scores = []
+    calls, diary = [], []
     used: set[date] = set()
-    for due in due_dates(performed_on, schedule):
+    for due in _due_dates(performed_on, schedule):
         # Calls are made a few days either side of the due date; early calls jitter less.
         spread = min(3, (due - performed_on).days // 4)
         recorded_on = due + timedelta(days=rng.randint(-spread, spread))
@@ -497,22 +589,32 @@ def relief_course(
             continue
         used.add(recorded_on)
         # Calls whose window is still open have not been made yet; some patients never answer
-        # (a stimulator trial is followed by the patient's own diary, which always comes back).
+        # (a stimulator trial is followed by the patient's own diary, which always comes back,
+        # and the clinic always gets a block's result: the ablation depends on it).
         if (
             recorded_on <= performed_on
-            or due >= clinic.today - timedelta(days=7)
-            or (code != "SCS-TRIAL" and rng.random() < 0.15)
+            or due >= today - timedelta(days=7)
+            or (code not in ("SCS-TRIAL", "MBB") and rng.random() < 0.15)
         ):
             continue
-        scores.append(score(recorded_on, rng.choice(["phone", "phone", "visit", "self_report"])))
-    if rng.random() < DIARY_RATE:
-        for week in range(1, DIARY_WEEKS + 1):
-            recorded_on = performed_on + timedelta(days=7 * week + rng.randint(0, 2))
-            if recorded_on >= clinic.today or recorded_on in used:
-                continue
+        calls.append(score(recorded_on, rng.choice(["phone", "phone", "visit", "self_report"])))
+    if code == "SCS-TRIAL":
+        days = [performed_on + timedelta(days=day) for day in range(1, TRIAL_DIARY_DAYS + 1)]
+    elif code != "MBB" and rng.random() < DIARY_RATE:
+        days = []
+        for week in DIARY_WEEKS:
+            if rng.random() < DIARY_DROPOUT:
+                break
+            days.append(performed_on + timedelta(days=7 * week + rng.randint(0, 2)))
+    else:
+        days = []
+    for recorded_on in days:
+        if recorded_on >= today:
+            break
+        if recorded_on not in used:
             used.add(recorded_on)
-            scores.append(score(recorded_on, "self_report"))
-    return sorted(scores)
+            diary.append(score(recorded_on, "self_report"))
+    return Relief(responder, duration, calls, diary)
 
 
 def book_intervention(
@@ -536,54 +638,93 @@ def book_intervention(
     return intervention
 
 
+# Levels treated, by region and category.
+LUMBAR_LEVELS = ["L3-L4", "L4-L5", "L5-S1", "L4-L5, L5-S1"]
+LEVELS = {
+    ("lumbar", "epidural"): LUMBAR_LEVELS,
+    ("lumbar", "facet"): LUMBAR_LEVELS,
+    ("lumbar", "ablation"): LUMBAR_LEVELS,
+    ("cervical", "epidural"): ["C6-C7", "C7-T1"],
+    ("cervical", "facet"): ["C3-C4", "C4-C5", "C5-C6", "C4-C5, C5-C6"],
+    ("cervical", "ablation"): ["C3-C4", "C4-C5", "C5-C6", "C4-C5, C5-C6"],
+}
+
+
+def laterality(rng: random.Random, code: str, category: str, region: str) -> str:
+    """Interlaminar and caudal epidurals are midline. Clinics often stage a bilateral cervical
+    ablation, one side per session; the payer rules would refuse the second side within the
+    year as a repeat without six months' relief, so each cervical RFA in the demo is one side."""
+    if category == "epidural" and code != "ESI-TF":
+        return "midline"
+    if region == "cervical" and category == "ablation":
+        return rng.choice(["left", "right"])
+    return rng.choice(["left", "right", "bilateral"])
+
+
+def end_diary(clinic: DemoClinic, history: list[PastProcedure], on: date | None) -> None:
+    """Write the open diary of the patient's latest procedure, cut after ``on`` when a new
+    procedure on that day takes the app over (None: the patient's records end here)."""
+    diary, clinic.diary = clinic.diary, None
+    if diary is None:
+        return
+    entries = diary.entries
+    if on is not None and entries and entries[-1][0] > on:
+        entries = [entry for entry in entries if entry[0] <= on]
+        dropped = {entry[0] for entry in diary.entries if entry[0] > on}
+        past = history[diary.index]
+        history[diary.index] = replace(
+            past, scores=[score for score in past.scores if score.recorded_on not in dropped]
+        )
+    clinic.add_scores(diary.intervention, entries)
+
+
 def complete(
-    clinic: DemoClinic, intervention: Intervention, code: str, responder: bool | None = None
-) -> PastProcedure:
-    """Complete a past intervention and record its follow-up scores; what a payer would see."""
+    clinic: DemoClinic,
+    intervention: Intervention,
+    code: str,
+    region: str,
+    history: list[PastProcedure],
+    responder: bool | None = None,
+) -> Relief:
+    """Complete a past intervention, record its follow-up scores and add it to the patient's
+    history as a payer would see it."""
     rng = clinic.rng
     intervention.status = "completed"
-    intervention.performed_on = intervention.starts_at.date()
+    intervention.performed_on = performed_on = intervention.starts_at.date()
     intervention.baseline_nrs = rng.randint(5, 9)
     category = clinic.procedures[code].category
     if category in ("epidural", "facet", "ablation"):
-        level = rng.choice(["L3-L4", "L4-L5", "L5-S1", "L4-L5, L5-S1"])
-        intervention.spinal_level = level
-        intervention.laterality = (
-            rng.choice(["left", "right", "bilateral"])
-            if category != "epidural" or code == "ESI-TF"
-            else "midline"
-        )
+        intervention.spinal_level = rng.choice(LEVELS[region, category])
+        intervention.laterality = laterality(rng, code, category, region)
     else:
         intervention.spinal_level = "T8-T10"
         intervention.laterality = "midline"
     if rng.random() < 0.03:
         intervention.complications = "Transient vasovagal episode; resolved before discharge"
-    scores = relief_course(
+    end_diary(clinic, history, performed_on)
+    relief = relief_course(
         clinic,
         code,
         intervention.baseline_nrs,
-        intervention.performed_on,
+        performed_on,
         clinic.procedures[code].followup_schedule,
         responder,
     )
-    for recorded_on, nrs, reported, source in scores:
-        clinic.add(
-            PainScore(
-                patient=intervention.patient,
-                intervention=intervention,
-                recorded_on=recorded_on,
-                nrs=nrs,
-                percent_relief=reported,
-                source=source,
-            )
+    clinic.add_scores(intervention, relief.calls)
+    if relief.diary:
+        clinic.diary = Diary(len(history), intervention, relief.diary)
+    history.append(
+        PastProcedure(
+            intervention.id,
+            code,
+            performed_on,
+            intervention.baseline_nrs,
+            sorted(
+                Score(day, nrs, reported) for day, nrs, reported, _ in relief.calls + relief.diary
+            ),
         )
-    return PastProcedure(
-        intervention.id,
-        code,
-        intervention.performed_on,
-        intervention.baseline_nrs,
-        [Score(recorded_on, nrs, reported) for recorded_on, nrs, reported, _ in scores],
     )
+    return relief
 
 
 def stimulator_course(clinic: DemoClinic, implant: Intervention) -> None:
@@ -686,18 +827,34 @@ def post_procedure_check(clinic: DemoClinic, intervention: Intervention) -> None
 
 
 HISTORY_DAYS = 6 * 365  # how far back the demo practice's records go
-RETURN_RATE = 0.8  # back pain recurs: most patients whom a course helped are referred again
+RETURN_RATE = 0.9  # back pain recurs: most patients whom a course helped are referred again
+RETURN_UNHELPED = 0.6  # and some of those it did not, to try something else
 MAX_REPEATS = 6  # repeats of a helpful procedure in one course, as far as the rules allow
 REPEATABLE = {"ESI-TF", "ESI-IL", "ESI-CA", "RFA"}
+KEEPS_COMING = 0.95  # patients who come back for a repeat when relief wears off
+ESCALATE_RATE = 0.8  # when a course fails, the physician offers another for the condition
+MAX_ESCALATIONS = 3  # courses tried in one episode after the first
+CONFIRMED_BLOCKS = 0.85  # second blocks that confirm a positive first one
+# Spine pain has more than one source over the years: a later referral is often for another
+# condition, facet arthropathy and degenerative discs above all as the spine ages.
+NEW_CONDITION_RATE = 0.4
+LATER_CONDITIONS = {
+    "herniated_disc": 15,
+    "degenerative_disc_disease": 30,
+    "spinal_stenosis": 20,
+    "facet_joint_arthritis": 35,
+}
 
 
 def patient_history(clinic: DemoClinic, patient: Patient, stimulator: bool) -> int:
     """A patient's episodes of care, from the first referral to what the schedule holds.
 
-    Chronic back pain comes and goes: after a course of procedures most patients are referred
-    again months or years later, so a practice's records hold several episodes per patient.
-    Every procedure is booked only when the payer rules (the eligibility table) allow it on its
-    day, so the demo never shows a repeat that its own rules refuse.
+    Chronic spine pain comes and goes: after a course of procedures most patients are referred
+    again months or years later, and many are treated for neck pain as well as low back pain,
+    so a practice's records hold several episodes per patient. Every procedure is booked only
+    when the payer rules (the eligibility table) allow it on its day, so the demo never shows a
+    repeat that its own rules refuse. A patient's procedures follow one another in time, so
+    each one is judged on the history before it.
     """
     rng, today = clinic.rng, clinic.today
     physician = clinic.physicians[rng.randrange(len(clinic.physicians))]
@@ -706,27 +863,47 @@ def patient_history(clinic: DemoClinic, patient: Patient, stimulator: bool) -> i
     if stimulator:
         # Long enough ago to have had a trial, an implant and programming visits.
         received_on = today - timedelta(days=rng.randint(330, 720))
-    elif fresh:
-        # The front of the pipeline: received in the last three weeks, some overdue for triage.
-        received_on = today - timedelta(days=rng.randint(0, 20))
+        regions = ["lumbar"]
     else:
-        received_on = today - timedelta(days=int(rng.triangular(0, HISTORY_DAYS, 2 * 365)))
+        regions = (
+            ["cervical", "lumbar"] if rng.random() < CERVICAL_FIRST else ["lumbar", "cervical"]
+        )
+        if rng.random() > BOTH_REGIONS:
+            regions = regions[:1]
+        if fresh:
+            # The front of the pipeline: received in the last three weeks, some overdue for triage.
+            received_on = today - timedelta(days=rng.randint(0, 20))
+        else:
+            received_on = today - timedelta(days=int(rng.triangular(0, HISTORY_DAYS, 5 * 365)))
+    region, condition = regions[0], patient.condition
     count = 0
     while True:
         done, last_day = episode(
-            clinic, patient, physician, received_on, stimulator, history, fresh
+            clinic, patient, physician, received_on, stimulator, history, region, condition, fresh
         )
         count += done
-        # Patients whose last procedure helped come back when the pain does; most of the
-        # others look elsewhere.
+        # Patients whose last procedure helped come back when the pain does; fewer of the
+        # others do, and after a declined referral the next one is for another problem.
+        declined = not done
         helped = bool(history) and bool(
             assess(history[-1].baseline, history[-1].performed_on, history[-1].scores).responder
         )
-        if last_day is None or stimulator or rng.random() > (RETURN_RATE if helped else 0.2):
+        if (
+            last_day is None
+            or stimulator
+            or rng.random() > (RETURN_RATE if helped and not declined else RETURN_UNHELPED)
+        ):
             break
-        received_on = last_day + timedelta(days=rng.randint(60, 365))
+        received_on = last_day + timedelta(days=rng.randint(30, 180))
         if received_on > today:
             break
+        region = rng.choice(regions)
+        if declined or rng.random() < NEW_CONDITION_RATE:
+            others = {c: w for c, w in LATER_CONDITIONS.items() if c != condition}
+            condition = rng.choices(list(others), list(others.values()))[0]
+        else:
+            condition = patient.condition
+    end_diary(clinic, history, None)
     if history and (today - history[-1].performed_on).days < 365 and rng.random() < 0.5:
         upcoming_visit(clinic, patient, physician)
     return count
@@ -742,6 +919,30 @@ def allowed(clinic: DemoClinic, code: str, history: list[PastProcedure], day: da
     return assessment.eligible or not any(check.applies for check in assessment.checks)
 
 
+def positive_block(block: PastProcedure) -> bool:
+    """A diagnostic block is positive with ≥ 80% relief, the threshold the RFA rule asks for."""
+    return bool(assess(block.baseline, block.performed_on, block.scores, threshold=80).responder)
+
+
+def another_course(
+    clinic: DemoClinic, options: list[list[str]], history: list[PastProcedure], day: date
+) -> list[str]:
+    """The next course offered for the condition that the rules allow on ``day``, taken off
+    ``options``; empty when none is.
+
+    After a first ablation, new blocks would not help: the block rule governs only a first RFA,
+    so a later one is a repeat RFA, booked directly when the last one gave lasting relief.
+    """
+    ablated = any(past.code == "RFA" for past in history)
+    while options:
+        course = options.pop(0)
+        if ablated and course == BLOCKS_THEN_RFA:
+            course = ["RFA"]
+        if allowed(clinic, course[0], history, day):
+            return list(course)
+    return []
+
+
 def episode(
     clinic: DemoClinic,
     patient: Patient,
@@ -749,22 +950,27 @@ def episode(
     received_on: date,
     stimulator: bool,
     history: list[PastProcedure],
+    region: str = "lumbar",
+    condition: str | None = None,
     fresh: bool = False,
 ) -> tuple[int, date | None]:
-    """One referral and what came of it: the consult, a course of procedures, checks and calls.
+    """One referral and what came of it: the consult, courses of procedures, checks and calls.
 
-    Returns the procedures booked, and the day the episode ended — None while it is still
-    open (in the pipeline, or with a booking to come).
+    A procedure that helped is repeated when its relief wears off, as far as the rules allow; a
+    course that did not help (or whose relief was too short for the payer to fund a repeat)
+    makes way for another course for the condition. Returns the procedures booked, and the day
+    the episode ended — None while it is still open (in the pipeline, or with a booking to come).
     """
     rng, today = clinic.rng, clinic.today
+    condition = condition or patient.condition
     clinician, practice = rng.choice(REFERRERS)
     referral = Referral(
         patient=patient,
         referring_clinician=clinician,
         referring_practice=practice,
         received_on=received_on,
-        reason=REASONS[patient.condition].format(weeks=rng.randint(6, 40)),
-        condition=patient.condition,
+        reason=REASONS[region][condition].format(weeks=rng.randint(6, 40)),
+        condition=condition,
         urgency="urgent" if rng.random() < 0.15 else "routine",
         status="received",
     )
@@ -811,20 +1017,24 @@ def episode(
     patient.last_seen_at = starts_at
     day = starts_at.date() + timedelta(days=rng.randint(10, 28))
     if stimulator:
-        steps = list(SCS_PATHWAY)
+        options = [list(SCS_PATHWAY)]
     else:
-        # The physician's first choice, or another course for the condition that the rules allow.
-        options = PATHWAYS[patient.condition][:]
-        rng.shuffle(options)
-        steps = next((list(p) for p in options if allowed(clinic, p[0], history, day)), [])
-        if not steps:
-            referral.status = "declined"
-            referral.status_reason = (
-                "Earlier procedures did not give the relief payers require for a repeat; "
-                "referred back for conservative care"
-            )
-            return 0, starts_at.date()
-    count, repeats, last_day = 0, 0, starts_at.date()
+        # In the order the physician would offer them, each course once.
+        options = []
+        for course in rng.sample(PATHWAYS[region][condition], k=len(PATHWAYS[region][condition])):
+            if course not in options:
+                options.append(list(course))
+    # The physician's first choice, or another course for the condition that the rules allow.
+    steps = another_course(clinic, options, history, day)
+    if not steps:
+        referral.status = "declined"
+        referral.status_reason = (
+            "Earlier procedures did not give the relief payers require for a repeat; "
+            "referred back for conservative care"
+        )
+        return 0, starts_at.date()
+    count, repeats, escalations, last_day = 0, 0, 0, starts_at.date()
+    confirming = False  # the next block is the second, after a positive first one
     while steps:
         code = steps.pop(0)
         if day > today + timedelta(days=28):
@@ -851,26 +1061,47 @@ def episode(
             if any(past.performed_on >= received_on for past in history):
                 referral.status = "completed"  # what it led to was done; this repeat was not
             break
-        # Only patients whose stimulator trial helped go on to an implant.
-        history.append(
-            complete(clinic, intervention, code, responder=True if code == "SCS-TRIAL" else None)
-        )
+        # Only patients whose stimulator trial helped go on to an implant. A second block
+        # after a positive first one mostly confirms it: the pain comes from those joints.
+        responder = None
+        if code == "SCS-TRIAL":
+            responder = True
+        elif confirming:
+            responder = rng.random() < CONFIRMED_BLOCKS
+        relief = complete(clinic, intervention, code, region, history, responder)
+        performed_on = intervention.performed_on
         patient.last_seen_at = intervention.starts_at
         referral.status = "completed"
         if code == "SCS-IMPLANT":
             stimulator_course(clinic, intervention)
-        elif (today - intervention.performed_on).days < 60:
+        elif (today - performed_on).days < 60:
             post_procedure_check(clinic, intervention)
-        # A procedure that helped is repeated when its relief wanes, as far as the rules allow.
-        if not steps and code in REPEATABLE and repeats < MAX_REPEATS:
-            steps.append(code)
-            repeats += 1
-        gap = {
-            "MBB": rng.randint(14, 30),
-            "SCS-TRIAL": rng.randint(21, 45),
-            "RFA": rng.randint(200, 330),
-        }.get(code, rng.randint(90, 150))
-        day = intervention.performed_on + timedelta(days=gap)
+        confirming = False
+        if steps and (code != "MBB" or positive_block(history[-1])):
+            # The course goes on: a second block two to four weeks after a positive first one,
+            # then the ablation; an implant a month or so after a good trial.
+            confirming = code == "MBB" and steps[0] == "MBB"
+            gap = {"MBB": rng.randint(14, 30), "SCS-TRIAL": rng.randint(21, 45)}
+            day = performed_on + timedelta(days=gap.get(code, rng.randint(90, 150)))
+            continue
+        steps = []
+        if relief.responder and code in REPEATABLE:
+            if repeats >= MAX_REPEATS or rng.random() > KEEPS_COMING:
+                break
+            # Repeated when the relief wears off: the patient calls, and is booked within weeks.
+            day = performed_on + timedelta(days=round(relief.days) + rng.randint(14, 42))
+            if allowed(clinic, code, history, day):
+                steps, repeats = [code], repeats + 1
+                continue
+            # Relief too short for the payers to fund a repeat: something else is tried.
+        elif relief.responder and code not in ("FJI", "MBB"):
+            break  # a good trial and implant, or relief that needs no more for now
+        # No relief, a negative block, or a facet injection's short relief: another course
+        # for the condition, once the follow-up calls have shown it.
+        if escalations < MAX_ESCALATIONS and rng.random() < ESCALATE_RATE:
+            day = max(day, performed_on + timedelta(days=rng.randint(28, 70)))
+            steps = another_course(clinic, options, history, day)
+            escalations, repeats = escalations + 1, 0
     return count, last_day
 
 
@@ -929,7 +1160,7 @@ def seed_demo(session: Session, patients: int = 200, seed: int = 2026) -> DemoSu
             patient.condition = "other"
             summary.stimulator_patients += 1
         summary.interventions += patient_history(clinic, patient, stimulator)
-        if len(clinic.pending) >= FLUSH_EVERY:
+        if clinic.queued >= FLUSH_EVERY:
             clinic.flush()  # between patients: a patient's records are final once written
     clinic.flush()
     summary.patients = total

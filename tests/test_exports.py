@@ -20,9 +20,10 @@ from sqlalchemy import insert, select, text
 
 from clinic import clock
 from clinic.models import AuditEvent, PainScore, ScsDevice, StimulatorAdjustment
-from clinic.services import exports
+from clinic.services import audit, exports
 from clinic.services.csvio import BOM
 from clinic.services.filters import ReportFilters
+from clinic.views import exports as export_views
 from tests.factories import (
     InterventionFactory,
     PainScoreFactory,
@@ -637,6 +638,152 @@ def test_commas_quotes_newlines_and_accents_survive_a_round_trip(
     assert b'"line one\nline two, with ""quotes"""' in notes  # the newline stays inside quotes
 
 
+# Text a spreadsheet would run, that CSV must quote, that COPY escapes, and that is not ASCII.
+AWKWARD_TEXT = [
+    "=1+2",
+    "+33 1 23",
+    "-5",
+    "@SUM(A1)",
+    "\tindented",
+    "\rreturn",
+    "\nline feed",
+    'say "hi", then go',
+    "two\r\nlines",
+    "C:\\new\\table",
+    "ends in a backslash\\",
+    "\\N",
+    "bell\b form\f tab\v",
+    "Zoë 名前 🙂",
+    " spaced ",
+    "'quoted already",
+    'the end of a copied record ,"\r"\n inside',
+    ',"\r"\n',
+    "\\.",
+    "",
+    "plain",
+]
+
+
+@pytest.fixture
+def awkward(db_session, backend, frozen) -> None:
+    """A patient per awkward text, with it in every text column each export writes.
+
+    Times in New York around both 2025 clock changes, and a visit whose UTC date is not the
+    clinic's.
+    """
+    if backend != "postgresql":
+        pytest.skip("only PostgreSQL writes the plain exports itself (COPY)")
+    physician = PhysicianFactory(username="dr.awkward")
+    room = RoomFactory(name='Room "B", east')
+    starts = [
+        at(date(2025, 3, 9), 6, 30),  # 01:30 EST, just before the clocks go forward
+        at(date(2025, 3, 9), 7, 30),  # 03:30 EDT
+        at(date(2025, 11, 2), 5, 30),  # 01:30 EDT
+        at(date(2025, 11, 2), 6, 30),  # 01:30 EST, the same wall time again
+        at(date(2025, 1, 15), 3),  # 22:00 on the 14th in New York
+    ]
+    for number, text_value in enumerate(AWKWARD_TEXT):
+        patient = PatientFactory(
+            mrn=f"A{number:04d}",
+            first_name=text_value or "x",
+            last_name=text_value or "y",
+            phone=text_value or None,
+            email=text_value or None,
+        )
+        referral = ReferralFactory(
+            patient=patient,
+            received_on=date(2025, 1, 1) + timedelta(days=20 * number),
+            referring_clinician=text_value or "Dr. R",
+            referring_practice=text_value or None,
+            reason=text_value or "reason",
+            status_reason=text_value or None,
+        )
+        start = starts[number % len(starts)] + timedelta(days=7 * number)
+        done = InterventionFactory(
+            patient=patient,
+            physician=physician,
+            room=room if number % 2 else None,
+            referral=referral,
+            ref=f"=EXT-{number}" if number % 3 == 0 else None,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=45),
+            status="completed",
+            performed_on=start.date(),
+            baseline_nrs=number % 11,
+            spinal_level=text_value or None,
+            laterality=["left", "right", "bilateral", None][number % 4],
+            notes=text_value,  # empty text as well as None: both write an empty cell
+            desk_note=text_value or None,
+        )
+        PainScoreFactory(
+            intervention=done,
+            recorded_on=start.date() + timedelta(days=14),
+            nrs=3,
+            percent_relief=number * 5 if number % 2 else None,
+        )
+        check = VisitFactory(
+            patient=patient,
+            physician=physician,
+            visit_kind="stimulator_adjustment",
+            intervention=done if number % 2 else None,
+            starts_at=start + timedelta(hours=2),
+            ends_at=start + timedelta(hours=2, minutes=20),
+            status="completed",
+            status_reason=text_value or None,
+        )
+        device = ScsDevice(
+            patient=patient,
+            manufacturer="Abbott",
+            model="Proclaim",
+            serial_number=f"{text_value}-{number}",
+            implanted_on=date(2024, 11, 1),
+        )
+        db_session.add(device)
+        db_session.flush()
+        db_session.add(
+            StimulatorAdjustment(
+                visit=check,
+                device=device,
+                program_slot=1 + number,
+                paradigm="tonic",
+                amplitude_ma=Decimal("3.50") if number % 2 else None,
+                frequency_hz=60,
+                pulse_width_us=None,
+                contacts=text_value,
+                impedance_ohms=text_value or None,
+                battery_pct=80,
+                cpt_code="95971",
+                pain_before=6,
+                pain_after=3,
+                notes=text_value or None,
+            )
+        )
+    db_session.flush()
+
+
+@pytest.mark.parametrize("name", [name for name, export in exports.EXPORTS.items() if export.plain])
+@pytest.mark.parametrize("dates", [(None, None), (date(2025, 3, 1), date(2025, 11, 2))])
+def test_postgresql_writes_each_plain_export_byte_for_byte_as_python_does(
+    db_session, awkward, name, dates
+):
+    zone = ZoneInfo("America/New_York")
+    filters = ReportFilters(date_from=dates[0], date_to=dates[1])
+
+    def written(in_database: bool) -> tuple[bytes, int]:
+        stream = exports.CsvStream(
+            exports.EXPORTS[name], db_session, filters, zone, bom=True, in_database=in_database
+        )
+        assert stream.in_database is in_database
+        data = "".join(stream).encode()
+        assert stream.finished
+        return data, stream.rows
+
+    by_database, by_python = written(True), written(False)
+    assert by_database == by_python
+    data, rows = by_database
+    assert rows == len(parse(data)) - 1 >= 5
+
+
 def test_records_end_with_crlf(runner, clinic):
     data = cli_bytes(runner, "patients")
     assert data.endswith(b"\r\n")
@@ -794,18 +941,24 @@ def test_the_exports_page_shows_a_bad_filter_next_to_its_field(client, manager):
 
 
 def test_a_download_is_audited_with_its_filters_and_rows_once_the_stream_ends(
-    client, manager, db_session, clinic
+    client, manager, db_session, clinic, monkeypatch
 ):
+    recorded = []
+
+    def record_event(*args, **kwargs):
+        recorded.append(kwargs["details"])
+        return audit.record_event(*args, **kwargs)
+
+    # Spied on rather than read back mid-stream: the test's session shares the request's
+    # connection, which a COPY (PostgreSQL) holds until the file is written.
+    monkeypatch.setattr(export_views, "record_event", record_event)
     response = client.get(
         "/exports/pain-scores.csv",
         query_string={"from": "2025-03-01", "to": "2025-12-31", "threshold": "30"},
         buffered=False,
     )
     assert response.status_code == 200
-    # Nothing sent yet, nothing recorded (read on the connection itself: the test's session
-    # would open a savepoint inside the request's, which is still open).
-    unsent = db_session.bind.execute(select(AuditEvent.id).where(AuditEvent.action == "export"))
-    assert unsent.all() == []
+    assert recorded == []  # the first chunk is out, the rest not: nothing recorded yet
     body = b"".join(response.response)
     response.close()
     assert len(parse(body)) == 1 + 5
@@ -982,7 +1135,7 @@ def test_postgresql_plans_an_exports_cursors_for_every_row(db_session, backend):
     if backend != "postgresql":
         pytest.skip("cursor_tuple_fraction is a PostgreSQL setting")
     stream = exports.CsvStream(
-        exports.EXPORTS["patients"], db_session, ReportFilters(), ZoneInfo("UTC")
+        exports.EXPORTS["outcomes"], db_session, ReportFilters(), ZoneInfo("UTC")
     )
     list(stream)
     assert db_session.execute(text("SHOW cursor_tuple_fraction")).scalar() == "1"

@@ -57,7 +57,7 @@ from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, select, text
+from sqlalchemy import ColumnElement, Select, String, case, cast, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from clinic import clock
@@ -75,8 +75,10 @@ from clinic.models import (
     StimulatorAdjustment,
     Visit,
 )
-from clinic.services import DomainError
+from clinic.services import DomainError, copy_csv
+from clinic.services.copy_csv import ClinicDay
 from clinic.services.csvio import (
+    CLINIC_REF_PREFIX,
     INTERVENTIONS_COLUMNS,
     PAIN_SCORES_COLUMNS,
     PATIENTS_COLUMNS,
@@ -186,21 +188,41 @@ SCHEDULE_HEADER = (
 
 @dataclass(frozen=True)
 class Export:
-    """One export: its name, what it holds (for the /exports page) and how to produce it."""
+    """One export: its name, what it holds (for the /exports page) and how to produce it.
+
+    A *plain* export (``produce`` None) is its one SELECT: the columns, labelled with their CSV
+    names, are its header and each value is written as its cell, by Python or, on PostgreSQL,
+    by the database itself (``CsvStream``).
+    """
 
     name: str
     title: str
     contains: str
     dated_by: str | None  # what --from/--to apply to; None when the export is not filtered
     uses_threshold: bool
-    produce: Callable[[Session, ReportFilters, ZoneInfo], Opened]
+    produce: Callable[[Session, ReportFilters, ZoneInfo], Opened] | None
     # The SELECTs the export streams, for a bare read of the same rows (benchmarks/exports.py);
     # None for the relief tables, which the relief report's module reads.
     statements: Callable[[ReportFilters, ZoneInfo], list[Select]] | None = None
 
+    @property
+    def plain(self) -> bool:
+        return self.produce is None
+
+    def statement(self, filters: ReportFilters, zone: ZoneInfo) -> Select:
+        """The one SELECT of a plain export."""
+        assert self.plain and self.statements is not None
+        [statement] = self.statements(filters, zone)
+        return statement
+
     def open(self, session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
         """The header and the rows (lists of CSV cells) of this export under ``filters``."""
-        return self.produce(session, filters, zone)
+        if self.produce is not None:
+            return self.produce(session, filters, zone)
+        statement = self.statement(filters, zone)
+        return [column.key for column in statement.selected_columns], _cells(
+            session, statement, zone
+        )
 
 
 def plan_for_every_row(session: Session) -> None:
@@ -273,7 +295,32 @@ def _ref(ref: str | None, intervention_id: int | None) -> str | None:
 _active = patient.c.archived.is_(False)
 
 
-# --- patients, interventions, pain scores: exactly the import columns -------------------------
+# --- the plain exports: one SELECT whose columns are the CSV's ----------------------------------
+#
+# ``patients``, ``interventions``, ``pain-scores``, ``stimulator-adjustments``, ``referrals`` and
+# ``schedule`` are each one SELECT whose columns, in order, are the export's columns (labelled
+# with their CSV names), each written as ``csvio.cell`` writes its value: computed values such as
+# ``clinic:ID`` refs are worked out in the SELECT itself. In Python every fetched value becomes
+# its cell (``_cells``); on PostgreSQL the database writes the records itself (``copy_csv``).
+
+
+def _sql_ref(ref: Any, intervention_id: Any) -> ColumnElement[str]:
+    """An intervention's ref in SQL, or ``clinic:ID`` for one created in Clinic (see ``_ref``)."""
+    return func.coalesce(ref, CLINIC_REF_PREFIX + cast(intervention_id, String))
+
+
+def _cells(session: Session, statement: Select, zone: ZoneInfo) -> Rows:
+    """The rows of a plain export's SELECT, each value written as its CSV cell."""
+    days = [
+        number
+        for number, column in enumerate(statement.selected_columns)
+        if isinstance(column.type, ClinicDay)
+    ]
+    for row in _stream(session, statement):
+        cells = [cell(value, zone) for value in row]
+        for number in days:
+            cells[number] = cell(row[number].astimezone(zone).date())
+        yield cells
 
 
 def patients_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
@@ -296,24 +343,17 @@ def patients_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
     ]
 
 
-def patients_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
-    """Every patient who is not archived, in the columns of ``patients.csv``."""
-    [statement] = patients_statements(filters, zone)
-    return PATIENTS_HEADER, ([cell(value) for value in row] for row in _stream(session, statement))
-
-
 def interventions_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
     """The SELECT of ``interventions``: by id, performed in the range when one is given."""
     statement = (
         select(
-            intervention.c.id,
-            intervention.c.ref,
+            _sql_ref(intervention.c.ref, intervention.c.id).label("ref"),
             patient.c.mrn,
-            procedure_type.c.code,
-            staff_user.c.username,
-            booking.c.starts_at,
-            booking.c.ends_at,
-            room.c.name,
+            procedure_type.c.code.label("procedure_code"),
+            staff_user.c.username.label("physician"),
+            booking.c.starts_at.label("scheduled_start"),
+            booking.c.ends_at.label("scheduled_end"),
+            room.c.name.label("room"),
             booking.c.status,
             intervention.c.performed_on,
             intervention.c.baseline_nrs,
@@ -334,24 +374,11 @@ def interventions_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Sel
     return [statement]
 
 
-def interventions_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
-    """Interventions (performed in the date range when one is given), as ``interventions.csv``."""
-    [statement] = interventions_statements(filters, zone)
-
-    def rows() -> Rows:
-        for row in _stream(session, statement):
-            intervention_id, ref, *values = row
-            yield [cell(_ref(ref, intervention_id)), *(cell(value, zone) for value in values)]
-
-    return INTERVENTIONS_HEADER, rows()
-
-
 def pain_scores_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
     """The SELECT of ``pain-scores``: by intervention and date, recorded in the range."""
     statement = (
         select(
-            pain_score.c.intervention_id,
-            intervention.c.ref,
+            _sql_ref(intervention.c.ref, pain_score.c.intervention_id).label("intervention_ref"),
             pain_score.c.recorded_on,
             pain_score.c.nrs,
             pain_score.c.percent_relief,
@@ -366,23 +393,6 @@ def pain_scores_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Selec
         .order_by(pain_score.c.intervention_id, pain_score.c.recorded_on)
     )
     return [statement]
-
-
-def pain_scores_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
-    """Pain scores (recorded in the date range when one is given), as ``pain_scores.csv``."""
-    [statement] = pain_scores_statements(filters, zone)
-
-    def rows() -> Rows:
-        for intervention_id, ref, recorded_on, nrs, percent, source in _stream(session, statement):
-            yield [
-                cell(_ref(ref, intervention_id)),
-                cell(recorded_on),
-                cell(nrs),
-                cell(percent),
-                cell(source),
-            ]
-
-    return PAIN_SCORES_HEADER, rows()
 
 
 # --- outcomes: relief per completed intervention -----------------------------------------------
@@ -537,9 +547,9 @@ def stimulator_adjustments_statements(filters: ReportFilters, zone: ZoneInfo) ->
         select(
             adjustment.c.visit_id,
             patient.c.mrn,
-            scs_device.c.serial_number,
-            booking.c.starts_at,
-            adjustment.c.program_slot,
+            scs_device.c.serial_number.label("device_serial"),
+            type_coerce(booking.c.starts_at, ClinicDay()).label("visited_on"),
+            adjustment.c.program_slot.label("program"),
             adjustment.c.paradigm,
             adjustment.c.amplitude_ma,
             adjustment.c.frequency_hz,
@@ -563,30 +573,11 @@ def stimulator_adjustments_statements(filters: ReportFilters, zone: ZoneInfo) ->
     return [statement]
 
 
-def stimulator_adjustments_export(
-    session: Session, filters: ReportFilters, zone: ZoneInfo
-) -> Opened:
-    """Every stimulator programming visit (on a visit date in the range when one is given)."""
-    [statement] = stimulator_adjustments_statements(filters, zone)
-
-    def rows() -> Rows:
-        for visit_id, mrn, serial, starts_at, *values in _stream(session, statement):
-            yield [
-                cell(visit_id),
-                cell(mrn),
-                cell(serial),
-                cell(starts_at.astimezone(zone).date()),
-                *(cell(value) for value in values),
-            ]
-
-    return STIMULATOR_ADJUSTMENTS_HEADER, rows()
-
-
 def referrals_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
     """The SELECT of ``referrals``: by received date, received in the range."""
     statement = (
         select(
-            referral.c.id,
+            referral.c.id.label("referral_id"),
             patient.c.mrn,
             referral.c.received_on,
             referral.c.referring_clinician,
@@ -604,31 +595,32 @@ def referrals_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]
     return [statement]
 
 
-def referrals_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
-    """Every referral (received in the date range when one is given) with the patient's MRN."""
-    [statement] = referrals_statements(filters, zone)
-    return REFERRALS_HEADER, ([cell(value) for value in row] for row in _stream(session, statement))
-
-
 def schedule_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
-    """The SELECT of ``schedule``: every booking by start, scheduled in the range."""
+    """The SELECT of ``schedule``: every booking by start, scheduled in the range.
+
+    For an intervention ``intervention_id`` is its own id, for a visit the intervention it
+    follows up (empty if none), and ``intervention_ref`` that intervention's ref.
+    """
     followed = intervention.alias("followed")
+    own = booking.c.kind == "intervention"
     statement = (
         select(
-            booking.c.id,
+            booking.c.id.label("booking_id"),
             booking.c.kind,
             patient.c.mrn,
-            staff_user.c.username,
-            room.c.name,
-            booking.c.starts_at,
-            booking.c.ends_at,
+            staff_user.c.username.label("physician"),
+            room.c.name.label("room"),
+            booking.c.starts_at.label("scheduled_start"),
+            booking.c.ends_at.label("scheduled_end"),
             booking.c.status,
             booking.c.status_reason,
-            procedure_type.c.code,
+            procedure_type.c.code.label("procedure_code"),
             visit.c.visit_kind,
-            intervention.c.ref,
-            visit.c.intervention_id,
-            followed.c.ref.label("followed_ref"),
+            case((own, booking.c.id), else_=visit.c.intervention_id).label("intervention_id"),
+            case(
+                (own, _sql_ref(intervention.c.ref, booking.c.id)),
+                else_=_sql_ref(followed.c.ref, visit.c.intervention_id),
+            ).label("intervention_ref"),
             intervention.c.referral_id,
             intervention.c.performed_on,
             booking.c.notes,
@@ -647,42 +639,6 @@ def schedule_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
         .order_by(booking.c.starts_at, booking.c.id)
     )
     return [statement]
-
-
-def schedule_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
-    """Interventions and visits together, one row per booking (scheduled in the date range)."""
-    [statement] = schedule_statements(filters, zone)
-
-    def rows() -> Rows:
-        for (
-            booking_id,
-            kind,
-            *described,  # mrn, physician, room, start, end, status, reason, code, visit kind
-            own_ref,
-            followed_id,
-            followed_ref,
-            referral_id,
-            performed_on,
-            notes,
-            desk_note,
-        ) in _stream(session, statement):
-            if kind == "intervention":
-                intervention_id, ref = booking_id, _ref(own_ref, booking_id)
-            else:
-                intervention_id, ref = followed_id, _ref(followed_ref, followed_id)
-            yield [
-                cell(booking_id),
-                cell(kind),
-                *(cell(value, zone) for value in described),
-                cell(intervention_id),
-                cell(ref),
-                cell(referral_id),
-                cell(performed_on),
-                cell(notes),
-                cell(desk_note),
-            ]
-
-    return SCHEDULE_HEADER, rows()
 
 
 # --- the relief report's tables (clinic.services.reports) ---------------------------------------
@@ -759,7 +715,7 @@ EXPORTS: dict[str, Export] = {
             "The import's columns.",
             None,
             False,
-            patients_export,
+            None,  # plain: its SELECT is its CSV
             patients_statements,
         ),
         Export(
@@ -769,7 +725,7 @@ EXPORTS: dict[str, Export] = {
             "performed date, baseline, level, side, notes. The import's columns.",
             PERFORMED,
             False,
-            interventions_export,
+            None,  # plain: its SELECT is its CSV
             interventions_statements,
         ),
         Export(
@@ -779,7 +735,7 @@ EXPORTS: dict[str, Export] = {
             "columns.",
             "recorded date",
             False,
-            pain_scores_export,
+            None,  # plain: its SELECT is its CSV
             pain_scores_statements,
         ),
         Export(
@@ -790,7 +746,7 @@ EXPORTS: dict[str, Export] = {
             "after.",
             "visit date",
             False,
-            stimulator_adjustments_export,
+            None,  # plain: its SELECT is its CSV
             stimulator_adjustments_statements,
         ),
         Export(
@@ -800,7 +756,7 @@ EXPORTS: dict[str, Export] = {
             "condition, urgency, status and reason.",
             "received date",
             False,
-            referrals_export,
+            None,  # plain: its SELECT is its CSV
             referrals_statements,
         ),
         Export(
@@ -810,7 +766,7 @@ EXPORTS: dict[str, Export] = {
             "times, status, procedure or kind of visit.",
             "scheduled date",
             False,
-            schedule_export,
+            None,  # plain: its SELECT is its CSV
             schedule_statements,
         ),
     )
@@ -822,6 +778,10 @@ class CsvStream:
 
     Iterate it once; ``rows`` is the number of records written so far (the header not counted)
     and ``finished`` turns true when the last one was. Nothing is read before iteration starts.
+
+    On PostgreSQL a plain export is written by the database (``copy_csv``: ``COPY`` of its
+    SELECT with every cell formatted in SQL), the same bytes several times faster; ``in_database``
+    False writes it in Python there too (the tests compare the two).
     """
 
     def __init__(
@@ -833,6 +793,7 @@ class CsvStream:
         *,
         bom: bool = False,
         chunk_chars: int | None = None,
+        in_database: bool = True,
     ) -> None:
         self.export = export
         self.session = session
@@ -840,6 +801,9 @@ class CsvStream:
         self.zone = zone
         self.bom = bom
         self.chunk_chars = chunk_chars or CHUNK_CHARS
+        self.in_database = (
+            in_database and export.plain and session.get_bind().dialect.name == "postgresql"
+        )
         self.rows = 0
         self.finished = False
 
@@ -850,6 +814,9 @@ class CsvStream:
             yield row
 
     def __iter__(self) -> Iterator[str]:
+        if self.in_database:
+            yield from self._copied()
+            return
         plan_for_every_row(self.session)
         header, rows = self.export.open(self.session, self.filters, self.zone)
         counted = self._counted(rows)
@@ -860,6 +827,16 @@ class CsvStream:
             counted.close()
             if hasattr(rows, "close"):
                 rows.close()
+
+    def _copied(self) -> Iterator[str]:
+        """A plain export's CSV as PostgreSQL writes it, the header first."""
+        statement = self.export.statement(self.filters, self.zone)
+        header = [column.key for column in statement.selected_columns]
+        yield from csv_chunks(header, [], self.chunk_chars, bom=self.bom)
+        for written, rows in copy_csv.chunks(self.session, statement, self.zone, self.chunk_chars):
+            self.rows += rows
+            yield written
+        self.finished = True
 
     def audit_details(self) -> dict[str, object]:
         """What the audit row of this export records: its name, filters and rows written."""

@@ -393,6 +393,20 @@ FLUSH_EVERY = 10000  # records queued before a bulk write
 INSERT_ORDER = [Patient, Referral, Intervention, Visit, ScsDevice, StimulatorAdjustment]
 
 
+# The pain-score columns the demo writes, in the order of its queued rows.
+SCORE_COLUMNS = (
+    "id",
+    "patient_id",
+    "intervention_id",
+    "recorded_on",
+    "nrs",
+    "percent_relief",
+    "source",
+    "created_at",
+    "updated_at",
+)
+
+
 @dataclass
 class Diary:
     """The pain-diary entries of a patient's latest procedure, still open: the app follows one
@@ -419,7 +433,7 @@ class DemoClinic:
     ids: IdBlocks = field(init=False)
     pending: list[object] = field(default_factory=list)
     # Pain scores, by far the most numerous records, go in as plain rows, never ORM objects.
-    scores: list[dict] = field(default_factory=list)
+    scores: list[tuple] = field(default_factory=list)
     diary: Diary | None = None
     written: dict[str, int] = field(default_factory=dict)
 
@@ -438,19 +452,19 @@ class DemoClinic:
     ) -> None:
         """Queue follow-up pain scores of one intervention: (recorded on, NRS, %, source)."""
         table = PainScore.__table__
+        patient_id = intervention.patient.id
         for recorded_on, nrs, reported, source in scores:
+            # In SCORE_COLUMNS order; the stamps are added when written.
             self.scores.append(
-                {
-                    "id": self.ids.next(table),
-                    "patient_id": intervention.patient.id,
-                    "intervention_id": intervention.id,
-                    "visit_id": None,
-                    "recorded_on": recorded_on,
-                    "nrs": nrs,
-                    "percent_relief": reported,
-                    "source": source,
-                    "recorded_by_id": None,
-                }
+                (
+                    self.ids.next(table),
+                    patient_id,
+                    intervention.id,
+                    recorded_on,
+                    nrs,
+                    reported,
+                    source,
+                )
             )
 
     @property
@@ -478,13 +492,42 @@ class DemoClinic:
                 )
                 self._count(model.__table__.name, len(rows))
         if self.scores:
-            stamp = clock.utcnow()
-            for row in self.scores:
-                row["created_at"] = row["updated_at"] = stamp
-            self.session.execute(insert(PainScore.__table__), self.scores)
+            self._write_scores()
             self._count(PainScore.__table__.name, len(self.scores))
         self.pending.clear()
         self.scores = []
+
+    def _write_scores(self) -> None:
+        """The queued pain scores straight to the driver, millions of rows without per-row type
+        processing: COPY on PostgreSQL (as the import stages its keys), an executemany on SQLite
+        with the values already in SQLite's text forms."""
+        table = PainScore.__table__
+        connection = self.session.connection()
+        driver = connection.connection.driver_connection
+        stamp = clock.utcnow()
+        names = ", ".join(SCORE_COLUMNS)
+        if connection.dialect.name == "postgresql":
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
+            ):
+                for row in self.scores:
+                    copy.write_row((*row, stamp, stamp))
+            return
+        # The column types' own SQLite forms (text), computed once for the stamp.
+        dialect = connection.dialect
+        day = table.c.recorded_on.type.dialect_impl(dialect).bind_processor(dialect)
+        stamp_processor = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        if stamp_processor is not None:
+            stamp = stamp_processor(stamp)
+        rows = self.scores
+        if day is not None:
+            rows = [(*row[:3], day(row[3]), *row[4:]) for row in rows]
+        marks = ", ".join("?" * len(SCORE_COLUMNS))
+        driver.executemany(
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608 — our own names
+            [(*row, stamp, stamp) for row in rows],
+        )
 
     def _count(self, table: str, rows: int) -> None:
         self.written[table] = self.written.get(table, 0) + rows

@@ -44,6 +44,7 @@ Decisions where section 4 is silent:
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 from typing import NamedTuple
 
 DEFAULT_THRESHOLD = 50
@@ -120,6 +121,9 @@ def _not_evaluable_reason(
     return None
 
 
+_recorded_on = attrgetter("recorded_on")
+
+
 def assess(
     baseline: int | None,
     performed_on: date | None,
@@ -134,7 +138,7 @@ def assess(
         # Scores on or before the performed date are not follow-ups; sort is stable for ties.
         followups = sorted(
             (score for score in scores if score.recorded_on > performed_on),
-            key=lambda score: score.recorded_on,
+            key=_recorded_on,
         )
     common = {
         "followups": len(followups),

@@ -19,6 +19,7 @@ Decisions where DESIGN.md is silent:
 
 import io
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -274,6 +275,9 @@ class _Tally:
     durations: Counter = field(default_factory=Counter)
 
 
+_INTERVENTION = operator.itemgetter(0, 1, 2, 3)  # id, group key, performed on, baseline
+
+
 def _tally(session: Session, filters: ReportFilters, group_by: str) -> dict[object, _Tally]:
     tallies: dict[object, _Tally] = {}
     # Core rows on the session's own connection, through a server-side cursor where the
@@ -282,8 +286,11 @@ def _tally(session: Session, filters: ReportFilters, group_by: str) -> dict[obje
         _statement(filters, group_by).execution_options(yield_per=STREAM_BATCH)
     )
     try:
+        # A batch at a time (one fetchmany), not a row at a time through the result's buffer,
+        # and grouped in C: this loop runs once for every pain score in the clinic.
+        batches = itertools.chain.from_iterable(rows.partitions())
         for (_, group_key, performed_on, baseline), scores in itertools.groupby(
-            rows, key=lambda row: (row[0], row[1], row[2], row[3])
+            batches, key=_INTERVENTION
         ):
             follow_ups = [
                 relief.Score(recorded_on, nrs, percent)

@@ -219,7 +219,7 @@ def format_p(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
 
-def _statement(filters: ReportFilters, group_by: str):
+def relief_statement(filters: ReportFilters, group_by: str):
     """One query: completed interventions the filters select, each with its follow-up scores."""
     key = {
         "procedure": Intervention.procedure_type_id,
@@ -283,7 +283,7 @@ def _tally(session: Session, filters: ReportFilters, group_by: str) -> dict[obje
     # Core rows on the session's own connection, through a server-side cursor where the
     # database has one (PostgreSQL): plain tuples, fetched a batch at a time.
     rows = session.connection().execute(
-        _statement(filters, group_by).execution_options(yield_per=STREAM_BATCH)
+        relief_statement(filters, group_by).execution_options(yield_per=STREAM_BATCH)
     )
     try:
         # A batch at a time (one fetchmany), not a row at a time through the result's buffer,

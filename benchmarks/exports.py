@@ -242,7 +242,7 @@ def print_times(run: Run) -> None:
         f"{run.counts['pain scores']:,} pain scores; seeded in {run.seed_seconds:.0f} s)"
     )
     copy = run.backend == "postgresql"
-    head = f"  {'export':<24}{'rows':>8}{'export s':>10}{'bare s':>9}{'×bare':>7}"
+    head = f"  {'export':<24}{'rows':>10}{'export s':>10}{'bare s':>9}{'×bare':>7}"
     if copy:
         head += f"{'COPY s':>9}{'×COPY':>7}"
     print(head + f"{'peak KiB':>10}{'bare KiB':>10}")
@@ -251,7 +251,7 @@ def print_times(run: Run) -> None:
             print(f"  {name:<24}  skipped: {m.error}")
             continue
         line = (
-            f"  {name:<24}{m.rows:>8,}{m.seconds:>10.3f}{m.bare_seconds:>9.3f}"
+            f"  {name:<24}{m.rows:>10,}{m.seconds:>10.3f}{m.bare_seconds:>9.3f}"
             f"{m.seconds / m.bare_seconds:>7.1f}"
         )
         if copy and m.copy_seconds is not None:
@@ -265,7 +265,7 @@ def print_memory(small: Run, large: Run) -> None:
         f"\n{small.backend}: peak memory of each export at {small.counts['patients']:,} and "
         f"{large.counts['patients']:,} patients ({scale:.0f}× the data)"
     )
-    print(f"  {'export':<24}{'rows':>8}{'rows':>9}{'peak KiB':>10}{'peak KiB':>10}{'ratio':>7}")
+    print(f"  {'export':<24}{'rows':>10}{'rows':>11}{'peak KiB':>10}{'peak KiB':>10}{'ratio':>7}")
     for name, m in small.measures.items():
         big = large.measures[name]
         if m.error or big.error:
@@ -274,7 +274,7 @@ def print_memory(small: Run, large: Run) -> None:
         own = service.EXPORTS[name].statements is not None
         note = "  (under one fetch at N)" if own and m.rows < service.BATCH_ROWS else ""
         print(
-            f"  {name:<24}{m.rows:>8,}{big.rows:>9,}{kib(m.peak):>10}{kib(big.peak):>10}"
+            f"  {name:<24}{m.rows:>10,}{big.rows:>11,}{kib(m.peak):>10}{kib(big.peak):>10}"
             f"{big.peak / m.peak:>7.2f}{note}"
         )
 

@@ -136,55 +136,6 @@ OUTCOMES_HEADER = (
     "last_followup_on",
     "repeat_eligible",
 )
-STIMULATOR_ADJUSTMENTS_HEADER = (
-    "visit_id",
-    "mrn",
-    "device_serial",
-    "visited_on",
-    "program",
-    "paradigm",
-    "amplitude_ma",
-    "frequency_hz",
-    "pulse_width_us",
-    "contacts",
-    "impedance_ohms",
-    "battery_pct",
-    "cpt_code",
-    "pain_before",
-    "pain_after",
-    "notes",
-)
-REFERRALS_HEADER = (
-    "referral_id",
-    "mrn",
-    "received_on",
-    "referring_clinician",
-    "referring_practice",
-    "condition",
-    "urgency",
-    "status",
-    "status_reason",
-    "reason",
-)
-SCHEDULE_HEADER = (
-    "booking_id",
-    "kind",
-    "mrn",
-    "physician",
-    "room",
-    "scheduled_start",
-    "scheduled_end",
-    "status",
-    "status_reason",
-    "procedure_code",
-    "visit_kind",
-    "intervention_id",
-    "intervention_ref",
-    "referral_id",
-    "performed_on",
-    "notes",
-    "desk_note",
-)
 
 
 @dataclass(frozen=True)
@@ -221,9 +172,7 @@ class Export:
         if self.produce is not None:
             return self.produce(session, filters, zone)
         statement = self.statement(filters, zone)
-        return [column.key for column in statement.selected_columns], _cells(
-            session, statement, zone
-        )
+        return header_of(statement), _cells(session, statement, zone)
 
 
 def plan_for_every_row(session: Session) -> None:
@@ -303,6 +252,11 @@ _active = patient.c.archived.is_(False)
 # with their CSV names), each written as ``csvio.cell`` writes its value: computed values such as
 # ``clinic:ID`` refs are worked out in the SELECT itself. In Python every fetched value becomes
 # its cell (``_cells``); on PostgreSQL the database writes the records itself (``copy_csv``).
+
+
+def header_of(statement: Select) -> list[str]:
+    """A plain export's header: its SELECT's column labels, which are the CSV's column names."""
+    return [column.key for column in statement.selected_columns]
 
 
 def _sql_ref(ref: Any, intervention_id: Any) -> ColumnElement[str]:
@@ -856,7 +810,7 @@ class CsvStream:
     def _copied(self) -> Iterator[str]:
         """A plain export's CSV as PostgreSQL writes it, the header first."""
         statement = self.export.statement(self.filters, self.zone)
-        header = [column.key for column in statement.selected_columns]
+        header = header_of(statement)
         yield from csv_chunks(header, [], self.chunk_chars, bom=self.bom)
         for written, rows in copy_csv.chunks(self.session, statement, self.zone, self.chunk_chars):
             self.rows += rows

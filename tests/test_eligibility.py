@@ -19,7 +19,7 @@ from clinic.services.eligibility import (
     parse_codes,
     rule_from_row,
 )
-from clinic.services.relief import Score
+from clinic.services.relief import Score, summarise
 
 # The four seeded rows, typed out from the first migration (and checked against it below).
 SEEDED_ROWS = [
@@ -163,6 +163,27 @@ def test_past_procedure_keeps_its_scores_as_a_tuple():
     procedure = PastProcedure(1, "RFA", date(2026, 1, 10), 8, [Score(date(2026, 1, 24), nrs=2)])
     assert procedure.scores == (Score(date(2026, 1, 24), nrs=2),)
     hash(procedure)
+
+
+def test_a_prior_summed_by_the_database_is_judged_from_its_sum():
+    # The outcomes export sends each prior's follow-ups already summed per threshold (no
+    # scores). Summed as relief.summarise does, they must give the same verdict and reasons.
+    rfa = proc("RFA", date(2026, 1, 10), *RFA_212_DAYS)
+    summed = PastProcedure(
+        rfa.intervention_id,
+        "RFA",
+        rfa.performed_on,
+        rfa.baseline,
+        summed={50: summarise(8, rfa.performed_on, RFA_212_DAYS, 50)},
+    )
+    from_scores = check_of(assess_target(RULES, "RFA", [rfa], ON), "rfa-repeat")
+    from_sum = check_of(assess_target(RULES, "RFA", [summed], ON), "rfa-repeat")
+    assert from_sum == from_scores
+    assert from_sum.met is True
+    # The sum decides, not the (absent) scores: a sum whose relief ended at day 92 misses.
+    short = summed.summed[50]._replace(lost_on=date(2026, 4, 12))
+    missed = PastProcedure(1, "RFA", rfa.performed_on, 8, summed={50: short})
+    assert check_of(assess_target(RULES, "RFA", [missed], ON), "rfa-repeat").met is False
 
 
 # --- RFA: repeat rule ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 The rules are data (the ``repeat_eligibility_rule`` table, editable by an admin), never code
 branches: nothing here knows what an RFA or an epidural is. This module is pure — plain
 dataclasses and dates, no database and no Flask — and the relief of each prior procedure is
-judged by ``clinic.services.relief.assess``, exactly as reports judge it.
+judged by ``clinic.services.relief`` (``summarise`` and ``judge``), exactly as reports judge it.
 
 Seeded rules (first migration):
 
@@ -57,12 +57,12 @@ Decisions where section 4 is silent:
 """
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from clinic.services.relief import Outcome, Score, assess, format_percent
+from clinic.services.relief import FollowUps, Outcome, Score, format_percent, judge, summarise
 
 _CODE_SEPARATORS = re.compile(r"[\s,]+")
 
@@ -109,13 +109,20 @@ class Rule:
 
 @dataclass(frozen=True)
 class PastProcedure:
-    """A completed intervention of the patient, with its follow-up pain scores."""
+    """A completed intervention of the patient, with its follow-up pain scores.
+
+    ``summed`` may hold its follow-ups already added up (``relief.FollowUps``) per threshold,
+    counting only scores up to the date of the assessment: the ``outcomes`` export has the
+    database sum them as of today instead of sending every score. A rule whose threshold is not
+    in it is judged from ``scores``.
+    """
 
     intervention_id: int
     code: str
     performed_on: date
     baseline: int | None
     scores: tuple[Score, ...] = ()
+    summed: Mapping[float, FollowUps] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", tuple(self.scores))
@@ -196,12 +203,12 @@ class _PriorResult:
 
 def _judge_prior(rule: Rule, procedure: PastProcedure, on: date) -> _PriorResult:
     """Did this prior procedure give the relief the rule asks for, as known on ``on``?"""
-    outcome = assess(
-        procedure.baseline,
-        procedure.performed_on,
-        [score for score in procedure.scores if score.recorded_on <= on],
-        threshold=rule.min_relief_pct,
-    )
+    threshold = rule.min_relief_pct
+    follow_ups = procedure.summed.get(threshold)
+    if follow_ups is None:
+        known = [score for score in procedure.scores if score.recorded_on <= on]
+        follow_ups = summarise(procedure.baseline, procedure.performed_on, known, threshold)
+    outcome = judge(procedure.baseline, procedure.performed_on, follow_ups, threshold)
     what = f"{procedure.code} on {procedure.performed_on}"
     pct = f"≥ {rule.min_relief_pct}% relief"
     if not outcome.evaluable:

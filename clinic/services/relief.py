@@ -53,8 +53,8 @@ DEFAULT_THRESHOLD = 50
 class Score(NamedTuple):
     """One follow-up pain score: NRS 0–10 on a date, and the patient's own percent if given.
 
-    A named tuple rather than a dataclass: exports and reports build one for every pain score in
-    the clinic, and a tuple is made several times faster.
+    A named tuple rather than a dataclass: the patient page and the demo build one
+    for every pain score they judge, and a tuple is made several times faster.
     """
 
     recorded_on: date
@@ -106,7 +106,7 @@ def percent_relief(baseline: int | None, score: Score) -> float | None:
 
 
 def _not_evaluable_reason(
-    baseline: int | None, performed_on: date | None, followups: list[Score], completed: bool
+    baseline: int | None, performed_on: date | None, followups: int, completed: bool
 ) -> str | None:
     if not completed:
         return "not completed"
@@ -121,7 +121,101 @@ def _not_evaluable_reason(
     return None
 
 
+class FollowUps(NamedTuple):
+    """What an intervention's follow-up scores add up to under one threshold.
+
+    Everything ``assess`` needs from the scores, so that the database can add them up
+    (``clinic.services.follow_ups``) and send one row per intervention instead of one per pain
+    score; ``summarise`` is the same sum in Python, and the two are tested against each other.
+    Only scores dated after the performed date count; a score with no percent (no baseline and
+    none reported) is neither relieved nor unrelieved.
+    """
+
+    count: int = 0  # scores dated after the performed date
+    last_on: date | None = None
+    best_pct: float | None = None  # highest percent relief among them
+    best_on: date | None = None  # the first score reaching it
+    onset_on: date | None = None  # the first relieved score
+    lost_on: date | None = None  # the first unrelieved score after onset: relief ended
+
+
 _recorded_on = attrgetter("recorded_on")
+
+
+def summarise(
+    baseline: int | None,
+    performed_on: date | None,
+    scores: Iterable[Score],
+    threshold: float = DEFAULT_THRESHOLD,
+) -> FollowUps:
+    """Add up one intervention's follow-up scores under ``threshold`` (see ``FollowUps``)."""
+    if performed_on is None:
+        return FollowUps()
+    # Scores on or before the performed date are not follow-ups; sort is stable for ties.
+    followups = sorted(
+        (score for score in scores if score.recorded_on > performed_on), key=_recorded_on
+    )
+    if not followups:
+        return FollowUps()
+    best = best_on = onset_on = lost_on = None
+    for score in followups:
+        percent = percent_relief(baseline, score)
+        if percent is None:
+            continue
+        if best is None or percent > best:
+            best, best_on = percent, score.recorded_on
+        if percent >= threshold:
+            if onset_on is None:
+                onset_on = score.recorded_on
+        elif onset_on is not None and lost_on is None:
+            # The FIRST unrelieved score after onset ends relief; a later regain does not
+            # reopen it.
+            lost_on = score.recorded_on
+    return FollowUps(len(followups), followups[-1].recorded_on, best, best_on, onset_on, lost_on)
+
+
+def judge(
+    baseline: int | None,
+    performed_on: date | None,
+    follow_ups: FollowUps,
+    threshold: float = DEFAULT_THRESHOLD,
+    completed: bool = True,
+) -> Outcome:
+    """The outcome of one procedure from its follow-ups' sum (``summarise`` or the database's)."""
+    common = {
+        "followups": follow_ups.count,
+        "last_followup_on": follow_ups.last_on,
+        "threshold": threshold,
+        "performed_on": performed_on,
+    }
+    reason = _not_evaluable_reason(baseline, performed_on, follow_ups.count, completed)
+    if reason is not None:
+        return Outcome(evaluable=False, not_evaluable_reason=reason, **common)
+    assert performed_on is not None  # guaranteed by the reason check
+    onset_on = follow_ups.onset_on
+    if onset_on is None:
+        return Outcome(
+            evaluable=True,
+            responder=False,
+            best_relief_pct=follow_ups.best_pct,
+            best_relief_on=follow_ups.best_on,
+            **common,
+        )
+    lost_on = follow_ups.lost_on
+    censored_on = follow_ups.last_on if lost_on is None else lost_on
+    assert censored_on is not None  # a responder has at least one follow-up
+    return Outcome(
+        evaluable=True,
+        responder=True,
+        best_relief_pct=follow_ups.best_pct,
+        best_relief_on=follow_ups.best_on,
+        onset_on=onset_on,
+        onset_days=(onset_on - performed_on).days,
+        relief_days=(censored_on - performed_on).days,
+        relief_ongoing=lost_on is None,
+        relief_ended_on=lost_on,
+        **common,
+    )
 
 
 def assess(
@@ -132,55 +226,12 @@ def assess(
     completed: bool = True,
 ) -> Outcome:
     """Apply DESIGN.md section 4 to one procedure: evaluable, responder, onset, relief duration."""
-    if performed_on is None:
-        followups: list[Score] = []
-    else:
-        # Scores on or before the performed date are not follow-ups; sort is stable for ties.
-        followups = sorted(
-            (score for score in scores if score.recorded_on > performed_on),
-            key=_recorded_on,
-        )
-    common = {
-        "followups": len(followups),
-        "last_followup_on": followups[-1].recorded_on if followups else None,
-        "threshold": threshold,
-        "performed_on": performed_on,
-    }
-    reason = _not_evaluable_reason(baseline, performed_on, followups, completed)
-    if reason is not None:
-        return Outcome(evaluable=False, not_evaluable_reason=reason, **common)
-    assert performed_on is not None and baseline is not None  # guaranteed by the reason check
-
-    percents = [percent_relief(baseline, score) for score in followups]
-    best = max(percents)
-    best_on = followups[percents.index(best)].recorded_on
-    relieved = [percent >= threshold for percent in percents]
-    if not any(relieved):
-        return Outcome(
-            evaluable=True, responder=False, best_relief_pct=best, best_relief_on=best_on, **common
-        )
-
-    onset = relieved.index(True)
-    onset_on = followups[onset].recorded_on
-    # The FIRST unrelieved score after onset ends relief; a later regain does not reopen it.
-    lost = next((i for i in range(onset + 1, len(followups)) if not relieved[i]), None)
-    if lost is None:
-        ended_on = None
-        censored_on = followups[-1].recorded_on
-    else:
-        ended_on = followups[lost].recorded_on
-        censored_on = ended_on
-    return Outcome(
-        evaluable=True,
-        responder=True,
-        best_relief_pct=best,
-        best_relief_on=best_on,
-        onset_on=onset_on,
-        onset_days=(onset_on - performed_on).days,
-        relief_days=(censored_on - performed_on).days,
-        relief_ongoing=lost is None,
-        relief_ended_on=ended_on,
-        **common,
+    return judge(
+        baseline,
+        performed_on,
+        summarise(baseline, performed_on, scores, threshold),
+        threshold,
+        completed,
     )
 
 

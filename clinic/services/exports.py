@@ -8,8 +8,8 @@ the byte-order mark).
 
 Streaming: every query runs with ``yield_per`` (a server-side cursor on PostgreSQL, planned for
 reading every row), rows are turned into cells one at a time and nothing is collected. No export sends a query per row:
-``outcomes`` reads completed interventions and their pain scores as two streams, both in
-(patient, intervention) order, and merges them by id.
+``outcomes`` reads one row per completed intervention, in (patient, intervention) order, its
+follow-up scores summed by the database (``clinic.services.relief_sums``).
 
 Filters (``ReportFilters``: ``date_from``/``date_to`` inclusive, ``threshold``):
 
@@ -58,7 +58,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, String, case, cast, func, select, text, type_coerce
+from sqlalchemy import ColumnElement, Select, String, case, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from clinic import clock
@@ -76,7 +76,7 @@ from clinic.models import (
     StimulatorAdjustment,
     Visit,
 )
-from clinic.services import DomainError, copy_csv
+from clinic.services import DomainError, copy_csv, relief_sums
 from clinic.services.copy_csv import ClinicDay
 from clinic.services.csvio import (
     CLINIC_REF_PREFIX,
@@ -91,7 +91,8 @@ from clinic.services.csvio import (
 )
 from clinic.services.eligibility import PastProcedure, Rule, assess_target, rule_from_row
 from clinic.services.filters import ReportFilters
-from clinic.services.relief import Score, assess
+from clinic.services.planning import plan_for_every_row
+from clinic.services.relief import FollowUps, judge
 
 # Rows fetched from the cursor at a time; memory holds about this many rows.
 BATCH_ROWS = 1000
@@ -173,17 +174,6 @@ class Export:
             return self.produce(session, filters, zone)
         statement = self.statement(filters, zone)
         return header_of(statement), _cells(session, statement, zone)
-
-
-def plan_for_every_row(session: Session) -> None:
-    """On PostgreSQL, plan this transaction's cursors for reading every row, not the first few.
-
-    A server-side cursor is planned for its first 10% of rows by default
-    (``cursor_tuple_fraction``), which picks nested loops over index scans that are many
-    times slower than the hash joins and sorts ``COPY`` would use for a whole export.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
 
 
 def _stream(session: Session, statement: Select) -> Iterator[Any]:
@@ -353,8 +343,26 @@ def pain_scores_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Selec
 # --- outcomes: relief per completed intervention -----------------------------------------------
 
 
-def outcomes_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
-    """Completed interventions, then their pain scores, both in (patient, intervention) order."""
+def outcome_thresholds(filters: ReportFilters, rules: Sequence[Rule]) -> list[float]:
+    """The export's threshold first, then each other threshold an active rule judges relief by."""
+    thresholds = [filters.threshold]
+    for rule in rules:
+        if rule.active and rule.min_relief_pct not in thresholds:
+            thresholds.append(rule.min_relief_pct)
+    return thresholds
+
+
+def outcomes_statements(
+    filters: ReportFilters,
+    zone: ZoneInfo,
+    rules: Sequence[Rule] = (),
+    today: date | None = None,
+) -> list[Select]:
+    """Completed interventions in (patient, intervention) order, each with its follow-ups summed.
+
+    The database sums the follow-ups (``relief_sums``) under each of
+    ``outcome_thresholds``, counting the scores recorded up to ``today`` (all when ``None``).
+    """
     completed = booking.c.status == "completed"
     narrowed: list[ColumnElement[bool]] = [_active]
     window = _on_dates(intervention.c.performed_on, filters)
@@ -367,7 +375,7 @@ def outcomes_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
                 .where(completed, *window)
             )
         )
-    interventions = (
+    history = (
         select(
             booking.c.patient_id,
             intervention.c.id,
@@ -387,29 +395,20 @@ def outcomes_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
             .join(staff_user, staff_user.c.id == booking.c.physician_id)
         )
         .where(completed, *narrowed)
-        .order_by(booking.c.patient_id, intervention.c.id)
+        .cte("history")
     )
-    scores = (
-        select(
-            booking.c.patient_id,
-            pain_score.c.intervention_id,
-            pain_score.c.recorded_on,
-            pain_score.c.nrs,
-            pain_score.c.percent_relief,
-        )
-        .select_from(
-            pain_score.join(booking, booking.c.id == pain_score.c.intervention_id).join(
-                patient, patient.c.id == booking.c.patient_id
-            )
-        )
-        .where(completed, *narrowed)
-        .order_by(booking.c.patient_id, pain_score.c.intervention_id, pain_score.c.recorded_on)
+    thresholds = outcome_thresholds(filters, rules)
+    sums = relief_sums.per_intervention(history, thresholds, known_on=today)
+    statement = (
+        select(history, *relief_sums.columns(sums, thresholds))
+        .select_from(history.outerjoin(sums, sums.c.intervention_id == history.c.id))
+        .order_by(history.c.patient_id, history.c.id)
     )
-    return [interventions, scores]
+    return [statement]
 
 
 class Completed(NamedTuple):
-    """A row of the ``outcomes`` export's first SELECT: one completed intervention.
+    """A completed intervention of the ``outcomes`` export, its follow-ups summed per threshold.
 
     A named tuple, not SQLAlchemy's row: its fields are read a dozen times per intervention,
     and a row's attribute lookup is about ten times slower.
@@ -425,74 +424,68 @@ class Completed(NamedTuple):
     spinal_level: str | None
     laterality: str | None
     baseline_nrs: int | None
+    follow_ups: list[FollowUps]  # in ``outcome_thresholds`` order: the export's own first
+
+
+_PATIENT = itemgetter(0)
+_OWN_COLUMNS = len(Completed._fields) - 1
 
 
 def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) -> Opened:
     """One row per completed intervention: its relief under the threshold, and repeat eligibility.
 
-    Interventions and pain scores come as two streams in (patient, intervention) order and are
-    merged by id; a patient's completed history is held only while that patient's rows are
-    written, because ``repeat_eligible`` judges it as a whole.
+    One row per completed intervention comes from the database, its follow-up scores already
+    summed, in (patient, intervention) order; a patient's completed history is held only while
+    that patient's rows are written, because ``repeat_eligible`` judges it as a whole.
     """
     today = clock.utcnow().astimezone(zone).date()
     rules = [rule_from_row(row) for row in session.execute(select(RepeatEligibilityRule)).scalars()]
-    interventions, scores = outcomes_statements(filters, zone)
+    thresholds = outcome_thresholds(filters, rules)
+    (statement,) = outcomes_statements(filters, zone, rules, today)
 
     def rows() -> Rows:
-        intervention_rows = _stream(session, interventions)
-        score_rows = _stream(session, scores)
-        completed = map(Completed._make, intervention_rows)
-        with_scores = _merge_scores(completed, score_rows)
+        result = _stream(session, statement)
         try:
-            for _, group in groupby(with_scores, key=lambda pair: pair[0].patient_id):
-                yield from _patient_outcomes(list(group), filters, rules, today)
+            for _, group in groupby(result, key=_PATIENT):
+                history = [
+                    Completed(
+                        *row[:_OWN_COLUMNS],
+                        relief_sums.read(row[_OWN_COLUMNS:], len(thresholds)),
+                    )
+                    for row in group
+                ]
+                yield from _patient_outcomes(history, thresholds, filters, rules, today)
         finally:
-            intervention_rows.close()
-            score_rows.close()
+            result.close()
 
     return OUTCOMES_HEADER, rows()
 
 
-_PATIENT_AND_INTERVENTION = itemgetter(0, 1)
-
-
-def _merge_scores(
-    interventions: Iterable[Any], scores: Iterator[Any]
-) -> Iterator[tuple[Any, list]]:
-    """Pair each intervention row with its scores; both streams are in (patient, id) order."""
-    # The scores grouped by (patient, intervention) in C, compared a group at a time: this runs
-    # once for every pain score in the clinic.
-    groups = groupby(scores, key=_PATIENT_AND_INTERVENTION)
-    ended: tuple[tuple[float, int], Iterator[Any]] = ((float("inf"), 0), iter(()))
-    group_key, group = next(groups, ended)
-    for row in interventions:
-        key = (row.patient_id, row.id)
-        # Scores of an intervention not in the first stream cannot occur (same conditions),
-        # but skipping them keeps the merge in step whatever happens.
-        while group_key < key:
-            group_key, group = next(groups, ended)
-        if group_key == key:
-            yield row, [Score._make(score[2:]) for score in group]
-            group_key, group = next(groups, ended)
-        else:
-            yield row, []
-
-
 def _patient_outcomes(
-    group: list[tuple[Any, list[Score]]], filters: ReportFilters, rules: list[Rule], today: date
+    group: list[Completed],
+    thresholds: list[float],
+    filters: ReportFilters,
+    rules: list[Rule],
+    today: date,
 ) -> Rows:
     """The outcome rows of one patient's completed interventions within the date range."""
     history = [
-        PastProcedure(row.id, row.code, row.performed_on, row.baseline_nrs, tuple(scores))
-        for row, scores in group
+        PastProcedure(
+            row.id,
+            row.code,
+            row.performed_on,
+            row.baseline_nrs,
+            summed=dict(zip(thresholds, row.follow_ups, strict=True)),
+        )
+        for row in group
         if row.performed_on is not None
     ]
     eligible: dict[str, str] = {}
-    group.sort(key=lambda pair: (pair[0].performed_on or date.min, pair[0].id))
-    for row, scores in group:
+    group.sort(key=lambda row: (row.performed_on or date.min, row.id))
+    for row in group:
         if not _within(row.performed_on, filters):
             continue
-        outcome = assess(row.baseline_nrs, row.performed_on, scores, filters.threshold)
+        outcome = judge(row.baseline_nrs, row.performed_on, row.follow_ups[0], filters.threshold)
         if row.code not in eligible:
             assessment = assess_target(rules, row.code, history, today)
             eligible[row.code] = cell(assessment.eligible) if assessment.checks else ""

@@ -1,11 +1,12 @@
 """Relief per procedure (or physician, or condition): the report and its two CSV exports.
 
 Database code only feeds the pure rules: one streaming query reads the completed interventions
-that the filters select, each with its follow-up scores, ordered by (intervention, date);
-``relief.assess`` turns each into an outcome, and ``survival`` estimates how long relief lasts
-per group. Filtering and the group key are in the SQL; nothing is queried per row, and memory
-holds counts per group (durations are tallied by day), not the rows, so it stays flat however
-many interventions there are. A second small query names the groups.
+that the filters select, one row each, with its follow-up scores already added up by the
+database (``relief_sums``, held to ``relief.summarise`` by the tests); ``relief.judge`` turns
+each into an outcome, and ``survival`` estimates how long relief lasts per group. Filtering,
+the group key and the sums are in the SQL; nothing is queried per row, and memory holds counts
+per group (durations are tallied by day), not the rows, so it stays flat however many
+interventions there are. A second small query names the groups.
 
 Decisions where DESIGN.md is silent:
 
@@ -18,27 +19,24 @@ Decisions where DESIGN.md is silent:
 """
 
 import io
-import itertools
-import operator
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib.figure import Figure
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clinic.models import (
     CONDITION_LABELS,
     CONDITIONS,
     Intervention,
-    PainScore,
     Patient,
     ProcedureType,
     StaffUser,
 )
-from clinic.services import relief, survival
+from clinic.services import planning, relief, relief_sums, survival
 from clinic.services.charts import PALETTE
 from clinic.services.csvio import cell, days_cell, percent_cell
 from clinic.services.filters import ReportFilters
@@ -220,51 +218,47 @@ def format_p(p_value: float) -> str:
 
 
 def relief_statement(filters: ReportFilters, group_by: str):
-    """One query: completed interventions the filters select, each with its follow-up scores."""
+    """One query: completed interventions the filters select, each with its follow-ups summed.
+
+    A row per intervention, not per pain score: the database adds up the scores
+    (``relief_sums``) under the report's threshold.
+    """
     key = {
         "procedure": Intervention.procedure_type_id,
         "physician": Intervention.physician_id,
         "condition": Patient.condition,
     }[group_by]
-    statement = (
-        select(
-            Intervention.id,
-            key.label("group_key"),
-            Intervention.performed_on,
-            Intervention.baseline_nrs,
-            PainScore.recorded_on,
-            PainScore.nrs,
-            PainScore.percent_relief,
-        )
-        .select_from(Intervention)
-        .outerjoin(
-            PainScore,
-            and_(
-                PainScore.intervention_id == Intervention.id,
-                # Scores on or before the performed date never count (DESIGN.md section 4).
-                PainScore.recorded_on > Intervention.performed_on,
-            ),
-        )
-        .where(Intervention.status == "completed")
-        .order_by(Intervention.id, PainScore.recorded_on)
-    )
+    chosen = select(
+        Intervention.id,
+        key.label("group_key"),
+        Intervention.performed_on,
+        Intervention.baseline_nrs,
+    ).where(Intervention.status == "completed")
     if group_by == "condition" or filters.condition:
-        statement = statement.join(Patient, Patient.id == Intervention.patient_id)
+        chosen = chosen.join(Patient, Patient.id == Intervention.patient_id)
     if filters.condition:
-        statement = statement.where(Patient.condition == filters.condition)
+        chosen = chosen.where(Patient.condition == filters.condition)
     if filters.date_from:
-        statement = statement.where(Intervention.performed_on >= filters.date_from)
+        chosen = chosen.where(Intervention.performed_on >= filters.date_from)
     if filters.date_to:
-        statement = statement.where(Intervention.performed_on <= filters.date_to)
+        chosen = chosen.where(Intervention.performed_on <= filters.date_to)
     if filters.physician_id:
-        statement = statement.where(Intervention.physician_id == filters.physician_id)
+        chosen = chosen.where(Intervention.physician_id == filters.physician_id)
     if filters.procedure_code:
-        statement = statement.where(
+        chosen = chosen.where(
             Intervention.procedure_type_id.in_(
                 select(ProcedureType.id).where(ProcedureType.code == filters.procedure_code)
             )
         )
-    return statement
+    chosen = chosen.cte("chosen")
+    thresholds = [filters.threshold]
+    sums = relief_sums.per_intervention(chosen, thresholds)
+    return select(
+        chosen.c.group_key,
+        chosen.c.performed_on,
+        chosen.c.baseline_nrs,
+        *relief_sums.columns(sums, thresholds),
+    ).select_from(chosen.outerjoin(sums, sums.c.intervention_id == chosen.c.id))
 
 
 @dataclass
@@ -275,29 +269,18 @@ class _Tally:
     durations: Counter = field(default_factory=Counter)
 
 
-_INTERVENTION = operator.itemgetter(0, 1, 2, 3)  # id, group key, performed on, baseline
-
-
 def _tally(session: Session, filters: ReportFilters, group_by: str) -> dict[object, _Tally]:
     tallies: dict[object, _Tally] = {}
+    planning.plan_for_every_row(session)
     # Core rows on the session's own connection, through a server-side cursor where the
     # database has one (PostgreSQL): plain tuples, fetched a batch at a time.
     rows = session.connection().execute(
         relief_statement(filters, group_by).execution_options(yield_per=STREAM_BATCH)
     )
     try:
-        # A batch at a time (one fetchmany), not a row at a time through the result's buffer,
-        # and grouped in C: this loop runs once for every pain score in the clinic.
-        batches = itertools.chain.from_iterable(rows.partitions())
-        for (_, group_key, performed_on, baseline), scores in itertools.groupby(
-            batches, key=_INTERVENTION
-        ):
-            follow_ups = [
-                relief.Score(recorded_on, nrs, percent)
-                for _, _, _, _, recorded_on, nrs, percent in scores
-                if recorded_on is not None
-            ]
-            outcome = relief.assess(baseline, performed_on, follow_ups, filters.threshold)
+        for group_key, performed_on, baseline, *summed in rows:
+            (follow_ups,) = relief_sums.read(summed, 1)
+            outcome = relief.judge(baseline, performed_on, follow_ups, filters.threshold)
             tally = tallies.get(group_key)
             if tally is None:
                 tally = tallies[group_key] = _Tally()

@@ -24,8 +24,12 @@ unfiltered (the largest file), it prints:
   time (PostgreSQL: a server-side cursor), no formatting; and on PostgreSQL ``COPY (SELECT …)
   TO STDOUT (FORMAT csv)`` of those SELECTs through psycopg's copy. Ratios are export ÷
   yardstick. The relief tables (from ``clinic.services.reports``) are measured against the
-  bare read of the relief report's own query: completed interventions with their follow-up
-  scores, one row per score.
+  bare read of the relief report's own query, ``outcomes`` against its own SELECT with the
+  seeded rules' thresholds. Those three have the database sum each intervention's follow-up
+  scores (``clinic.services.relief_sums``), so each is also shown beside a bare read of every
+  score it sums (completed interventions, one row per follow-up score): what they read before.
+  Statistics are refreshed (``ANALYZE``) after seeding, and PostgreSQL yardsticks are planned
+  as the exports are (``clinic.services.planning``).
 * **memory**: the peak of Python allocations (``tracemalloc``) while writing each export at N
   and at ``--scale`` × N patients; flat memory means the two peaks are close (ratio ≈ 1) while
   the rows grow tenfold. Rows are fetched ``BATCH_ROWS`` (1,000) at a time and written in
@@ -56,16 +60,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("CLINIC_ENV", "testing")
 
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import and_, func, select, text  # noqa: E402
 
 from benchmarks.databases import drop_postgres, throwaway_postgres  # noqa: E402
-from clinic import create_app  # noqa: E402
+from clinic import clock, create_app  # noqa: E402
 from clinic.extensions import db  # noqa: E402
-from clinic.models import Booking, Intervention, PainScore, Patient  # noqa: E402
+from clinic.models import (  # noqa: E402
+    Booking,
+    Intervention,
+    PainScore,
+    Patient,
+    RepeatEligibilityRule,
+)
 from clinic.services import demo  # noqa: E402
 from clinic.services import exports as service  # noqa: E402
 from clinic.services.audit import COMMAND_LINE, act_as  # noqa: E402
+from clinic.services.eligibility import rule_from_row  # noqa: E402
 from clinic.services.filters import ReportFilters  # noqa: E402
+from clinic.services.planning import PLAN_FOR_EVERY_ROW  # noqa: E402
+from clinic.services.reports import relief_statement  # noqa: E402
 
 FILTERS = ReportFilters()  # unfiltered: every row
 FETCH = 1000
@@ -77,6 +90,7 @@ class Measure:
     seconds: float = 0.0
     bare_seconds: float = 0.0
     copy_seconds: float | None = None
+    every_score_seconds: float | None = None
     peak: int = 0
     bare_peak: int = 0
     error: str | None = None
@@ -113,6 +127,17 @@ def seeded_app(url: str, patients: int, seed: int):
     return app, seconds, counts
 
 
+def analyze(app) -> None:
+    """Fresh planner statistics, as autovacuum (PostgreSQL) or ``ANALYZE`` (SQLite) leave them.
+
+    Without them PostgreSQL plans a freshly seeded clinic from guesses: the ``outcomes`` export
+    at 10,000 patients took 42 s instead of 3.
+    """
+    with app.app_context(), db.engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+
+
 def count(model) -> int:
     return db.session.execute(select(func.count()).select_from(model)).scalar_one()
 
@@ -143,8 +168,9 @@ def bare_read(sqls: list[str]) -> int:
     rows = 0
     try:
         postgres = db.engine.dialect.name == "postgresql"
-        if postgres:  # as the export does: plan the cursors for every row (see exports.py)
-            connection.cursor().execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        if postgres:  # planned as the export's are (see clinic/services/planning.py)
+            for setting in PLAN_FOR_EVERY_ROW:
+                connection.cursor().execute(setting)
         for number, sql in enumerate(sqls):
             cursor = connection.cursor(name=f"bare{number}") if postgres else connection.cursor()
             cursor.execute(sql)
@@ -163,6 +189,8 @@ def copy_out(sqls: list[str]) -> int:
     size = 0
     try:
         cursor = connection.cursor()
+        for setting in PLAN_FOR_EVERY_ROW:  # as the export's are planned
+            cursor.execute(setting)
         for sql in sqls:
             with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
                 for data in copy:
@@ -195,13 +223,47 @@ def peak_memory(work: Callable[[], object]) -> int:
 
 
 def yardstick_statements(export: service.Export, zone: ZoneInfo):
+    """The SELECTs the export itself runs, as it runs them."""
+    if export.name == "outcomes":
+        # With the rules' thresholds and today's date, as the export sums the follow-ups.
+        rules = [rule_from_row(row) for row in db.session.scalars(select(RepeatEligibilityRule))]
+        today = clock.utcnow().astimezone(zone).date()
+        return service.outcomes_statements(FILTERS, zone, rules, today)
     if export.statements is not None:
         return export.statements(FILTERS, zone)
-    # The relief tables: the relief report's own query (every completed intervention with its
-    # follow-up scores), as the report reads it.
-    from clinic.services.reports import relief_statement
-
+    # The relief tables: the relief report's own query, as the report reads it.
     return [relief_statement(FILTERS, "procedure")]
+
+
+def every_score_statement():
+    """What the relief tables and ``outcomes`` sum: completed interventions, a row per score.
+
+    Before the database summed the follow-ups, the relief report read exactly this, and the
+    ``outcomes`` export much the same in two streams.
+    """
+    return (
+        select(
+            Intervention.id,
+            Intervention.procedure_type_id,
+            Intervention.performed_on,
+            Intervention.baseline_nrs,
+            PainScore.recorded_on,
+            PainScore.nrs,
+            PainScore.percent_relief,
+        )
+        .outerjoin(
+            PainScore,
+            and_(
+                PainScore.intervention_id == Intervention.id,
+                PainScore.recorded_on > Intervention.performed_on,
+            ),
+        )
+        .where(Intervention.status == "completed")
+        .order_by(Intervention.id, PainScore.recorded_on)
+    )
+
+
+SUMMED = ("outcomes", "relief-summary", "relief-curve")
 
 
 def measure(app, repeat: int) -> dict[str, Measure]:
@@ -223,6 +285,9 @@ def measure(app, repeat: int) -> dict[str, Measure]:
             result.bare_seconds = best_time(lambda s=sqls: bare_read(s), repeat)
             if postgres:
                 result.copy_seconds = best_time(lambda s=sqls: copy_out(s), repeat)
+            if name in SUMMED:
+                every_score = compiled([every_score_statement()], db.engine.dialect)
+                result.every_score_seconds = best_time(lambda s=every_score: bare_read(s), repeat)
             result.peak = peak_memory(lambda e=export: write_export(e, zone))
             result.bare_peak = peak_memory(lambda s=sqls: bare_read(s))
     return results
@@ -257,6 +322,17 @@ def print_times(run: Run) -> None:
         if copy and m.copy_seconds is not None:
             line += f"{m.copy_seconds:>9.3f}{m.seconds / m.copy_seconds:>7.1f}"
         print(line + f"{kib(m.peak):>10}{kib(m.bare_peak):>10}")
+    summed = [(name, m) for name, m in run.measures.items() if m.every_score_seconds]
+    if summed:
+        print(
+            "  summed by the database, beside a bare read of every score they sum"
+            f" ({run.counts['pain scores']:,} rows):"
+        )
+        for name, m in summed:
+            print(
+                f"  {name:<24}{'':>10}{m.seconds:>10.3f}{m.every_score_seconds:>9.3f}"
+                f"{m.seconds / m.every_score_seconds:>7.1f}"
+            )
 
 
 def print_memory(small: Run, large: Run) -> None:
@@ -290,6 +366,7 @@ def bench_backend(backend: str, base_url: str | None, args) -> None:
         try:
             print(f"{backend}: seeding {patients:,} patients …", file=sys.stderr, flush=True)
             app, seconds, counts = seeded_app(url, patients, args.seed)
+            analyze(app)
             run = Run(backend, patients, seconds, counts)
             run.measures = measure(app, args.repeat)
             with app.app_context():

@@ -43,11 +43,11 @@ def per_intervention(
 ) -> Subquery:
     """One row per intervention of ``interventions`` that has a follow-up score.
 
-    ``interventions`` must have the columns ``id``, ``performed_on`` and ``baseline_nrs``.
-    With ``known_on``, only scores recorded on or before that date count (what was known then). The
+    ``interventions`` must have the columns ``id``, ``performed_on`` and ``baseline_nrs``. With
+    ``known_on``, only scores recorded on or before that date count (what was known then). The
     row's columns are ``intervention_id``, then ``followups``, ``last_on``, ``best_pct`` and
-    ``best_on``, then ``onset_on_N`` and ``lost_on_N`` for each threshold, N its position.
-    ``read`` reads them back.
+    ``best_on``, then ``onset_on_N`` and ``lost_on_N`` for each threshold, N its position;
+    ``columns`` selects them and ``read`` reads them back.
     """
     baseline = interventions.c.baseline_nrs
     percent = case(
@@ -74,17 +74,17 @@ def per_intervention(
         .where(*known)
         .subquery("scored")
     )
-    per_intervention = {"partition_by": scored.c.intervention_id}
+    each_intervention = {"partition_by": scored.c.intervention_id}
     onsets = [
         func.min(scored.c.recorded_on)
         .filter(scored.c.percent >= threshold)
-        .over(**per_intervention)
+        .over(**each_intervention)
         .label(f"onset_on_{n}")
         for n, threshold in enumerate(thresholds)
     ]
     marked = select(
         scored,
-        func.max(scored.c.percent).over(**per_intervention).label("best_pct"),
+        func.max(scored.c.percent).over(**each_intervention).label("best_pct"),
         *onsets,
     ).subquery("marked")
     lost = [
@@ -116,10 +116,10 @@ def per_intervention(
     )
 
 
-def columns(summary: Subquery, thresholds: Sequence[float]) -> list[Any]:
+def columns(sums: Subquery, thresholds: Sequence[float]) -> list[Any]:
     """The summed columns to select beside an intervention's own, in the order ``read`` takes."""
-    return [summary.c[name] for name in _COMMON] + [
-        summary.c[f"{kind}_on_{n}"] for n in range(len(thresholds)) for kind in ("onset", "lost")
+    return [sums.c[name] for name in _COMMON] + [
+        sums.c[f"{kind}_on_{n}"] for n in range(len(thresholds)) for kind in ("onset", "lost")
     ]
 
 

@@ -184,6 +184,11 @@ def test_a_prior_summed_by_the_database_is_judged_from_its_sum():
     short = summed.summed[50]._replace(lost_on=date(2026, 4, 12))
     missed = PastProcedure(1, "RFA", rfa.performed_on, 8, summed={50: short})
     assert check_of(assess_target(RULES, "RFA", [missed], ON), "rfa-repeat").met is False
+    # Sums without the rule's threshold are a mistake to be told, not a prior without scores.
+    with pytest.raises(KeyError):
+        assess_target(
+            RULES, "RFA", [PastProcedure(2, "RFA", rfa.performed_on, 8, summed={80: short})], ON
+        )
 
 
 # --- RFA: repeat rule ---------------------------------------------------------------------------

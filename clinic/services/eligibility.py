@@ -113,8 +113,8 @@ class PastProcedure:
 
     ``summed`` may hold its follow-ups already added up (``relief.FollowUps``) per threshold,
     counting only scores up to the date of the assessment: the ``outcomes`` export has the
-    database sum them as of today instead of sending every score. A rule whose threshold is not
-    in it is judged from ``scores``.
+    database sum them as of today instead of sending every score. When given, it must hold every
+    active rule's threshold (a missing one raises ``KeyError``); otherwise ``scores`` are used.
     """
 
     intervention_id: int
@@ -204,8 +204,10 @@ class _PriorResult:
 def _judge_prior(rule: Rule, procedure: PastProcedure, on: date) -> _PriorResult:
     """Did this prior procedure give the relief the rule asks for, as known on ``on``?"""
     threshold = rule.min_relief_pct
-    follow_ups = procedure.summed.get(threshold)
-    if follow_ups is None:
+    if procedure.summed:
+        # Summed without the scores: a threshold left out is a caller's mistake, not "no score".
+        follow_ups = procedure.summed[threshold]
+    else:
         known = [score for score in procedure.scores if score.recorded_on <= on]
         follow_ups = summarise(procedure.baseline, procedure.performed_on, known, threshold)
     outcome = judge(procedure.baseline, procedure.performed_on, follow_ups, threshold)

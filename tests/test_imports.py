@@ -15,8 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select, text
 
 from clinic.extensions import db
 from clinic.models import (
@@ -1071,22 +1070,17 @@ def test_a_corrected_patient_carries_the_interventions_scores_along(db_session, 
 def test_a_failure_part_way_through_the_write_leaves_nothing_behind(db_session, catalogue, backend):
     before, trail = contents(db_session), audit_ids(db_session)
     scores = [f"R-1,2025-01-{day:02d},{day % 11},,phone" for day in range(7, 17)]
-    batches = []
-
-    def fail_the_third_batch_of_scores(connection, cursor, statement, parameters, context, many):
-        if statement.startswith("INSERT INTO pain_score"):
-            batches.append(statement)
-            if len(batches) == 3:
-                raise OperationalError(statement, None, Exception("disk I/O error"))
-
-    connection = db_session.connection()
-    event.listen(connection, "before_cursor_execute", fail_the_third_batch_of_scores)
+    # The database itself refuses the score of 13 January, in the third batch of three: however
+    # the scores are written (COPY on PostgreSQL, INSERT on SQLite).
+    refuse, allow = REFUSE_A_SCORE[backend]
+    for statement in refuse:
+        db_session.execute(text(statement))
     try:
         with pytest.raises(ImportFailed) as refused:
             good(db_session, pain_scores=scores, batch_size=3)
     finally:
-        event.remove(connection, "before_cursor_execute", fail_the_third_batch_of_scores)
-    assert len(batches) == 3
+        for statement in allow:
+            db_session.execute(text(statement))
     assert "disk I/O error" in refused.value.message
     assert "Nothing was imported" in refused.value.message
     assert contents(db_session) == before
@@ -1099,6 +1093,29 @@ def test_a_failure_part_way_through_the_write_leaves_nothing_behind(db_session, 
         assert set(triggers) == {"booking_no_overlap_insert", "booking_no_overlap_update"}
     # The session is still good for the next import.
     assert good(db_session, pain_scores=scores).imported
+
+
+# A trigger that refuses one pain score as a failing disk would, and the statements that drop it.
+REFUSE_A_SCORE = {
+    "sqlite": (
+        [
+            "CREATE TRIGGER refuse_a_score BEFORE INSERT ON pain_score"
+            " WHEN NEW.recorded_on = '2025-01-13'"
+            " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        ],
+        ["DROP TRIGGER refuse_a_score"],
+    ),
+    "postgresql": (
+        [
+            "CREATE FUNCTION refuse_a_score() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF NEW.recorded_on = DATE '2025-01-13' THEN"
+            " RAISE EXCEPTION 'disk I/O error'; END IF; RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_a_score BEFORE INSERT ON pain_score"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_a_score()",
+        ],
+        ["DROP TRIGGER refuse_a_score ON pain_score", "DROP FUNCTION refuse_a_score()"],
+    ),
+}
 
 
 def test_the_schedule_still_refuses_overlaps_after_an_import(db_session, catalogue):

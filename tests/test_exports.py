@@ -489,6 +489,14 @@ def test_repeat_eligibility_is_judged_on_the_whole_history_as_of_the_export_date
     rows = by(records(cli_bytes(runner, "outcomes")), "intervention_id")
     # As of 2025-03-11 the ESI had no follow-up yet: its relief cannot be assessed.
     assert rows[str(clinic.esi.id)]["repeat_eligible"] == "false"
+    # Its own relief columns still count every score, as the patient page and the relief report
+    # do: only eligibility is judged as of the export date.
+    esi = rows[str(clinic.esi.id)]
+    assert (esi["followups"], esi["relief_days"], esi["last_followup_on"]) == (
+        "3",
+        "92",
+        "2025-06-10",
+    )
 
 
 def test_stimulator_adjustments_export_dates_the_visit_on_the_clinic_calendar(

@@ -343,13 +343,23 @@ def pain_scores_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Selec
 # --- outcomes: relief per completed intervention -----------------------------------------------
 
 
-def outcome_thresholds(filters: ReportFilters, rules: Sequence[Rule]) -> list[float]:
-    """The export's threshold first, then each other threshold an active rule judges relief by."""
-    thresholds = [filters.threshold]
+def rule_thresholds(rules: Sequence[Rule]) -> list[float]:
+    """Each threshold an active repeat-eligibility rule judges a prior's relief by, once."""
+    thresholds: list[float] = []
     for rule in rules:
         if rule.active and rule.min_relief_pct not in thresholds:
             thresholds.append(rule.min_relief_pct)
     return thresholds
+
+
+def outcome_sums(
+    filters: ReportFilters, rules: Sequence[Rule], today: date | None
+) -> list[relief_sums.Sum]:
+    """The export's own sum (every score, as the patient page counts them), then one per rule
+    threshold counting the scores known today (as the patient page judges eligibility)."""
+    return [relief_sums.Sum(filters.threshold)] + [
+        relief_sums.Sum(threshold, today) for threshold in rule_thresholds(rules)
+    ]
 
 
 def outcomes_statements(
@@ -360,8 +370,8 @@ def outcomes_statements(
 ) -> list[Select]:
     """Completed interventions in (patient, intervention) order, each with its follow-ups summed.
 
-    The database sums the follow-ups (``relief_sums``) under each of
-    ``outcome_thresholds``, counting the scores recorded up to ``today`` (all when ``None``).
+    The database sums the follow-ups (``relief_sums``) as ``outcome_sums`` says: under the
+    export's threshold, and under each rule's counting the scores recorded up to ``today``.
     """
     completed = booking.c.status == "completed"
     narrowed: list[ColumnElement[bool]] = [_active]
@@ -397,11 +407,11 @@ def outcomes_statements(
         .where(completed, *narrowed)
         .cte("history")
     )
-    thresholds = outcome_thresholds(filters, rules)
-    sums = relief_sums.per_intervention(history, thresholds, known_on=today)
+    sums = outcome_sums(filters, rules, today)
+    summed = relief_sums.per_intervention(history, sums)
     statement = (
-        select(history, *relief_sums.columns(sums, thresholds))
-        .select_from(history.outerjoin(sums, sums.c.intervention_id == history.c.id))
+        select(history, *relief_sums.columns(summed, sums))
+        .select_from(history.outerjoin(summed, summed.c.intervention_id == history.c.id))
         .order_by(history.c.patient_id, history.c.id)
     )
     return [statement]
@@ -424,7 +434,7 @@ class Completed(NamedTuple):
     spinal_level: str | None
     laterality: str | None
     baseline_nrs: int | None
-    follow_ups: list[FollowUps]  # in ``outcome_thresholds`` order: the export's own first
+    follow_ups: list[FollowUps]  # in ``outcome_sums`` order: the export's own first
 
 
 _PATIENT = itemgetter(0)
@@ -440,7 +450,8 @@ def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
     """
     today = clock.utcnow().astimezone(zone).date()
     rules = [rule_from_row(row) for row in session.execute(select(RepeatEligibilityRule)).scalars()]
-    thresholds = outcome_thresholds(filters, rules)
+    sums = len(outcome_sums(filters, rules, today))
+    thresholds = rule_thresholds(rules)
     (statement,) = outcomes_statements(filters, zone, rules, today)
 
     def rows() -> Rows:
@@ -450,7 +461,7 @@ def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
                 history = [
                     Completed(
                         *row[:_OWN_COLUMNS],
-                        relief_sums.read(row[_OWN_COLUMNS:], len(thresholds)),
+                        relief_sums.read(row[_OWN_COLUMNS:], sums),
                     )
                     for row in group
                 ]
@@ -475,7 +486,8 @@ def _patient_outcomes(
             row.code,
             row.performed_on,
             row.baseline_nrs,
-            summed=dict(zip(thresholds, row.follow_ups, strict=True)),
+            # Each rule threshold's sum, counting the scores known today.
+            summed=dict(zip(thresholds, row.follow_ups[1:], strict=True)),
         )
         for row in group
         if row.performed_on is not None

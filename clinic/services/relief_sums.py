@@ -25,36 +25,55 @@ How each sum is written in SQL:
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Float, FromClause, Subquery, and_, case, cast, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    FromClause,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    select,
+)
 
 from clinic.models import PainScore
 from clinic.services.relief import FollowUps
 
 pain_score = PainScore.__table__
 
-# The columns of the summed row, in order, after the intervention id.
-_COMMON = ("followups", "last_on", "best_pct", "best_on")
+# The columns of each sum, in the order ``read`` takes them; column N of sum n is "{name}_{n}".
+_COLUMNS = ("followups", "last_on", "best_pct", "best_on", "onset_on", "lost_on")
 
 
-def per_intervention(
-    interventions: FromClause, thresholds: Sequence[float], known_on: date | None = None
-) -> Subquery:
-    """One row per intervention of ``interventions`` that has a follow-up score.
+class Sum(NamedTuple):
+    """One way to add an intervention's follow-ups up: under a threshold, and with ``known_on``
+    only the scores recorded on or before that date (what was known then; all when ``None``)."""
 
-    ``interventions`` must have the columns ``id``, ``performed_on`` and ``baseline_nrs``. With
-    ``known_on``, only scores recorded on or before that date count (what was known then). The
-    row's columns are ``intervention_id``, then ``followups``, ``last_on``, ``best_pct`` and
-    ``best_on``, then ``onset_on_N`` and ``lost_on_N`` for each threshold, N its position;
-    ``columns`` selects them and ``read`` reads them back.
+    threshold: float
+    known_on: date | None = None
+
+
+def _filtered(aggregate: Any, *conditions: ColumnElement[bool]) -> Any:
+    """``aggregate FILTER (WHERE …)``, or the aggregate itself when there is no condition."""
+    return aggregate.filter(*conditions) if conditions else aggregate
+
+
+def per_intervention(interventions: FromClause, sums: Sequence[Sum]) -> Subquery:
+    """One row per intervention of ``interventions`` that has a follow-up score, with each sum.
+
+    ``interventions`` must have the columns ``id``, ``performed_on`` and ``baseline_nrs``. The
+    row's columns are ``intervention_id``, then for each sum (N its position) ``followups_N``,
+    ``last_on_N``, ``best_pct_N``, ``best_on_N``, ``onset_on_N`` and ``lost_on_N``; ``columns``
+    selects them and ``read`` reads them back.
     """
     baseline = interventions.c.baseline_nrs
     percent = case(
         (pain_score.c.percent_relief.is_not(None), cast(pain_score.c.percent_relief, Float)),
         (baseline >= 1, cast(100 * (baseline - pain_score.c.nrs), Float) / cast(baseline, Float)),
     )
-    known = [] if known_on is None else [pain_score.c.recorded_on <= known_on]
     scored = (
         select(
             pain_score.c.intervention_id,
@@ -71,68 +90,64 @@ def per_intervention(
                 ),
             )
         )
-        .where(*known)
         .subquery("scored")
     )
+
+    def known(table: Any, known_on: date | None) -> list[ColumnElement[bool]]:
+        return [] if known_on is None else [table.c.recorded_on <= known_on]
+
     each_intervention = {"partition_by": scored.c.intervention_id}
-    onsets = [
-        func.min(scored.c.recorded_on)
-        .filter(scored.c.percent >= threshold)
-        .over(**each_intervention)
-        .label(f"onset_on_{n}")
-        for n, threshold in enumerate(thresholds)
-    ]
-    marked = select(
-        scored,
-        func.max(scored.c.percent).over(**each_intervention).label("best_pct"),
-        *onsets,
-    ).subquery("marked")
-    lost = [
-        func.min(marked.c.recorded_on)
-        .filter(
-            marked.c.recorded_on > marked.c[f"onset_on_{n}"],
-            marked.c.percent < threshold,
-        )
-        .label(f"lost_on_{n}")
-        for n, threshold in enumerate(thresholds)
-    ]
-    return (
-        select(
-            marked.c.intervention_id,
-            func.count().label("followups"),
-            func.max(marked.c.recorded_on).label("last_on"),
-            func.max(marked.c.best_pct).label("best_pct"),
+    marks = []
+    for n, (threshold, known_on) in enumerate(sums):
+        within = known(scored, known_on)
+        marks += [
+            _filtered(func.max(scored.c.percent), *within)
+            .over(**each_intervention)
+            .label(f"best_pct_{n}"),
+            func.min(scored.c.recorded_on)
+            .filter(scored.c.percent >= threshold, *within)
+            .over(**each_intervention)
+            .label(f"onset_on_{n}"),
+        ]
+    marked = select(scored, *marks).subquery("marked")
+    totals = []
+    for n, (threshold, known_on) in enumerate(sums):
+        within = known(marked, known_on)
+        best, onset = marked.c[f"best_pct_{n}"], marked.c[f"onset_on_{n}"]
+        totals += [
+            _filtered(func.count(), *within).label(f"followups_{n}"),
+            _filtered(func.max(marked.c.recorded_on), *within).label(f"last_on_{n}"),
+            func.max(best).label(f"best_pct_{n}"),
             func.min(marked.c.recorded_on)
-            .filter(marked.c.percent == marked.c.best_pct)
-            .label("best_on"),
-            *(
-                column
-                for n, lost_on in enumerate(lost)
-                for column in (func.min(marked.c[f"onset_on_{n}"]).label(f"onset_on_{n}"), lost_on)
-            ),
-        )
+            .filter(marked.c.percent == best, *within)
+            .label(f"best_on_{n}"),
+            func.min(onset).label(f"onset_on_{n}"),
+            # Relief is lost at the first score after onset that is not relieved.
+            func.min(marked.c.recorded_on)
+            .filter(marked.c.recorded_on > onset, marked.c.percent < threshold, *within)
+            .label(f"lost_on_{n}"),
+        ]
+    return (
+        select(marked.c.intervention_id, *totals)
         .group_by(marked.c.intervention_id)
         .subquery("summed")
     )
 
 
-def columns(sums: Subquery, thresholds: Sequence[float]) -> list[Any]:
+def columns(summed: Subquery, sums: Sequence[Sum]) -> list[Any]:
     """The summed columns to select beside an intervention's own, in the order ``read`` takes."""
-    return [sums.c[name] for name in _COMMON] + [
-        sums.c[f"{kind}_on_{n}"] for n in range(len(thresholds)) for kind in ("onset", "lost")
-    ]
+    return [summed.c[f"{name}_{n}"] for n in range(len(sums)) for name in _COLUMNS]
 
 
-def read(values: Sequence[Any], thresholds: int) -> list[FollowUps]:
-    """The ``FollowUps`` under each threshold from the ``columns`` values of one row.
+def read(values: Sequence[Any], sums: int) -> list[FollowUps]:
+    """The ``FollowUps`` of each sum from the ``columns`` values of one row.
 
-    An intervention with no follow-up score has no summed row (an outer join gives NULLs):
-    a count of 0.
+    An intervention with no follow-up score has no summed row (an outer join gives NULLs), and
+    one whose scores all came after ``known_on`` a count of 0: either way, no follow-ups.
     """
-    count, last_on, best_pct, best_on = values[:4]
-    if count is None:
-        return [FollowUps()] * thresholds
-    return [
-        FollowUps(count, last_on, best_pct, best_on, values[4 + 2 * n], values[5 + 2 * n])
-        for n in range(thresholds)
-    ]
+    width = len(_COLUMNS)
+    found = []
+    for n in range(sums):
+        count, *rest = values[n * width : (n + 1) * width]
+        found.append(FollowUps(count, *rest) if count else FollowUps())
+    return found

@@ -251,14 +251,14 @@ def relief_statement(filters: ReportFilters, group_by: str):
             )
         )
     chosen = chosen.cte("chosen")
-    thresholds = [filters.threshold]
-    sums = relief_sums.per_intervention(chosen, thresholds)
+    sums = [relief_sums.Sum(filters.threshold)]
+    summed = relief_sums.per_intervention(chosen, sums)
     return select(
         chosen.c.group_key,
         chosen.c.performed_on,
         chosen.c.baseline_nrs,
-        *relief_sums.columns(sums, thresholds),
-    ).select_from(chosen.outerjoin(sums, sums.c.intervention_id == chosen.c.id))
+        *relief_sums.columns(summed, sums),
+    ).select_from(chosen.outerjoin(summed, summed.c.intervention_id == chosen.c.id))
 
 
 @dataclass

@@ -450,8 +450,8 @@ def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
     """
     today = clock.utcnow().astimezone(zone).date()
     rules = [rule_from_row(row) for row in session.execute(select(RepeatEligibilityRule)).scalars()]
-    sums = len(outcome_sums(filters, rules, today))
-    thresholds = rule_thresholds(rules)
+    sums = outcome_sums(filters, rules, today)
+    thresholds = rule_thresholds(rules)  # those of sums[1:]
     (statement,) = outcomes_statements(filters, zone, rules, today)
 
     def rows() -> Rows:
@@ -461,7 +461,7 @@ def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
                 history = [
                     Completed(
                         *row[:_OWN_COLUMNS],
-                        relief_sums.read(row[_OWN_COLUMNS:], sums),
+                        relief_sums.read(row[_OWN_COLUMNS:], len(sums)),
                     )
                     for row in group
                 ]

@@ -11,22 +11,22 @@ Usage::
 
 For each database (a temporary SQLite file, and PostgreSQL when ``--database-url`` or
 ``TEST_DATABASE_URL`` names a server, in a throwaway database dropped afterwards) it builds two
-clinics with ``clinic.services.demo.seed_demo``: N patients (``--patients``, default 1,000) and
-``--scale`` × N (default 10×). Then, for every export in ``clinic.services.exports.EXPORTS``,
+clinics with ``clinic.demo.seed_demo``: N patients (``--patients``, default 1,000) and
+``--scale`` × N (default 10×). Then, for every export in ``clinic.services.interchange.exports.EXPORTS``,
 unfiltered (the largest file), it prints:
 
 * **time**: the export as the command line writes it (``CsvStream``, every cell formatted and
   formula-safe, encoded to UTF-8 bytes and thrown away: on SQLite by Python, on PostgreSQL the
-  plain exports by the database through ``clinic.services.copy_csv``, the rest by Python), best
+  plain exports by the database through ``clinic.services.interchange.copy_csv``, the rest by Python), best
   of ``--repeat`` runs, beside
   yardsticks measured in the same run on the same data — the **bare read**: the export's own
   SELECTs (compiled to SQL) executed on a raw DB-API cursor and every row fetched, 1,000 at a
   time (PostgreSQL: a server-side cursor), no formatting; and on PostgreSQL ``COPY (SELECT …)
   TO STDOUT (FORMAT csv)`` of those SELECTs through psycopg's copy. Ratios are export ÷
-  yardstick. The relief tables (from ``clinic.services.reports``) are measured against the
+  yardstick. The relief tables (from ``clinic.services.relief.reports``) are measured against the
   bare read of the relief report's own query, ``outcomes`` against its own SELECT with the
   seeded rules' thresholds. Those three have the database sum each intervention's follow-up
-  scores (``clinic.services.relief_sums``), so each is also shown beside a bare read of every
+  scores (``clinic.services.relief.sums``), so each is also shown beside a bare read of every
   score it sums (completed interventions, one row per follow-up score): what they read before.
   Statistics are refreshed (``ANALYZE``) after seeding, and PostgreSQL yardsticks are planned
   as the exports are (``clinic.services.planning``).
@@ -63,7 +63,11 @@ from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import and_, func, select, text  # noqa: E402
 
 from benchmarks.databases import drop_postgres, throwaway_postgres  # noqa: E402
-from clinic import clock, create_app  # noqa: E402
+from clinic import (  # noqa: E402
+    clock,
+    create_app,
+    demo,  # noqa: E402
+)
 from clinic.extensions import db  # noqa: E402
 from clinic.models import (  # noqa: E402
     Booking,
@@ -72,13 +76,12 @@ from clinic.models import (  # noqa: E402
     Patient,
     RepeatEligibilityRule,
 )
-from clinic.services import demo  # noqa: E402
-from clinic.services import exports as service  # noqa: E402
-from clinic.services.audit import COMMAND_LINE, act_as  # noqa: E402
-from clinic.services.eligibility import rule_from_row  # noqa: E402
 from clinic.services.filters import ReportFilters  # noqa: E402
+from clinic.services.identity.audit import COMMAND_LINE, act_as  # noqa: E402
+from clinic.services.interchange import exports as service  # noqa: E402
 from clinic.services.planning import PLAN_FOR_EVERY_ROW  # noqa: E402
-from clinic.services.reports import relief_statement  # noqa: E402
+from clinic.services.relief.eligibility import rule_from_row  # noqa: E402
+from clinic.services.relief.reports import relief_statement  # noqa: E402
 
 FILTERS = ReportFilters()  # unfiltered: every row
 FETCH = 1000

@@ -48,9 +48,9 @@ from benchmarks.databases import drop_postgres, throwaway_postgres  # noqa: E402
 from clinic import create_app  # noqa: E402
 from clinic.extensions import db  # noqa: E402
 from clinic.models import Room, StaffUser  # noqa: E402
-from clinic.services.audit import COMMAND_LINE, act_as  # noqa: E402
-from clinic.services.csvio import csv_lines  # noqa: E402
-from clinic.services.imports import COLUMNS, import_files  # noqa: E402
+from clinic.services.identity.audit import COMMAND_LINE, act_as  # noqa: E402
+from clinic.services.interchange.csvio import csv_lines  # noqa: E402
+from clinic.services.interchange.imports import COLUMNS, import_files  # noqa: E402
 
 ZONE = ZoneInfo("UTC")
 SCORES_PER_INTERVENTION = 5

@@ -55,7 +55,7 @@ from clinic import create_app  # noqa: E402
 from clinic.extensions import db  # noqa: E402
 from clinic.models import CONDITIONS, SEXES, Patient  # noqa: E402
 from clinic.models.patients import search_key  # noqa: E402
-from clinic.services import accounts  # noqa: E402
+from clinic.services.identity import accounts
 from clinic.services.patients import patient_search  # noqa: E402
 
 PASSWORD = "benchmark harbour lantern 5521"  # noqa: S105 (a throwaway database's account)

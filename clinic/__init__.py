@@ -57,8 +57,8 @@ def configure_database_and_secret(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from clinic.extensions import bootstrap, csrf, db, login_manager, migrate
-    from clinic.services.accounts import passwords
-    from clinic.services.audit import install_audit_hook
+    from clinic.services.identity.accounts import passwords
+    from clinic.services.identity.audit import install_audit_hook
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
@@ -98,26 +98,35 @@ def register_blueprints(app: Flask) -> None:
     from clinic.views import (
         admin,
         auth,
-        clinical,
+        dashboard,
         devices,
         exports,
         fhir,
+        followup,
         imports,
-        main,
         patients,
+        procedures,
         referrals,
-        reports,
-        schedule,
-        worklist,
+        relief,
+        scheduling,
     )
 
-    for module in (auth, main, patients, referrals, schedule, worklist, reports, exports):
+    for module in (
+        auth,
+        dashboard,
+        patients,
+        referrals,
+        scheduling,
+        followup,
+        relief,
+        exports,
+        procedures,
+        imports,
+        admin,
+        devices,
+        fhir,
+    ):
         app.register_blueprint(module.bp)
-    app.register_blueprint(clinical.bp)
-    app.register_blueprint(imports.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(devices.bp)
-    app.register_blueprint(fhir.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -8,10 +8,12 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
+from clinic import demo
 from clinic.extensions import db
 from clinic.models import ROLES, Patient, StaffUser
-from clinic.services import DomainError, accounts, demo
-from clinic.services.audit import COMMAND_LINE, act_as
+from clinic.services import DomainError
+from clinic.services.identity import accounts
+from clinic.services.identity.audit import COMMAND_LINE, act_as
 
 users = AppGroup("users", help="Create and keep staff accounts.")
 

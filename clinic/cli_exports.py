@@ -1,6 +1,6 @@
 """``flask --app clinic export NAME``: the CSV exports of DESIGN.md section 5 and the FHIR bundle.
 
-The same registry as the manager's downloads (``clinic.services.exports``), so the command and
+The same registry as the manager's downloads (``clinic.services.interchange.exports``), so the command and
 the web write the same columns and values; only the byte-order mark differs (none here unless
 ``--bom``). Bad input is refused before anything is read or written. With ``-o FILE`` the export
 goes to a temporary file beside FILE, renamed over it only once complete, so a failure never
@@ -25,8 +25,8 @@ from flask.cli import with_appcontext
 from clinic.cli import fail
 from clinic.extensions import db
 from clinic.services import DomainError
-from clinic.services import exports as service
-from clinic.services.audit import COMMAND_LINE, act_as, record_event
+from clinic.services.identity.audit import COMMAND_LINE, act_as, record_event
+from clinic.services.interchange import exports as service
 
 FHIR = "fhir"
 NAMES = [*service.EXPORTS, FHIR]
@@ -158,14 +158,14 @@ def export_fhir(
     threshold: str | None,
     bom: bool,
 ) -> None:
-    """The FHIR R4 bundle of every patient (``clinic.services.fhir``), audited like the CSVs."""
+    """The FHIR R4 bundle of every patient (``clinic.services.interchange.fhir``), audited like the CSVs."""
     if date_from or date_to or threshold or bom:
         fail("fhir takes no --from, --to, --threshold or --bom: the bundle holds every patient.")
     target = checked_output(output)
     written: list[int] = []
 
     def write(out: IO[str]) -> None:
-        from clinic.services.fhir import write_bundle
+        from clinic.services.interchange.fhir import write_bundle
 
         written.append(write_bundle(db.session, out, zone))
 

@@ -1,6 +1,6 @@
 """``flask --app clinic import``: CSV files of patients, interventions and pain scores.
 
-Any subset of the three files, in one transaction (``clinic.services.imports``): when any row of
+Any subset of the three files, in one transaction (``clinic.services.interchange.imports``): when any row of
 any file is refused, every problem goes to standard error as ``FILE:LINE: column: message``
 (FILE as typed on the command line), nothing is written and the exit status is 1. ``--dry-run``
 checks and counts without writing. A real import is audited as one ``import`` event with
@@ -17,8 +17,8 @@ from flask.cli import with_appcontext
 from clinic.cli import fail
 from clinic.extensions import db
 from clinic.services import DomainError
-from clinic.services.audit import COMMAND_LINE, act_as
-from clinic.services.imports import COLUMNS, import_files
+from clinic.services.identity.audit import COMMAND_LINE, act_as
+from clinic.services.interchange.imports import COLUMNS, import_files
 
 CSV_FILE = click.Path(exists=True, dir_okay=False, readable=True)
 

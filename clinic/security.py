@@ -17,8 +17,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from clinic import clock
 from clinic.extensions import db, login_manager
-from clinic.services import accounts
-from clinic.services.audit import Actor, act_as, record_event
+from clinic.services.identity import accounts
+from clinic.services.identity.audit import Actor, act_as, record_event
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [

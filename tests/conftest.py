@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from clinic import create_app
 from clinic.extensions import db
 from clinic.models import StaffUser
-from clinic.services import accounts
+from clinic.services.identity import accounts
 from tests import factories
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")

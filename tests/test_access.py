@@ -29,7 +29,7 @@ REGISTRARS = frozenset({"front_desk", "physician", "admin"})
 # ``{booking_id}`` are filled from records the test creates. Routes that only take POST are
 # tried with a POST carrying a CSRF token and no form data (which must change nothing).
 ROUTE_ROLES: dict[str, tuple[str, frozenset[str]]] = {
-    "main.home": ("/", ALL),
+    "dashboard.home": ("/", ALL),
     "patients.index": ("/patients", ALL),
     "patients.show": ("/patients/{patient_id}", ALL),
     "patients.new": ("/patients/new", REGISTRARS),
@@ -39,17 +39,17 @@ ROUTE_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     "referrals.new": ("/referrals/new", SCHEDULERS),
     "referrals.show": ("/referrals/{referral_id}", CLINICAL),
     "referrals.move": ("/referrals/{referral_id}/status", SCHEDULERS),
-    "schedule.index": ("/schedule", CLINICAL),
-    "schedule.new": ("/schedule/new", SCHEDULERS),
-    "schedule.show": ("/schedule/bookings/{booking_id}", CLINICAL),
-    "schedule.reschedule": ("/schedule/bookings/{booking_id}/reschedule", SCHEDULERS),
-    "schedule.change_status": ("/schedule/bookings/{booking_id}/status", SCHEDULERS),
-    "clinical.complete": ("/schedule/bookings/{booking_id}/complete", frozenset({"physician"})),
-    "clinical.new_score": ("/patients/{patient_id}/pain-scores/new", SCHEDULERS),
-    "clinical.pain_chart": ("/patients/{patient_id}/pain-chart.svg", ALL),
-    "worklist.index": ("/worklist", frozenset({"front_desk", "physician"})),
-    "worklist.record_score": ("/worklist/score", frozenset({"front_desk", "physician"})),
-    "worklist.record_attempt": ("/worklist/attempt", frozenset({"front_desk", "physician"})),
+    "scheduling.index": ("/schedule", CLINICAL),
+    "scheduling.new": ("/schedule/new", SCHEDULERS),
+    "scheduling.show": ("/schedule/bookings/{booking_id}", CLINICAL),
+    "scheduling.reschedule": ("/schedule/bookings/{booking_id}/reschedule", SCHEDULERS),
+    "scheduling.change_status": ("/schedule/bookings/{booking_id}/status", SCHEDULERS),
+    "procedures.complete": ("/schedule/bookings/{booking_id}/complete", frozenset({"physician"})),
+    "procedures.new_score": ("/patients/{patient_id}/pain-scores/new", SCHEDULERS),
+    "procedures.pain_chart": ("/patients/{patient_id}/pain-chart.svg", ALL),
+    "followup.index": ("/worklist", frozenset({"front_desk", "physician"})),
+    "followup.record_score": ("/worklist/score", frozenset({"front_desk", "physician"})),
+    "followup.record_attempt": ("/worklist/attempt", frozenset({"front_desk", "physician"})),
     # Sharing a record as FHIR: physicians and administrators (issue 6).
     "fhir.patient_bundle": ("/patients/{patient_id}/fhir.json", frozenset({"physician", "admin"})),
     # Spinal cord stimulators: physicians write; everyone who reads the record reads them.
@@ -62,8 +62,8 @@ ROUTE_ROLES: dict[str, tuple[str, frozenset[str]]] = {
         "/devices/visits/{booking_id}/programming",
         frozenset({"physician"}),
     ),
-    "reports.relief": ("/reports/relief", frozenset({"physician", "manager", "admin"})),
-    "reports.relief_chart": (
+    "relief.relief": ("/reports/relief", frozenset({"physician", "manager", "admin"})),
+    "relief.relief_chart": (
         "/reports/relief/chart.svg",
         frozenset({"physician", "manager", "admin"}),
     ),
@@ -100,14 +100,14 @@ FORM_PAGES = {
     "admin.edit_room",
     "admin.edit_procedure",
     "admin.edit_eligibility_rule",
-    "schedule.new",
-    "schedule.reschedule",
+    "scheduling.new",
+    "scheduling.reschedule",
     "devices.new",
     "devices.edit",
     "devices.explant",
     "devices.new_adjustment",
-    "clinical.complete",
-    "clinical.new_score",
+    "procedures.complete",
+    "procedures.new_score",
 }
 MUTATING_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

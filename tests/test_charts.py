@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from clinic.services.charts import ProcedureTrace, label_rows, pain_chart_svg
+from clinic.services.relief.charts import ProcedureTrace, label_rows, pain_chart_svg
 
 
 def trace(label: str, performed_on: date) -> ProcedureTrace:

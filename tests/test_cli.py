@@ -5,9 +5,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from clinic import demo
 from clinic.models import ROLES, AuditEvent, Patient, Room, StaffUser
-from clinic.services import demo
-from clinic.services.accounts import passwords
+from clinic.services.identity.accounts import passwords
 from tests.conftest import make_user
 from tests.factories import PatientFactory
 

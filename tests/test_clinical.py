@@ -9,8 +9,8 @@ from sqlalchemy import func, select, update
 
 from clinic import clock
 from clinic.models import AuditEvent, Booking, Intervention, PainScore, Visit
-from clinic.services import DomainError, scheduling
-from clinic.services.pain_scores import ScoreValues, record_pain_score
+from clinic.services import DomainError
+from clinic.services.followup.pain_scores import ScoreValues, record_pain_score
 from clinic.services.procedures import (
     Completion,
     complete_intervention,
@@ -18,6 +18,7 @@ from clinic.services.procedures import (
     normalise_levels,
 )
 from clinic.services.records import StaleRecord
+from clinic.services.scheduling import bookings as scheduling
 from tests.conftest import csrf_token
 from tests.factories import (
     InterventionFactory,

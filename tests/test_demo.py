@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 import pytest
 from sqlalchemy import func, select
 
-from clinic import clock
+from clinic import clock, demo
 from clinic.models import (
     AuditEvent,
     Booking,
@@ -19,8 +19,10 @@ from clinic.models import (
     ScsDevice,
     StimulatorAdjustment,
 )
-from clinic.services import demo, eligibility, followups, relief
-from clinic.services.audit import COMMAND_LINE, act_as
+from clinic.services.followup import calls as followups
+from clinic.services.identity.audit import COMMAND_LINE, act_as
+from clinic.services.relief import eligibility
+from clinic.services.relief import rules as relief
 
 PATIENTS = 300
 

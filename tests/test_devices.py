@@ -26,7 +26,7 @@ from clinic.services.devices import (
     update_device,
 )
 from clinic.services.records import StaleRecord
-from clinic.services.scheduling import BookingClash
+from clinic.services.scheduling.bookings import BookingClash
 from tests.conftest import csrf_token
 from tests.factories import (
     InterventionFactory,

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from clinic.services.eligibility import (
+from clinic.services.relief.eligibility import (
     PastProcedure,
     Rule,
     assess_patient,
@@ -19,7 +19,7 @@ from clinic.services.eligibility import (
     parse_codes,
     rule_from_row,
 )
-from clinic.services.relief import Score, summarise
+from clinic.services.relief.rules import Score, summarise
 
 # The four seeded rows, typed out from the first migration (and checked against it below).
 SEEDED_ROWS = [

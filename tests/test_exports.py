@@ -20,9 +20,11 @@ from sqlalchemy import insert, select, text
 
 from clinic import clock
 from clinic.models import AuditEvent, PainScore, ScsDevice, StimulatorAdjustment
-from clinic.services import audit, exports, reports
-from clinic.services.csvio import BOM
 from clinic.services.filters import ReportFilters
+from clinic.services.identity import audit
+from clinic.services.interchange import exports
+from clinic.services.interchange.csvio import BOM
+from clinic.services.relief import reports
 from clinic.views import exports as export_views
 from tests.factories import (
     InterventionFactory,
@@ -65,7 +67,7 @@ OWN_EXPORTS = [name for name in HEADERS if name not in RELIEF_EXPORTS]
 
 def has_reports() -> bool:
     try:
-        import clinic.services.reports  # noqa: F401
+        import clinic.services.relief.reports  # noqa: F401
     except ModuleNotFoundError:
         return False
     return True
@@ -317,7 +319,7 @@ def test_every_export_has_exactly_the_designed_header(runner, name):
 
 @pytest.mark.parametrize("name", RELIEF_EXPORTS)
 def test_relief_exports_come_from_the_relief_report_with_their_header(runner, clinic, name):
-    pytest.importorskip("clinic.services.reports")
+    pytest.importorskip("clinic.services.relief.reports")
     data = cli_bytes(runner, name)
     assert data.split(b"\r\n")[0].decode() == HEADERS[name]
 
@@ -1245,7 +1247,7 @@ def test_a_failure_while_writing_leaves_the_old_file_and_no_partial_one(
 def test_export_fhir_writes_the_bundle_through_the_fhir_module(
     runner, db_session, clinic, tmp_path
 ):
-    pytest.importorskip("clinic.services.fhir")
+    pytest.importorskip("clinic.services.interchange.fhir")
     target = tmp_path / "bundle.json"
     result = run_export(runner, "fhir", "-o", str(target))
     assert result.exit_code == 0, (result.output, result.exception)

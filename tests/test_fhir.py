@@ -16,7 +16,7 @@ from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import select
 
 from clinic.models import AuditEvent, ScsDevice
-from clinic.services import fhir
+from clinic.services.interchange import fhir
 from tests.factories import (
     InterventionFactory,
     PainScoreFactory,

@@ -10,7 +10,7 @@ from clinic import clock
 from clinic.extensions import db
 from clinic.models import AuditEvent, FollowUpCall, PainScore
 from clinic.services import DomainError
-from clinic.services.followups import (
+from clinic.services.followup.calls import (
     CallAlreadyRecorded,
     Offset,
     ScheduleError,
@@ -21,7 +21,7 @@ from clinic.services.followups import (
     parse_schedule,
     record_call_attempt,
 )
-from clinic.services.pain_scores import record_pain_score
+from clinic.services.followup.pain_scores import record_pain_score
 from tests.conftest import csrf_token
 from tests.factories import InterventionFactory, PainScoreFactory, PatientFactory, procedure_type
 

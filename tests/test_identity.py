@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 import config
 from clinic import clock
 from clinic.models import AuditEvent, StaffUser
-from clinic.services import DomainError, accounts
+from clinic.services import DomainError
+from clinic.services.identity import accounts
 from tests.conftest import PASSWORD, csrf_token, make_app, make_user, sign_in
 
 COOKIE = "clinic_session"

@@ -18,22 +18,14 @@ import pytest
 from sqlalchemy import func, select, text
 
 from clinic.extensions import db
-from clinic.models import (
-    AuditEvent,
-    Booking,
-    Intervention,
-    PainScore,
-    Patient,
-    Room,
-    StaffUser,
-)
-from clinic.services.audit import Actor, act_as
-from clinic.services.csvio import csv_lines
-from clinic.services.exports import EXPORTS
+from clinic.models import AuditEvent, Booking, Intervention, PainScore, Patient, Room, StaffUser
 from clinic.services.filters import ReportFilters
-from clinic.services.imports import COLUMNS, ImportFailed, import_files
+from clinic.services.identity.audit import Actor, act_as
+from clinic.services.interchange.csvio import csv_lines
+from clinic.services.interchange.exports import EXPORTS
+from clinic.services.interchange.imports import COLUMNS, ImportFailed, import_files
 from clinic.services.patients import patient_search
-from clinic.services.scheduling import describe
+from clinic.services.scheduling.bookings import describe
 from tests.conftest import csrf_token
 from tests.factories import InterventionFactory, PainScoreFactory, PatientFactory, VisitFactory
 

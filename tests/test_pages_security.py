@@ -19,7 +19,7 @@ from clinic import clock
 from clinic.extensions import db, login_manager
 from clinic.models import Patient, StaffUser
 from clinic.security import is_safe_next
-from clinic.services.accounts import passwords
+from clinic.services.identity.accounts import passwords
 from tests.conftest import PASSWORD, csrf_token, make_app, make_user
 from tests.factories import (
     InterventionFactory,

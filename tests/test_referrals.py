@@ -9,8 +9,9 @@ from sqlalchemy import func, select, text
 
 from clinic import clock
 from clinic.models import Referral
-from clinic.services import DomainError, referrals, scheduling
+from clinic.services import DomainError, referrals
 from clinic.services.records import StaleRecord
+from clinic.services.scheduling import bookings as scheduling
 from tests.conftest import csrf_token
 from tests.factories import (
     InterventionFactory,

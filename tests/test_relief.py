@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from clinic.services.relief import (
+from clinic.services.relief.rules import (
     Outcome,
     Score,
     assess,

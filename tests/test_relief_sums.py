@@ -1,7 +1,7 @@
 """The database's sums of each intervention's follow-ups are the relief engine's, to the day.
 
 The relief report and the ``outcomes`` export no longer read every pain score: the database adds
-them up (``clinic.services.relief_sums``). These tests hold that SQL to ``relief.summarise`` —
+them up (``clinic.services.relief.sums``). These tests hold that SQL to ``relief.summarise`` —
 the pure Python the patient page still uses — on random histories built to hit every edge the
 rules have: scores on and before the performed date, percents reported over the NRS (both
 ways), percents exactly at a threshold, pain worse than baseline, no baseline or a baseline of
@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from clinic.models import Intervention, PainScore
-from clinic.services import relief_sums
-from clinic.services.relief import FollowUps, Score, assess, judge, summarise
-from clinic.services.relief_sums import Sum
+from clinic.services.relief import sums as relief_sums
+from clinic.services.relief.rules import FollowUps, Score, assess, judge, summarise
+from clinic.services.relief.sums import Sum
 from tests.test_reports import treat
 
 THRESHOLDS = [50, 30, 80, 1, 100]

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from clinic.models import Intervention
-from clinic.services import reports
 from clinic.services.filters import ReportFilters
+from clinic.services.relief import reports
 from tests.factories import (
     InterventionFactory,
     PainScoreFactory,

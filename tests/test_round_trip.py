@@ -8,9 +8,9 @@ from contextlib import contextmanager
 import pytest
 from flask_migrate import upgrade
 
+from clinic import demo
 from clinic.extensions import db
 from clinic.models import Room, StaffUser
-from clinic.services import demo
 from tests.conftest import (
     BACKENDS,
     TEST_DATABASE_URL,

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from clinic import clock
 from clinic.extensions import db
 from clinic.models import Booking, Intervention, Patient, ProcedureType, Room, StaffUser, Visit
-from clinic.services import DomainError, scheduling
+from clinic.services import DomainError
 from clinic.services.records import StaleRecord
+from clinic.services.scheduling import bookings as scheduling
 from tests.conftest import (
     BACKENDS,
     TEST_DATABASE_URL,

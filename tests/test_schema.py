@@ -21,8 +21,8 @@ from clinic.models import (
     StaffUser,
     Visit,
 )
-from clinic.services import accounts
-from clinic.services.audit import Actor, act_as, record_event
+from clinic.services.identity import accounts
+from clinic.services.identity.audit import Actor, act_as, record_event
 from tests.conftest import make_user
 from tests.factories import (
     InterventionFactory,

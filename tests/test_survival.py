@@ -12,8 +12,8 @@ from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 from lifelines.utils import median_survival_times
 
-from clinic.services import survival
-from clinic.services.survival import kaplan_meier, log_rank
+from clinic.services.relief import survival
+from clinic.services.relief.survival import kaplan_meier, log_rank
 
 # Freireich et al. (1963), "The effect of 6-mercaptopurine on the duration of steroid-induced
 # remissions in acute leukemia", Blood 21:699–716; as analysed by Gehan (1965, Biometrika 52:

@@ -13,7 +13,7 @@ from wtforms.validators import (
 )
 
 from clinic.models import ROLE_LABELS
-from clinic.services.eligibility import parse_codes
+from clinic.services.relief.eligibility import parse_codes
 
 ROLE_CHOICES = list(ROLE_LABELS.items())
 

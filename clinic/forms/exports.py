@@ -4,9 +4,9 @@ from flask_wtf import FlaskForm
 from wtforms import DateField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-from clinic.forms.worklist import WholeNumberField
-from clinic.services.exports import DEFAULT_THRESHOLD
+from clinic.forms.followup import WholeNumberField
 from clinic.services.filters import ReportFilters
+from clinic.services.interchange.exports import DEFAULT_THRESHOLD
 
 THRESHOLD_MESSAGE = (
     "The threshold is the percent relief that counts as relieved: a whole number from 1 to 100."

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clinic.models import Booking, Intervention, Patient, ProcedureType, Referral
-from clinic.services import followups
+from clinic.services.followup import calls as followups
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from clinic.models import (
 from clinic.models.devices import ADJUSTMENT_CPT_CODES, PARADIGMS
 from clinic.services import DomainError
 from clinic.services.records import StaleRecord, check_version
-from clinic.services.scheduling import NewBooking, book
+from clinic.services.scheduling.bookings import NewBooking, book
 
 IMPLANT_PROCEDURE_CODE = "SCS-IMPLANT"
 PARADIGM_LABELS = {

@@ -16,9 +16,10 @@ from clinic.forms.admin import (
 from clinic.models import ProcedureType, RepeatEligibilityRule, Room, StaffUser
 from clinic.models.scheduling import DEFAULT_FOLLOWUP_SCHEDULE
 from clinic.security import role_required
-from clinic.services import DomainError, accounts
-from clinic.services.eligibility import parse_codes
-from clinic.services.followups import parse_schedule
+from clinic.services import DomainError
+from clinic.services.followup.calls import parse_schedule
+from clinic.services.identity import accounts
+from clinic.services.relief.eligibility import parse_codes
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

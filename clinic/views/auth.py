@@ -16,7 +16,7 @@ from clinic import clock
 from clinic.extensions import db
 from clinic.forms.auth import LoginForm
 from clinic.security import client_address, is_safe_next
-from clinic.services import accounts
+from clinic.services.identity import accounts
 
 bp = Blueprint("auth", __name__)
 
@@ -35,7 +35,7 @@ def login():
     """Sign in with username and password; throttled after repeated failures."""
     next_url = request.args.get("next")
     if current_user.is_authenticated:
-        return redirect(next_url if is_safe_next(next_url) else url_for("main.home"))
+        return redirect(next_url if is_safe_next(next_url) else url_for("dashboard.home"))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
@@ -60,7 +60,7 @@ def login():
             login_user(user)
             session["last_seen"] = clock.utcnow().timestamp()
             db.session.commit()
-            return redirect(next_url if is_safe_next(next_url) else url_for("main.home"))
+            return redirect(next_url if is_safe_next(next_url) else url_for("dashboard.home"))
     return render_template("auth/login.html", form=form), status
 
 

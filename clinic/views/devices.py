@@ -20,9 +20,10 @@ from clinic.forms.devices import (
 )
 from clinic.models import Patient, ScsDevice, Visit
 from clinic.security import ALL_ROLES, role_required
-from clinic.services import DomainError, devices, scheduling
-from clinic.services.audit import record_event
+from clinic.services import DomainError, devices
+from clinic.services.identity.audit import record_event
 from clinic.services.records import StaleRecord
+from clinic.services.scheduling import bookings
 from clinic.views.common import (
     NO_ROOM,
     clinic_today,
@@ -348,7 +349,7 @@ def new_adjustment(device_id: int):
         device=device,
         patient=patient,
         visit=visit,
-        visit_description=scheduling.describe(visit, zone) if visit is not None else None,
+        visit_description=bookings.describe(visit, zone) if visit is not None else None,
         last=last,
         open_visits=open_visits,
         stimulator=devices.stimulator_history(db.session, patient.id),
@@ -359,10 +360,10 @@ def new_adjustment(device_id: int):
 def _record_with_new_visit(form: AdjustmentVisitForm, device_id: int):
     """Book the visit being held now and record its programming, under the schedule lock."""
     db.session.commit()  # end the sign-in's read: the booking's unit of work starts with the lock
-    scheduling.lock_schedule(db.session)
+    bookings.lock_schedule(db.session)
     device = get_device_or_404(device_id)
     zone = clinic_zone()
-    starts_at, ends_at = scheduling.local_slot_times(
+    starts_at, ends_at = bookings.local_slot_times(
         form.day.data, form.start_time.data, form.duration_minutes.data, zone
     )
     return devices.record_adjustment_visit(
@@ -396,8 +397,8 @@ def visit_programming(visit_id: int):
         "devices/choose_device.html",
         visit=visit,
         patient=visit.patient,
-        description=scheduling.describe(visit, clinic_zone()),
+        description=bookings.describe(visit, clinic_zone()),
         open_for_programming=open_for_programming,
         implanted=implanted,
-        status_labels=scheduling.STATUS_LABELS,
+        status_labels=bookings.STATUS_LABELS,
     )

@@ -7,8 +7,8 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from clinic.extensions import db
 from clinic.forms.exports import ExportFilterForm
 from clinic.security import role_required
-from clinic.services.audit import Actor, current_actor, record_event
-from clinic.services.exports import EXPORTS, CsvStream
+from clinic.services.identity.audit import Actor, current_actor, record_event
+from clinic.services.interchange.exports import EXPORTS, CsvStream
 from clinic.views.common import clinic_today, clinic_zone
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")

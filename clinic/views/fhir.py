@@ -6,8 +6,8 @@ from flask import Blueprint, Response, current_app
 
 from clinic.extensions import db
 from clinic.security import role_required
-from clinic.services import fhir
-from clinic.services.audit import record_event
+from clinic.services.identity.audit import record_event
+from clinic.services.interchange import fhir
 from clinic.views.common import clinic_zone
 from clinic.views.patients import get_patient_or_404
 

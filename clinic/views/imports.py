@@ -35,7 +35,13 @@ from werkzeug.datastructures import FileStorage
 from clinic.extensions import db
 from clinic.forms.imports import ConfirmForm, UploadForm
 from clinic.security import role_required
-from clinic.services.imports import COLUMNS, KIND_LABELS, KINDS, ImportFailed, import_files
+from clinic.services.interchange.imports import (
+    COLUMNS,
+    KIND_LABELS,
+    KINDS,
+    ImportFailed,
+    import_files,
+)
 from clinic.views.common import clinic_zone
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")

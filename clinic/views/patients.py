@@ -12,10 +12,9 @@ from clinic.extensions import db
 from clinic.forms.patients import SEX_CHOICES, ArchiveForm, PatientForm
 from clinic.models import CONDITION_LABELS, Patient, Referral
 from clinic.security import ALL_ROLES, role_required
-from clinic.services import DomainError, scheduling
-from clinic.services.audit import record_event
+from clinic.services import DomainError
 from clinic.services.devices import stimulator_history
-from clinic.services.outcomes import patient_outcomes
+from clinic.services.identity.audit import record_event
 from clinic.services.patients import (
     MRN_EDITORS,
     LikelyDuplicate,
@@ -27,6 +26,8 @@ from clinic.services.patients import (
     update_patient,
 )
 from clinic.services.records import StaleRecord
+from clinic.services.relief.timeline import patient_outcomes
+from clinic.services.scheduling import bookings as scheduling
 from clinic.views.common import clinic_today, clinic_zone, show_domain_error
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")

@@ -10,8 +10,9 @@ from clinic.extensions import db
 from clinic.forms.referrals import MoveForm, ReferralForm
 from clinic.models import CONDITION_LABELS, Intervention, Patient, Referral
 from clinic.security import CLINICAL_ROLES, role_required
-from clinic.services import DomainError, referrals, scheduling
-from clinic.services.audit import record_event
+from clinic.services import DomainError, referrals
+from clinic.services.identity.audit import record_event
+from clinic.services.scheduling import bookings as scheduling
 from clinic.views.common import clinic_today, show_domain_error
 
 bp = Blueprint("referrals", __name__, url_prefix="/referrals")

@@ -17,7 +17,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from clinic.extensions import db
-from clinic.services import accounts
+from clinic.services.identity import accounts
 from tests.conftest import (
     BACKENDS,
     TEST_DATABASE_URL,

@@ -1,0 +1,512 @@
+"""The follow-up call list: which calls fall due after each completed procedure, which are still
+open, and the attempts at each call.
+
+Clinical rules applied here (DESIGN.md section 3):
+
+- Calls fall due at the procedure type's follow-up schedule, text such as ``"2w 6w 3m 6m 12m"``:
+  ``d`` days, ``w`` weeks, ``m`` calendar months after the performed date. A month is a
+  calendar month (31 January + 1 month = 28 or 29 February), as a clerk counts it.
+- A call's **window** runs from 7 days before to 7 days after its due date. A call is **done**
+  when a pain score for the intervention is recorded inside its window, or when it was marked
+  unreachable or declined. Scores on or before the performed date (the pre-procedure score)
+  never answer a call.
+- Where a schedule puts calls closer than 14 days apart (medial branch block ``1d 1w 2w``,
+  stimulator trial ``3d 1w``) one score can sit in two windows. It then answers the calls that
+  had already fallen due (the clerk caught up), and counts as an early answer to a later call
+  only when no call had fallen due yet: the day-1 score after a block does not close its
+  1-week call. Where windows do not overlap (the default schedule) this is exactly the rule above.
+
+Grouping on the list, for a call still open on ``today``:
+
+- **due today**: due on ``today``;
+- **overdue**: due before ``today`` and its window still open (due < today ≤ due + 7 days);
+- **coming up**: due in the next ``upcoming_days`` days (today < due ≤ today + 14 by default),
+  shown for information only;
+- **missed**: the window closed with no score (today > due + 7). Missed calls leave the list;
+  the page shows how many were missed in the last 30 days.
+
+An attempt that reaches nobody is counted on the call's ``follow_up_call`` row (created on the
+first attempt): "no answer" keeps the call on the list, "unreachable" and "declined" close it.
+
+The list never loads every completed intervention. For each distinct offset in the catalogue's
+schedules, the performed dates whose call falls due in the window of interest form a narrow
+range, so one query with one OR'ed date range per offset finds the candidates, and one query
+each loads their pain scores and call attempts: four statements, whatever the size of the data.
+"""
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import cached_property
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import and_, false, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, contains_eager, joinedload
+
+from clinic import clock
+from clinic.models import FollowUpCall, Intervention, PainScore, Patient, ProcedureType, StaffUser
+from clinic.models.followup import CALL_OUTCOMES
+from clinic.models.scheduling import DEFAULT_FOLLOWUP_SCHEDULE
+from clinic.services import DomainError
+from clinic.services.scheduling.bookings import STATUS_LABELS
+
+# A score up to this many days either side of the due date answers the call.
+WINDOW_DAYS = 7
+UPCOMING_DAYS = 14
+# The page counts calls whose window closed, unanswered, in this many past days.
+MISSED_LOOKBACK_DAYS = 30
+
+UNITS = {"d": ("day", "days"), "w": ("week", "weeks"), "m": ("month", "months")}
+# Ten years at most: a longer offset is a typing error, not a follow-up plan.
+MAX_AMOUNT = {"d": 3660, "w": 520, "m": 120}
+# "2w", "2 w", "2 weeks", "1 month": a whole number and a unit, then a separator or the end.
+_ITEM = re.compile(r"(\d+)\s*(d|days?|w|weeks?|m|months?)(?=[\s,;]|$)", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[\s,;]*")
+
+# Outcomes that close a call without a score; "no answer" keeps it open.
+CLOSING_OUTCOMES = CALL_OUTCOMES
+ATTEMPT_OUTCOMES = ("no_answer", *CLOSING_OUTCOMES)
+OUTCOME_LABELS = {"no_answer": "No answer", "unreachable": "Unreachable", "declined": "Declined"}
+
+
+class ScheduleError(DomainError, ValueError):
+    """A follow-up schedule that cannot be read; the message says which part and how to write it."""
+
+
+@dataclass(frozen=True, order=True)
+class Offset:
+    """How long after the performed date a call falls due: a number of days or of calendar months."""
+
+    days: int = 0
+    months: int = 0
+    text: str = field(default="", compare=False)
+
+    def after(self, performed_on: date) -> date:
+        """The due date: calendar months are added by the calendar, clamped to the month's end."""
+        if self.months:
+            return performed_on + self._calendar_months + timedelta(days=self.days)
+        return performed_on + timedelta(days=self.days)
+
+    @cached_property
+    def _calendar_months(self) -> relativedelta:
+        return relativedelta(months=self.months)
+
+    def performed_range(self, first_due: date, last_due: date) -> tuple[date, date]:
+        """Performed dates whose call at this offset can fall due between the two dates.
+
+        For months the range is widened by 3 days each way: several performed dates map to the
+        same month end (29, 30, 31 January → 28 February). The exact due date is computed for
+        each candidate afterwards, so the widening only costs a few extra rows.
+        """
+        if self.months:
+            slack = timedelta(days=3)
+            return (
+                first_due - relativedelta(months=self.months) - slack,
+                last_due - relativedelta(months=self.months) + slack,
+            )
+        return first_due - timedelta(days=self.days), last_due - timedelta(days=self.days)
+
+    @property
+    def label(self) -> str:
+        """'2-week', '3-month', '1-day': the call's name on the list."""
+        amount, unit = self._amount_unit()
+        return f"{amount}-{UNITS[unit][0]}"
+
+    @property
+    def long_label(self) -> str:
+        amount, unit = self._amount_unit()
+        return f"{amount} {UNITS[unit][0 if amount == 1 else 1]}"
+
+    def _amount_unit(self) -> tuple[int, str]:
+        if self.months:
+            return self.months, "m"
+        if "w" in self.text.lower() or (self.days % 7 == 0 and self.days >= 7):
+            return self.days // 7, "w"
+        return self.days, "d"
+
+    @property
+    def approximate_days(self) -> float:
+        return self.days + self.months * 30.44
+
+
+def parse_schedule(text: str) -> list[Offset]:
+    """Read a schedule such as ``"2w 6w 3m 6m 12m"`` into offsets, earliest first.
+
+    Items are separated by spaces or commas; units may be spelt out ("2 weeks"). An empty
+    schedule means no follow-up calls. Anything else raises ``ScheduleError`` naming the part
+    that could not be read.
+    """
+    text = text or ""
+    offsets: list[Offset] = []
+    position = _SEPARATORS.match(text).end()
+    while position < len(text):
+        match = _ITEM.match(text, position)
+        if match is None:
+            bad = re.match(r"[^\s,;]+", text[position:])
+            token = bad.group(0) if bad else text[position:]
+            raise ScheduleError(
+                f'Follow-up schedule "{text}": "{token}" is not a whole number followed by '
+                'd (days), w (weeks) or m (months). Write it like "2w 6w 3m 6m 12m".',
+                "followup_schedule",
+            )
+        token = match.group(0)
+        amount, unit = int(match.group(1)), match.group(2)[0].lower()
+        if not 1 <= amount <= MAX_AMOUNT[unit]:
+            raise ScheduleError(
+                f'Follow-up schedule "{text}": "{token}" is out of range; use 1 to '
+                f"{MAX_AMOUNT[unit]} {UNITS[unit][1]}.",
+                "followup_schedule",
+            )
+        offset = (
+            Offset(months=amount, text=token)
+            if unit == "m"
+            else Offset(days=amount * (7 if unit == "w" else 1), text=token)
+        )
+        if offset in offsets:
+            raise ScheduleError(
+                f'Follow-up schedule "{text}": "{token}" repeats a call already in the schedule.',
+                "followup_schedule",
+            )
+        offsets.append(offset)
+        position = _SEPARATORS.match(text, match.end()).end()
+    return sorted(offsets, key=lambda o: (o.approximate_days, o.months))
+
+
+def due_dates(performed_on: date, schedule: str | Sequence[Offset]) -> list[date]:
+    """The dates the follow-up calls fall due after a procedure performed on ``performed_on``."""
+    offsets = parse_schedule(schedule) if isinstance(schedule, str) else schedule
+    return sorted({offset.after(performed_on) for offset in offsets})
+
+
+def scheduled_calls(performed_on: date, offsets: Sequence[Offset]) -> list[tuple[date, Offset]]:
+    """(due date, offset) for each call, earliest first; offsets landing on one date make one call."""
+    calls: dict[date, Offset] = {}
+    for offset in offsets:
+        calls.setdefault(offset.after(performed_on), offset)
+    return sorted(calls.items())
+
+
+def window(due_on: date) -> tuple[date, date]:
+    """The days on which a recorded score answers the call due on ``due_on``."""
+    return due_on - timedelta(days=WINDOW_DAYS), due_on + timedelta(days=WINDOW_DAYS)
+
+
+def answered_calls(
+    performed_on: date, due_on_dates: Iterable[date], score_dates: Iterable[date]
+) -> set[date]:
+    """The due dates whose call a recorded score answers (see the module docstring).
+
+    A score answers every call already due whose window holds it; a score that precedes
+    every call whose window holds it answers the first of those calls only.
+    """
+    dues = sorted(set(due_on_dates))
+    answered: set[date] = set()
+    for scored_on in score_dates:
+        if scored_on <= performed_on:
+            continue  # the pre-procedure score is the baseline, not a follow-up
+        holding = [d for d in dues if window(d)[0] <= scored_on <= window(d)[1]]
+        already_due = [d for d in holding if d <= scored_on]
+        answered.update(already_due or holding[:1])
+    return answered
+
+
+def classify(due_on: date, today: date, upcoming_days: int = UPCOMING_DAYS) -> str | None:
+    """Where an open call belongs on ``today``: today, overdue, upcoming, missed, or None (later)."""
+    if due_on == today:
+        return "today"
+    if due_on < today:
+        return "overdue" if today <= due_on + timedelta(days=WINDOW_DAYS) else "missed"
+    if due_on <= today + timedelta(days=upcoming_days):
+        return "upcoming"
+    return None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One follow-up call still to be made: whom to ring, about which procedure, by when."""
+
+    intervention: Intervention
+    due_on: date
+    offset: Offset
+    status: str  # today, overdue, upcoming, missed
+    attempts: int
+    last_attempt_at: datetime | None
+    today: date
+
+    @property
+    def patient(self) -> Patient:
+        return self.intervention.patient
+
+    @property
+    def procedure(self) -> ProcedureType:
+        return self.intervention.procedure_type
+
+    @property
+    def physician(self) -> StaffUser:
+        return self.intervention.physician
+
+    @property
+    def performed_on(self) -> date:
+        assert self.intervention.performed_on is not None
+        return self.intervention.performed_on
+
+    @property
+    def window(self) -> tuple[date, date]:
+        return window(self.due_on)
+
+    @property
+    def days_overdue(self) -> int:
+        """Days past the due date (0 today, negative for a call coming up)."""
+        return (self.today - self.due_on).days
+
+    @property
+    def days_left(self) -> int:
+        """Days the window stays open after today (0: today is its last day)."""
+        return (self.window[1] - self.today).days
+
+    @property
+    def key(self) -> str:
+        """Identifies the call on the page: intervention and due date."""
+        return f"{self.intervention.id}-{self.due_on.isoformat()}"
+
+
+@dataclass
+class CallList:
+    """The list for one day: calls overdue, due today and coming up, and the count of missed ones."""
+
+    today: date
+    upcoming_days: int
+    overdue: list[Call] = field(default_factory=list)
+    due_today: list[Call] = field(default_factory=list)
+    upcoming: list[Call] = field(default_factory=list)
+    missed_count: int = 0
+    # Calls whose window closed in the look-back period and that were made (score or outcome).
+    done_count: int = 0
+    # Procedure types whose schedule text cannot be read; their calls use the default schedule.
+    schedule_problems: list[str] = field(default_factory=list)
+
+
+def offsets_of(procedure_type: ProcedureType) -> tuple[list[Offset], str | None]:
+    """The type's schedule; an unreadable one falls back to the default so no call is lost."""
+    try:
+        return parse_schedule(procedure_type.followup_schedule), None
+    except ScheduleError as error:
+        return parse_schedule(DEFAULT_FOLLOWUP_SCHEDULE), (
+            f"{procedure_type.name} ({procedure_type.code}): {error.message} "
+            f"Calls are listed at the default schedule ({DEFAULT_FOLLOWUP_SCHEDULE}) until "
+            "an administrator corrects it."
+        )
+
+
+def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS) -> CallList:
+    """Open follow-up calls for ``today``: overdue, due today, coming up; and the recent misses.
+
+    Four statements whatever the size of the data: the catalogue, the candidate interventions
+    (one OR'ed performed-date range per distinct offset), their pain scores, their call attempts.
+    """
+    result = CallList(today=today, upcoming_days=upcoming_days)
+    # Due dates of interest: from the oldest window that closed within the missed look-back,
+    # to the end of the coming-up period.
+    first_due = today - timedelta(days=WINDOW_DAYS + MISSED_LOOKBACK_DAYS)
+    last_due = today + timedelta(days=upcoming_days)
+
+    # Every type, active or retired: a procedure dropped from the catalogue still has patients
+    # to call.
+    types = session.execute(select(ProcedureType)).scalars().all()
+    schedules: dict[int, list[Offset]] = {}
+    types_by_offset: dict[Offset, set[int]] = defaultdict(set)
+    for procedure_type in types:
+        offsets, problem = offsets_of(procedure_type)
+        if problem:
+            result.schedule_problems.append(problem)
+        schedules[procedure_type.id] = offsets
+        for offset in offsets:
+            types_by_offset[offset].add(procedure_type.id)
+    if not types_by_offset:
+        return result
+
+    ranges = []
+    for offset, type_ids in sorted(types_by_offset.items()):
+        earliest, latest = offset.performed_range(first_due, last_due)
+        ranges.append(
+            and_(
+                Intervention.performed_on.between(earliest, latest),
+                # "+ 0" keeps the planner on the performed_on index: without statistics SQLite
+                # would walk the procedure-type index, i.e. every intervention of those types.
+                (Intervention.procedure_type_id + 0).in_(sorted(type_ids)),
+            )
+        )
+    candidates = (
+        select(Intervention.id)
+        .join(Intervention.patient)
+        .where(
+            Intervention.status == "completed",
+            Intervention.performed_on.is_not(None),
+            Patient.archived.is_(False),
+            or_(false(), *ranges),
+        )
+    )
+    interventions = (
+        session.execute(
+            select(Intervention)
+            .join(Intervention.patient)
+            .options(
+                contains_eager(Intervention.patient),
+                joinedload(Intervention.physician),
+                joinedload(Intervention.procedure_type),
+            )
+            .where(Intervention.id.in_(candidates.scalar_subquery()))
+        )
+        .unique()
+        .scalars()
+        .all()
+    )
+    if not interventions:
+        return result
+
+    # Scores that can answer a call due in the period, and the attempts at those calls.
+    scores: dict[int, list[date]] = defaultdict(list)
+    for intervention_id, recorded_on in session.execute(
+        select(PainScore.intervention_id, PainScore.recorded_on).where(
+            PainScore.intervention_id.in_(candidates.scalar_subquery()),
+            PainScore.recorded_on.between(
+                first_due - timedelta(days=WINDOW_DAYS), last_due + timedelta(days=WINDOW_DAYS)
+            ),
+        )
+    ):
+        scores[intervention_id].append(recorded_on)
+    attempts: dict[tuple[int, date], FollowUpCall] = {
+        (row.intervention_id, row.due_on): row
+        for row in session.execute(
+            select(FollowUpCall).where(
+                FollowUpCall.intervention_id.in_(candidates.scalar_subquery()),
+                FollowUpCall.due_on.between(first_due, last_due),
+            )
+        ).scalars()
+    }
+
+    groups = {"overdue": result.overdue, "today": result.due_today, "upcoming": result.upcoming}
+    for intervention in interventions:
+        performed_on = intervention.performed_on
+        assert performed_on is not None
+        calls = scheduled_calls(performed_on, schedules[intervention.procedure_type_id])
+        answered = answered_calls(performed_on, [due for due, _ in calls], scores[intervention.id])
+        for due_on, offset in calls:
+            if not first_due <= due_on <= last_due:
+                continue
+            row = attempts.get((intervention.id, due_on))
+            status = classify(due_on, today, upcoming_days)
+            if due_on in answered or (row is not None and row.outcome in CLOSING_OUTCOMES):
+                if status == "missed":  # window closed in the look-back, and the call was made
+                    result.done_count += 1
+                continue
+            if status == "missed":
+                result.missed_count += 1
+                continue
+            if status is None:
+                continue
+            groups[status].append(
+                Call(
+                    intervention=intervention,
+                    due_on=due_on,
+                    offset=offset,
+                    status=status,
+                    attempts=row.attempts if row else 0,
+                    last_attempt_at=row.last_attempt_at if row else None,
+                    today=today,
+                )
+            )
+
+    def by_name(call: Call) -> tuple:
+        return (call.patient.last_name.casefold(), call.patient.first_name.casefold(), call.key)
+
+    # The most overdue first: their windows close soonest.
+    result.overdue.sort(key=lambda call: (call.due_on, *by_name(call)))
+    result.due_today.sort(key=by_name)
+    result.upcoming.sort(key=lambda call: (call.due_on, *by_name(call)))
+    return result
+
+
+def call_label(intervention: Intervention, due_on: date) -> str:
+    """'6-week call', naming the scheduled call due on that date ('follow-up call' if none is)."""
+    if intervention.performed_on is not None:
+        offsets, _ = offsets_of(intervention.procedure_type)
+        for due, offset in scheduled_calls(intervention.performed_on, offsets):
+            if due == due_on:
+                return f"{offset.label} call"
+    return "follow-up call"
+
+
+def check_followed_up(intervention: Intervention) -> date:
+    """The performed date of an intervention that can be followed up; refuse any other."""
+    if intervention.status != "completed" or intervention.performed_on is None:
+        raise DomainError(
+            "Pain scores and follow-up calls are for completed procedures; this one is "
+            f"{STATUS_LABELS.get(intervention.status, intervention.status).lower()}."
+        )
+    return intervention.performed_on
+
+
+class CallAlreadyRecorded(DomainError):
+    """The call changed since the list was shown (another attempt, or it was closed)."""
+
+
+def record_call_attempt(
+    session: Session,
+    intervention: Intervention,
+    due_on: date,
+    outcome: str,
+    *,
+    expected_attempts: int | None = None,
+    now: datetime | None = None,
+) -> FollowUpCall:
+    """Count an attempt at a follow-up call: no answer keeps it open; unreachable or declined close it.
+
+    ``expected_attempts`` is the count the clerk saw; if someone recorded an attempt since, the
+    click is refused rather than counted twice.
+    """
+    if outcome not in ATTEMPT_OUTCOMES:
+        raise DomainError(
+            f"Unknown call outcome {outcome!r}: use no answer, unreachable or declined.", "outcome"
+        )
+    performed_on = check_followed_up(intervention)
+    offsets, _ = offsets_of(intervention.procedure_type)
+    if due_on not in {due for due, _ in scheduled_calls(performed_on, offsets)}:
+        raise DomainError(
+            f"No follow-up call of this {intervention.procedure_type.code} falls due on "
+            f"{due_on.isoformat()}. Reload the call list."
+        )
+    call = session.execute(
+        select(FollowUpCall).where(
+            FollowUpCall.intervention_id == intervention.id, FollowUpCall.due_on == due_on
+        )
+    ).scalar_one_or_none()
+    if call is None:
+        call = FollowUpCall(intervention_id=intervention.id, due_on=due_on, attempts=0)
+    if call.outcome in CLOSING_OUTCOMES:
+        raise CallAlreadyRecorded(
+            f"This call was already closed as {OUTCOME_LABELS[call.outcome].lower()}. "
+            "Nothing was changed."
+        )
+    if expected_attempts is not None and call.attempts != expected_attempts:
+        raise CallAlreadyRecorded(
+            "Someone recorded another attempt at this call a moment ago; the list now shows it. "
+            "Nothing was changed."
+        )
+    session.add(call)
+    call.attempts += 1
+    call.last_attempt_at = now or clock.utcnow()
+    if outcome in CLOSING_OUTCOMES:
+        call.outcome = outcome
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise CallAlreadyRecorded(
+            "Someone recorded an attempt at this call at the same moment; the list now shows it. "
+            "Nothing was changed."
+        ) from None
+    return call

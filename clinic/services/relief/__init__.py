@@ -1,0 +1,1 @@
+"""How much relief each procedure gave: the rules, their SQL twin, survival statistics, eligibility, the report and its charts."""

@@ -1,0 +1,1 @@
+"""The schedule: bookings of procedures and visits, their clashes and statuses."""

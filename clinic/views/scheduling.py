@@ -1,0 +1,337 @@
+"""The schedule: bookings by physician and by room, by day or week; booking and its changes."""
+
+from datetime import date, datetime, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from clinic.extensions import db
+from clinic.forms.scheduling import MAX_RECORD_ID, BookingForm, RescheduleForm, StatusForm
+from clinic.models import Booking, Intervention, Patient, Referral, Room, StaffUser
+from clinic.security import CLINICAL_ROLES, role_required
+from clinic.services import DomainError
+from clinic.services.records import StaleRecord
+from clinic.services.scheduling import bookings as scheduling
+from clinic.views.common import (
+    NO_ROOM,
+    clinic_today,
+    clinic_zone,
+    physician_choices,
+    room_choices,
+    show_domain_error,
+    what_choices,
+)
+
+bp = Blueprint("scheduling", __name__, url_prefix="/schedule")
+
+SCHEDULERS = ("front_desk", "physician")
+# The kind of visit booked from a procedure's row: the check that follows it up.
+FOLLOW_UP_VISIT = "visit:post_procedure_check"
+
+
+def get_booking_or_404(booking_id: int) -> Booking:
+    booking = db.session.execute(
+        select(scheduling.any_booking()).where(Booking.id == booking_id)
+    ).scalar_one_or_none()
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def parse_day(text: str | None) -> date:
+    try:
+        return date.fromisoformat(text) if text else clinic_today()
+    except ValueError:
+        return clinic_today()
+
+
+@bp.route("")
+@role_required(*CLINICAL_ROLES)
+def index():
+    """Bookings of a day or a week, in columns by physician or by room."""
+    day = parse_day(request.args.get("date"))
+    view = "week" if request.args.get("view") == "week" else "day"
+    by = "room" if request.args.get("by") == "room" else "physician"
+    first = day - timedelta(days=day.weekday()) if view == "week" else day
+    days = [first + timedelta(days=n) for n in range(7 if view == "week" else 1)]
+    zone = clinic_zone()
+    start = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    bookings = scheduling.bookings_between(db.session, start, end)
+    # A column for every active physician or room, and for the deactivated ones still holding
+    # a booking shown here: that booking blocks its slot, so it must be drawn.
+    if by == "physician":
+        active = db.session.execute(
+            select(StaffUser).where(StaffUser.role == "physician", StaffUser.active.is_(True))
+        ).scalars()
+        resources = {user.id: user for user in [*active, *(b.physician for b in bookings)]}
+        column_of = lambda b: b.physician_id  # noqa: E731
+        name_of = lambda user: user.full_name  # noqa: E731
+    else:
+        active = db.session.execute(select(Room).where(Room.active.is_(True))).scalars()
+        held = (b.room for b in bookings if b.room is not None)
+        resources = {room.id: room for room in [*active, *held]}
+        column_of = lambda b: b.room_id  # noqa: E731
+        name_of = lambda room: room.name  # noqa: E731
+    column_names = {
+        resource.id: name_of(resource) + ("" if resource.active else " (deactivated)")
+        for resource in sorted(resources.values(), key=name_of)
+    }
+    grid: dict[tuple, list[Booking]] = {}
+    for booking in bookings:
+        key = (booking.starts_at.astimezone(zone).date(), column_of(booking))
+        grid.setdefault(key, []).append(booking)
+    if None in {column_of(b) for b in bookings}:
+        column_names[None] = "No room"
+    step = timedelta(days=7 if view == "week" else 1)
+    return render_template(
+        "scheduling/index.html",
+        day=day,
+        days=days,
+        view=view,
+        by=by,
+        column_names=column_names,
+        grid=grid,
+        previous_day=day - step,
+        next_day=day + step,
+        today=clinic_today(),
+        zone=zone,
+        status_labels=scheduling.STATUS_LABELS,
+        can_book=request_user_can_book(),
+    )
+
+
+def request_user_can_book() -> bool:
+    from flask_login import current_user
+
+    return current_user.role in SCHEDULERS
+
+
+def _populate_slot_choices(form) -> None:
+    form.physician_id.choices = physician_choices()
+    form.room_id.choices = room_choices()
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(*SCHEDULERS)
+def new():
+    """Book a procedure or a visit for a patient."""
+    form = BookingForm()
+    form.what.choices = what_choices()
+    _populate_slot_choices(form)
+    if request.method == "GET":
+        patient = _record_named_by_arg(Patient, "patient_id")
+        if patient is not None:
+            form.patient_mrn.data = patient.mrn
+        referral = _record_named_by_arg(Referral, "referral_id")
+        if referral is not None:
+            form.referral_id.data = referral.id
+            form.patient_mrn.data = referral.patient.mrn
+        form.day.data = parse_day(request.args.get("date"))
+        followed = _record_named_by_arg(Intervention, "intervention_id")
+        if followed is not None:
+            _follow_up_of(form, followed)
+    if not form.validate_on_submit():
+        # The hidden links have no place on the page to show an error: say it at the top.
+        for hidden in (form.referral_id, form.follows_intervention_id):
+            form.form_errors.extend(hidden.errors)
+    else:
+        try:
+            booking = _book_from_form(form)
+        except DomainError as error:
+            db.session.rollback()
+            show_domain_error(form, error)
+            booking = None
+        if booking is not None:
+            db.session.commit()
+            flash(f"Booked: {scheduling.describe(booking, clinic_zone())}.", "success")
+            return redirect(url_for("scheduling.index", date=form.day.data.isoformat()))
+    referral = db.session.get(Referral, form.referral_id.data) if form.referral_id.data else None
+    followed = (
+        db.session.get(Intervention, form.follows_intervention_id.data)
+        if form.follows_intervention_id.data
+        else None
+    )
+    return render_template("scheduling/new.html", form=form, referral=referral, followed=followed)
+
+
+def _follow_up_of(form: BookingForm, procedure: Intervention) -> None:
+    """Preselect the visit that follows up a procedure: its patient, a post-procedure check
+    linked to it, and the physician who did it (while they still practise here)."""
+    form.follows_intervention_id.data = procedure.id
+    form.patient_mrn.data = procedure.patient.mrn
+    form.what.data = FOLLOW_UP_VISIT
+    if procedure.physician_id in dict(form.physician_id.choices):
+        form.physician_id.data = procedure.physician_id
+
+
+def _version_of(form) -> int | None:
+    """The record version the form was opened at; a garbled one counts as out of date."""
+    text = (form.version.data or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+
+
+def _id_arg(name: str) -> int | None:
+    """A record id from the query string, or None when it is missing or cannot be one."""
+    value = request.args.get(name, type=int)
+    return value if value is not None and 0 < value <= MAX_RECORD_ID else None
+
+
+def _record_named_by_arg(model, name: str):
+    record_id = _id_arg(name)
+    return db.session.get(model, record_id) if record_id is not None else None
+
+
+def _book_from_form(form: BookingForm) -> Booking:
+    db.session.commit()  # end the sign-in's read: the booking's unit of work starts with the lock
+    scheduling.lock_schedule(db.session)
+    patient = db.session.execute(
+        select(Patient).where(Patient.mrn == form.patient_mrn.data.strip().upper())
+    ).scalar_one_or_none()
+    if patient is None:
+        raise DomainError(
+            f"No patient has MRN {form.patient_mrn.data.strip()}. Find the patient first.",
+            "patient_mrn",
+        )
+    kind, _, value = form.what.data.partition(":")
+    starts_at, ends_at = scheduling.local_slot_times(
+        form.day.data, form.start_time.data, form.duration_minutes.data, clinic_zone()
+    )
+    return scheduling.book(
+        db.session,
+        scheduling.NewBooking(
+            patient_id=patient.id,
+            physician_id=form.physician_id.data,
+            room_id=form.room_id.data or None,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            procedure_type_id=int(value) if kind == "procedure" else None,
+            visit_kind=value if kind == "visit" else None,
+            referral_id=form.referral_id.data,
+            follows_intervention_id=form.follows_intervention_id.data,
+            desk_note=form.desk_note.data,
+        ),
+        clinic_zone(),
+    )
+
+
+@bp.route("/bookings/<int:booking_id>")
+@role_required(*CLINICAL_ROLES)
+def show(booking_id: int):
+    """One booking with what can be done to it next."""
+    booking = get_booking_or_404(booking_id)
+    zone = clinic_zone()
+    return render_template(
+        "scheduling/show.html",
+        booking=booking,
+        description=scheduling.describe(booking, zone),
+        status_labels=scheduling.STATUS_LABELS,
+        next_statuses=scheduling.next_statuses(booking, zone),
+        not_yet=scheduling.not_yet(booking, zone),
+        can_book=request_user_can_book(),
+        status_form=StatusForm(version=booking.version),
+    )
+
+
+@bp.route("/bookings/<int:booking_id>/reschedule", methods=["GET", "POST"])
+@role_required(*SCHEDULERS)
+def reschedule(booking_id: int):
+    """Move a booking to another time, physician or room."""
+    booking = get_booking_or_404(booking_id)
+    zone = clinic_zone()
+    form = RescheduleForm()
+    _populate_slot_choices(form)
+    if request.method == "GET":
+        _show_booking_as_it_is(form, booking, zone)
+    if form.validate_on_submit():
+        db.session.commit()  # the move's unit of work starts with the schedule lock
+        scheduling.lock_schedule(db.session)
+        booking = get_booking_or_404(booking_id)
+        try:
+            starts_at, ends_at = scheduling.local_slot_times(
+                form.day.data, form.start_time.data, form.duration_minutes.data, zone
+            )
+            scheduling.reschedule(
+                db.session,
+                booking,
+                _version_of(form),
+                starts_at,
+                ends_at,
+                form.physician_id.data,
+                form.room_id.data or None,
+                zone,
+            )
+        except StaleRecord as error:
+            # Someone saved the booking since the form was opened: show it as it is now, with
+            # its current version, so that the next submit is judged against what it holds.
+            db.session.rollback()
+            asked = _asked_for(form)
+            booking = get_booking_or_404(booking_id)
+            form = RescheduleForm(formdata=None)
+            _populate_slot_choices(form)
+            _show_booking_as_it_is(form, booking, zone)
+            form.form_errors += [
+                error.message,
+                f"The form now shows the booking as it is; you had asked for {asked}.",
+            ]
+        except DomainError as error:
+            db.session.rollback()
+            show_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Moved: {scheduling.describe(booking, zone)}.", "success")
+            return redirect(url_for("scheduling.index", date=form.day.data.isoformat()))
+    return render_template("scheduling/reschedule.html", form=form, booking=booking)
+
+
+def _show_booking_as_it_is(form: RescheduleForm, booking: Booking, zone) -> None:
+    """Fill the move form with the booking's current time, physician, room and version."""
+    local_start = booking.starts_at.astimezone(zone)
+    form.day.data = local_start.date()
+    form.start_time.data = local_start.time()
+    form.duration_minutes.data = int((booking.ends_at - booking.starts_at).total_seconds() // 60)
+    form.physician_id.data = booking.physician_id
+    form.room_id.data = booking.room_id or NO_ROOM
+    form.version.data = str(booking.version)
+
+
+def _asked_for(form: RescheduleForm) -> str:
+    """The move a refused form asked for, in words: 'Tue 05 Mar 2030 10:00–10:45 with … in …'."""
+    start = datetime.combine(form.day.data, form.start_time.data)
+    end = start + timedelta(minutes=form.duration_minutes.data)
+    physician = dict(form.physician_id.choices).get(form.physician_id.data, "another physician")
+    room = dict(form.room_id.choices).get(form.room_id.data) if form.room_id.data else None
+    where = f" in {room}" if room else ", no room"
+    return f"{start:%a %d %b %Y %H:%M}–{end:%H:%M} with {physician}{where}"
+
+
+@bp.route("/bookings/<int:booking_id>/status", methods=["POST"])
+@role_required(*SCHEDULERS)
+def change_status(booking_id: int):
+    """Check in, cancel with a reason, or mark a no-show."""
+    booking = get_booking_or_404(booking_id)
+    form = StatusForm()
+    if form.validate_on_submit():
+        try:
+            scheduling.change_status(
+                db.session,
+                booking,
+                _version_of(form),
+                form.status.data,
+                form.reason.data,
+                zone=clinic_zone(),
+            )
+        except DomainError as error:
+            db.session.rollback()
+            shown = " The booking is shown as it is now." if isinstance(error, StaleRecord) else ""
+            flash(error.message + shown, "danger")
+            return redirect(url_for("scheduling.show", booking_id=booking_id))
+        db.session.commit()
+        flash(
+            f"{scheduling.STATUS_LABELS[booking.status]}: {scheduling.describe(booking, clinic_zone())}.",
+            "success",
+        )
+        day = booking.starts_at.astimezone(clinic_zone()).date()
+        return redirect(url_for("scheduling.index", date=day.isoformat()))
+    flash("Choose what to do with the booking.", "danger")
+    return redirect(url_for("scheduling.show", booking_id=booking_id))

@@ -3,9 +3,10 @@
 from clinic.models.audit import AUDIT_ACTIONS, AuditEvent
 from clinic.models.base import Base
 from clinic.models.devices import ScsDevice, StimulatorAdjustment
-from clinic.models.followup import FollowUpCall, PainScore, RepeatEligibilityRule
+from clinic.models.followup import FollowUpCall, PainScore
 from clinic.models.patients import CONDITION_LABELS, CONDITIONS, SEXES, Patient
 from clinic.models.referrals import REFERRAL_STATUSES, URGENCIES, Referral
+from clinic.models.relief import RepeatEligibilityRule
 from clinic.models.scheduling import (
     BOOKING_STATUSES,
     LATERALITIES,

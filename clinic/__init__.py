@@ -21,6 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     configure_database_and_secret(app)
     register_extensions(app)
+    register_url_converters(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_cli(app)
@@ -92,6 +93,12 @@ def configure_sqlite(engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection):
         connection.exec_driver_sql("BEGIN")
+
+
+def register_url_converters(app: Flask) -> None:
+    from clinic.security import bound_record_ids
+
+    bound_record_ids(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -6,6 +6,7 @@ server. The idle clock lives in the signed cookie (no database write per request
 limit is measured from the row's creation.
 """
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from clinic import clock
 from clinic.extensions import db, login_manager
@@ -89,6 +91,41 @@ ALL_ROLES = ("front_desk", "physician", "manager", "admin")
 CLINICAL_ROLES = ALL_ROLES  # every role reads the referral pipeline and the schedule
 
 
+# Ids in URLs fit the database's integer columns; a larger one names no record (404), instead
+# of reaching PostgreSQL as an out-of-range integer.
+LARGEST_RECORD_ID = 2**31 - 1
+
+# Control characters no field may hold (tab, line feed and carriage return are text: notes have
+# lines). PostgreSQL refuses NUL in text outright; the others are never typed on purpose.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class RecordIdConverter(IntegerConverter):
+    """``<int:…>`` in every route: a record id, so no larger than an integer column holds."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", LARGEST_RECORD_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def bound_record_ids(app: Flask) -> None:
+    """Make ``<int:…>`` answer 404 for ids beyond the columns' range; call before blueprints."""
+    app.url_map.converters["int"] = RecordIdConverter
+
+
+def refuse_control_characters() -> None:
+    """A query parameter or form field holding a control character is a 400 naming the field."""
+    for source, kind in ((request.args, "parameter"), (request.form, "field")):
+        for name, value in source.items(multi=True):
+            if CONTROL_CHARACTER.search(value) or CONTROL_CHARACTER.search(name):
+                shown = CONTROL_CHARACTER.sub("", name)[:40]
+                abort(
+                    400,
+                    description=f"The {kind} “{shown}” holds a control character (such as NUL) "
+                    "that Clinic cannot store. Remove it and try again.",
+                )
+
+
 def register(app: Flask) -> None:
     if app.config.get("PROXY_COUNT"):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=1)  # type: ignore[method-assign]
@@ -104,6 +141,8 @@ def register(app: Flask) -> None:
         if request.method == "GET":
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return redirect(url_for("auth.login"))
+
+    app.before_request(refuse_control_characters)
 
     @app.before_request
     def enforce_idle_timeout_and_name_actor():

@@ -46,7 +46,10 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         if error.code and error.code >= 500:
             db.session.rollback()
-        return render_error(error.code or 500)
+        # A message written for this request (``abort(400, description=…)``) says what to fix;
+        # Werkzeug's stock descriptions are replaced by the clinic's own words.
+        custom = error.description if error.description != type(error).description else None
+        return render_error(error.code or 500, custom)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

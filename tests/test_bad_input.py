@@ -1,0 +1,71 @@
+"""Hostile or out-of-range input answers 4xx with a message that says what to fix, never a 500."""
+
+import pytest
+from sqlalchemy import func, select
+
+from clinic.models import Patient
+from tests.conftest import csrf_token
+from tests.factories import PatientFactory
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/patients/2147483648",
+        "/patients/9223372036854775808",
+        "/schedule/bookings/9223372036854775808",
+        "/admin/users/2147483648",
+        "/referrals/99999999999999999999",
+    ],
+)
+def test_an_id_beyond_the_columns_range_is_not_found(client, login, url):
+    login("admin")
+    assert client.get(url).status_code == 404
+
+
+def test_the_largest_id_a_column_holds_is_still_looked_up(client, login):
+    login("admin")
+    assert client.get("/patients/2147483647").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["q=a%00b", "q=%01", "q=x%7F", "page=1%00"],
+)
+def test_a_control_character_in_a_query_is_refused_naming_the_parameter(client, login, query):
+    login("front_desk")
+    response = client.get(f"/patients?{query}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    name = query.split("=")[0]
+    assert f"The parameter “{name}” holds a control character" in page
+
+
+def test_tab_and_line_breaks_in_a_search_are_still_searched(client, login, db_session):
+    PatientFactory(first_name="Ada", last_name="Lovelace")
+    login("front_desk")
+    db_session.commit()
+    response = client.get("/patients?q=Lovelace%09")
+    assert response.status_code == 200
+    assert "Lovelace" in response.get_data(as_text=True)
+
+
+def test_a_control_character_in_a_form_field_is_refused_and_nothing_saved(
+    client, login, db_session
+):
+    login("front_desk")
+    token = csrf_token(client, "/patients/new")
+    response = client.post(
+        "/patients/new",
+        data={
+            "csrf_token": token,
+            "first_name": "Nul\x00l",
+            "last_name": "Person",
+            "date_of_birth": "1970-01-01",
+            "sex": "female",
+            "condition": "other",
+        },
+    )
+    assert response.status_code == 400
+    assert "The field “first_name” holds a control character" in response.get_data(as_text=True)
+    assert db_session.execute(select(func.count()).select_from(Patient)).scalar_one() == 0

@@ -371,7 +371,7 @@ def test_a_score_from_the_patient_page_is_saved_and_a_second_the_same_day_edits_
     assert any(change.get("nrs") == [3, 4] for change in changes)
 
 
-def test_a_desk_score_on_the_day_of_a_visit_score_keeps_the_visit(db_session, treated):
+def test_the_front_desk_cannot_replace_a_score_taken_at_a_visit(db_session, treated):
     physician = PhysicianFactory(full_name="Dr. Vega")
     desk = PhysicianFactory(role="front_desk", full_name="Desk Clerk")
     visit = VisitFactory(patient=treated.patient, physician=physician, status="completed")
@@ -380,11 +380,17 @@ def test_a_desk_score_on_the_day_of_a_visit_score_keeps_the_visit(db_session, tr
     record_pain_score(
         db_session, treated, day, 2, 75, "visit", physician.id, today=TODAY, visit_id=visit.id
     )
-    edited = record_pain_score(db_session, treated, day, 4, None, "phone", desk.id, today=TODAY)
+    with pytest.raises(DomainError, match="taken at a visit on 2026-11-24") as refused:
+        record_pain_score(db_session, treated, day, 4, None, "phone", desk.id, today=TODAY)
+    assert refused.value.field == "recorded_on"
+    score = db_session.execute(select(PainScore)).scalar_one()
+    assert (score.nrs, score.source, score.recorded_by_id) == (2, "visit", physician.id)
+    # The physician may still correct their own visit's score.
+    edited = record_pain_score(
+        db_session, treated, day, 3, None, "visit", physician.id, today=TODAY
+    )
     assert edited.replaced == ScoreValues(2, 75, "visit", physician.id)
-    score = edited.score
-    assert (score.nrs, score.source, score.recorded_by_id) == (4, "phone", desk.id)
-    assert score.visit_id == visit.id
+    assert edited.score.visit_id == visit.id
 
 
 @pytest.mark.parametrize("source", ["visit", "import"])
@@ -422,7 +428,7 @@ def test_editing_a_score_from_the_page_says_what_it_replaced(
         intervention=treated,
         recorded_on=date(2026, 11, 24),
         nrs=2,
-        source="visit",
+        source="phone",
         recorded_by_id=physician.id,
     )
     login("front_desk")
@@ -431,7 +437,29 @@ def test_editing_a_score_from_the_page_says_what_it_replaced(
         client, treated, follow_redirects=True, recorded_on="2026-11-24", nrs="4", source="phone"
     ).get_data(as_text=True)
     assert "Updated the score 4/10 on 2026-11-24" in page
-    assert "it replaced 2/10 (visit, recorded by Dr. Vega)" in page
+    assert "it replaced 2/10 (phone call, recorded by Dr. Vega)" in page
+
+
+def test_the_desk_is_told_a_visit_score_is_the_physicians_with_its_input_kept(
+    client, login, db_session, treated, monkeypatch
+):
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 11, 27, 12, tzinfo=UTC))
+    physician = PhysicianFactory(full_name="Dr. Vega")
+    PainScoreFactory(
+        intervention=treated,
+        recorded_on=date(2026, 11, 24),
+        nrs=2,
+        source="visit",
+        recorded_by_id=physician.id,
+    )
+    login("front_desk")
+    db_session.commit()
+    response = post_score(client, treated, recorded_on="2026-11-24", nrs="7", source="phone")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "the front desk cannot replace it" in page
+    assert 'value="2026-11-24"' in page
+    assert db_session.execute(select(PainScore.nrs)).scalar_one() == 2
 
 
 def test_a_score_on_the_performed_date_is_refused_as_the_baseline(db_session, treated):

@@ -96,6 +96,21 @@ def check_source_for_recorder(session: Session, recorded_by_id: int | None, sour
         )
 
 
+def check_may_replace(session: Session, existing: PainScore, recorded_by_id: int | None) -> None:
+    """Refuse the front desk replacing a score taken at a visit: that score is the physician's."""
+    if existing.source != "visit" or recorded_by_id is None:
+        return
+    recorder = session.get(StaffUser, recorded_by_id)
+    if recorder is not None and recorder.role == "front_desk":
+        raise DomainError(
+            f"A score of {existing.nrs} was taken at a visit on "
+            f"{existing.recorded_on.isoformat()}; a score recorded at a visit is the "
+            "physician's and the front desk cannot replace it. Ask the physician to correct it, "
+            "or record this answer on another day.",
+            "recorded_on",
+        )
+
+
 def score_on(session: Session, intervention_id: int, recorded_on: date) -> PainScore | None:
     """The intervention's score on that date, if one was recorded."""
     return session.execute(
@@ -173,6 +188,7 @@ def record_pain_score(
                 raise
         else:
             return SavedScore(score, None)
+    check_may_replace(session, existing, recorded_by_id)
     replaced = ScoreValues(
         existing.nrs, existing.percent_relief, existing.source, existing.recorded_by_id
     )

@@ -69,3 +69,24 @@ def test_a_control_character_in_a_form_field_is_refused_and_nothing_saved(
     assert response.status_code == 400
     assert "The field “first_name” holds a control character" in response.get_data(as_text=True)
     assert db_session.execute(select(func.count()).select_from(Patient)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    ("month", "message"),
+    [
+        ("not-a-month", "The month must be written YYYY-MM, e.g. 2026-11"),
+        ("2026-13", "The month must be written YYYY-MM"),
+        ("0001-01", "Clinic shows months from 1900-01 on"),
+    ],
+)
+def test_a_month_the_home_page_cannot_show_is_a_400_that_says_why(client, login, month, message):
+    login("manager")
+    response = client.get(f"/?month={month}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
+def test_the_earliest_month_and_a_month_to_come_are_shown(client, login):
+    login("manager")
+    assert client.get("/?month=1900-01").status_code == 200
+    assert client.get("/?month=9999-12").status_code == 200

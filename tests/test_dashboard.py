@@ -120,4 +120,5 @@ def test_home_page_shows_each_role_its_figures(client, login):
     assert f"{last_month:%B %Y}: 01 to" in back
     # The lists behind the figures: the month's bookings and procedures as CSV.
     assert f"/exports/schedule.csv?from={last_month.isoformat()}" in back
-    assert client.get("/?month=not-a-month").status_code == 200
+    # A month that cannot be read is a 400 that says how to write one, not this month.
+    assert client.get("/?month=not-a-month").status_code == 400

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
 from clinic.extensions import db
@@ -46,12 +46,21 @@ def navigation():
     return {"nav_items": [item for item in NAV_ITEMS if current_user.role in item.roles]}
 
 
+# The manager looks back from 1900 on; earlier months only overflow the date arithmetic.
+EARLIEST_MONTH = date(1900, 1, 1)
+
+
 def parse_month(text: str | None) -> date | None:
-    """``2026-11`` → 1 November 2026; anything else → None (this month)."""
-    try:
-        return datetime.strptime(text or "", "%Y-%m").date()
-    except ValueError:
+    """``2026-11`` → 1 November 2026; absent → None (this month); anything else is a 400."""
+    if not text:
         return None
+    try:
+        month = datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        abort(400, description=f"The month must be written YYYY-MM, e.g. 2026-11 (not “{text}”).")
+    if month < EARLIEST_MONTH:
+        abort(400, description="Clinic shows months from 1900-01 on. Choose a later month.")
+    return month
 
 
 @bp.route("/")

@@ -76,7 +76,7 @@ def test_a_control_character_in_a_form_field_is_refused_and_nothing_saved(
     [
         ("not-a-month", "The month must be written YYYY-MM, e.g. 2026-11"),
         ("2026-13", "The month must be written YYYY-MM"),
-        ("0001-01", "Clinic shows months from 1900-01 on"),
+        ("0001-01", "The month must be between 1900-01-01 and 9998-12-31"),
     ],
 )
 def test_a_month_the_home_page_cannot_show_is_a_400_that_says_why(client, login, month, message):
@@ -89,4 +89,25 @@ def test_a_month_the_home_page_cannot_show_is_a_400_that_says_why(client, login,
 def test_the_earliest_month_and_a_month_to_come_are_shown(client, login):
     login("manager")
     assert client.get("/?month=1900-01").status_code == 200
-    assert client.get("/?month=9999-12").status_code == 200
+    assert client.get("/?month=9998-12").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("date=9999-12-31", "The date must be between 1900-01-01 and 9998-12-31"),
+        ("date=0001-01-01&view=week", "The date must be between 1900-01-01 and 9998-12-31"),
+        ("date=31/12/2026", "The date must be written YYYY-MM-DD"),
+    ],
+)
+def test_a_schedule_date_it_cannot_show_is_a_400_that_says_why(client, login, query, message):
+    login("front_desk")
+    response = client.get(f"/schedule?{query}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["date=1900-01-01&view=week", "date=9998-12-31&view=week"])
+def test_the_schedule_shows_the_first_and_last_weeks_it_can(client, login, query):
+    login("front_desk")
+    assert client.get(f"/schedule?{query}").status_code == 200

@@ -1,0 +1,47 @@
+"""Query parameters read strictly: one that cannot be read is a 400 that says what to fix."""
+
+from datetime import date, datetime
+
+from flask import abort, request
+
+# The pages show dates from 1900 to the end of 9998; beyond that the date arithmetic of a page
+# (a week, the day after, a month back) would overflow.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
+
+
+def _in_range(value: date, name: str) -> date:
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        abort(
+            400,
+            description=f"The {name} must be between {EARLIEST_DAY.isoformat()} and "
+            f"{LATEST_DAY.isoformat()}. Choose another.",
+        )
+    return value
+
+
+def date_arg(name: str = "date") -> date | None:
+    """The query parameter ``name`` as a date (YYYY-MM-DD); None when absent or empty."""
+    text = request.args.get(name)
+    if not text:
+        return None
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        abort(
+            400,
+            description=f"The {name} must be written YYYY-MM-DD, e.g. 2026-11-30 (not “{text}”).",
+        )
+    return _in_range(value, name)
+
+
+def month_arg(name: str = "month") -> date | None:
+    """The query parameter ``name`` as the first day of a month (YYYY-MM); None when absent."""
+    text = request.args.get(name)
+    if not text:
+        return None
+    try:
+        value = datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        abort(400, description=f"The {name} must be written YYYY-MM, e.g. 2026-11 (not “{text}”).")
+    return _in_range(value, name)

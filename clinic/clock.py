@@ -3,6 +3,11 @@
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+# The dates Clinic accepts anywhere a person types one: beyond them a page's or a rule's date
+# arithmetic (a week on, a year of follow-up calls, a month back) would overflow.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
+
 
 def utcnow() -> datetime:
     """The current instant, timezone-aware in UTC."""

@@ -111,3 +111,31 @@ def test_a_schedule_date_it_cannot_show_is_a_400_that_says_why(client, login, qu
 def test_the_schedule_shows_the_first_and_last_weeks_it_can(client, login, query):
     login("front_desk")
     assert client.get(f"/schedule?{query}").status_code == 200
+
+
+def test_an_export_filter_beyond_the_calendar_gets_the_page_not_a_broken_stream(client, login):
+    login("manager")
+    response = client.get("/exports/schedule.csv?to=9999-12-31")
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
+    assert "Dates run from 1900-01-01 to 9998-12-31" in response.get_data(as_text=True)
+
+
+def test_a_date_typed_beyond_the_calendar_is_refused_with_the_input_kept(client, login):
+    login("front_desk")
+    token = csrf_token(client, "/patients/new")
+    response = client.post(
+        "/patients/new",
+        data={
+            "csrf_token": token,
+            "first_name": "Ada",
+            "last_name": "Farfuture",
+            "date_of_birth": "9999-12-31",
+            "sex": "female",
+            "condition": "other",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Dates run from 1900-01-01 to 9998-12-31" in page
+    assert 'value="Farfuture"' in page

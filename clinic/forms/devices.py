@@ -2,7 +2,6 @@
 
 from flask_wtf import FlaskForm
 from wtforms import (
-    DateField,
     DecimalField,
     HiddenField,
     IntegerField,
@@ -19,6 +18,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from clinic.forms.fields import DayField
 from clinic.forms.scheduling import SlotForm
 from clinic.services.devices import CPT_LABELS, LIMITS, PARADIGM_LABELS
 
@@ -86,14 +86,14 @@ class DeviceForm(FlaskForm):
         render_kw={"placeholder": "e.g. Two 8-contact percutaneous leads, T8–T10 midline"},
     )
     implant_intervention_id = SelectField("Implant procedure", coerce=int, validators=[Optional()])
-    implanted_on = DateField(
+    implanted_on = DayField(
         "Implant date", validators=[DataRequired(message="Enter the implant date as YYYY-MM-DD.")]
     )
     version = HiddenField()
 
 
 class ExplantForm(FlaskForm):
-    explanted_on = DateField(
+    explanted_on = DayField(
         "Explant date", validators=[DataRequired(message="Enter the explant date as YYYY-MM-DD.")]
     )
     explant_reason = TextAreaField(

@@ -1,9 +1,9 @@
 """The filters of the manager's downloads (DESIGN.md section 5), sent as a GET query."""
 
 from flask_wtf import FlaskForm
-from wtforms import DateField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
+from clinic.forms.fields import DayField
 from clinic.forms.followup import WholeNumberField
 from clinic.services.filters import ReportFilters
 from clinic.services.interchange.exports import DEFAULT_THRESHOLD
@@ -13,24 +13,14 @@ THRESHOLD_MESSAGE = (
 )
 
 
-class IsoDateField(DateField):
-    """A date written YYYY-MM-DD, with a message that says so when it is not."""
-
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError("Write the date as YYYY-MM-DD, e.g. 2026-01-31.") from None
-
-
 class ExportFilterForm(FlaskForm):
     """From, to and threshold, named as the command line's options so links read the same."""
 
     class Meta:
         csrf = False  # a GET form that changes nothing
 
-    date_from = IsoDateField("From", name="from", validators=[Optional()])
-    date_to = IsoDateField("To", name="to", validators=[Optional()])
+    date_from = DayField("From", name="from", validators=[Optional()])
+    date_to = DayField("To", name="to", validators=[Optional()])
     threshold = WholeNumberField(
         "Relief threshold (%)",
         default=DEFAULT_THRESHOLD,

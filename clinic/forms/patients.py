@@ -1,9 +1,10 @@
 """Patient registration and edit forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, HiddenField, SelectField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
+from clinic.forms.fields import DayField
 from clinic.models import CONDITION_LABELS
 
 SEX_CHOICES = [("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Unknown")]
@@ -24,7 +25,7 @@ class PatientForm(FlaskForm):
     last_name = StringField(
         "Last name", validators=[DataRequired(message="Enter the last name."), Length(max=80)]
     )
-    date_of_birth = DateField(
+    date_of_birth = DayField(
         "Date of birth", validators=[DataRequired(message="Enter the date of birth as YYYY-MM-DD.")]
     )
     sex = SelectField("Sex", choices=SEX_CHOICES, validators=[DataRequired()])

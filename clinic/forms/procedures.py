@@ -1,8 +1,10 @@
 """Forms for the physician's record: completing procedures and visits, recording pain scores."""
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, SelectField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from clinic.forms.fields import DayField
 
 LATERALITY_CHOICES = [
     ("", "— not applicable —"),
@@ -16,7 +18,7 @@ NRS_HELP = "0 = no pain, 10 = worst pain imaginable"
 
 
 class CompletionForm(FlaskForm):
-    performed_on = DateField(
+    performed_on = DayField(
         "Performed on", validators=[DataRequired(message="Enter the date as YYYY-MM-DD.")]
     )
     baseline_nrs = IntegerField(
@@ -64,7 +66,7 @@ class PainScoreForm(FlaskForm):
         coerce=int,
         validators=[InputRequired(message="Choose the procedure.")],
     )
-    recorded_on = DateField(
+    recorded_on = DayField(
         "Date", validators=[DataRequired(message="Enter the date as YYYY-MM-DD.")]
     )
     nrs = IntegerField(

@@ -1,9 +1,10 @@
 """Referral intake and pipeline-move forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from clinic.forms.fields import DayField
 from clinic.models import CONDITION_LABELS
 from clinic.services.referrals import URGENCY_LABELS
 
@@ -26,7 +27,7 @@ class ReferralForm(FlaskForm):
         "Practice",
         validators=[Optional(), Length(max=160, message="Shorten the name to 160 characters.")],
     )
-    received_on = DateField(
+    received_on = DayField(
         "Received on",
         validators=[DataRequired(message="Enter the date the referral arrived, as YYYY-MM-DD.")],
     )

@@ -3,9 +3,10 @@
 import math
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, FloatField, SelectField
+from wtforms import FloatField, SelectField
 from wtforms.validators import NumberRange, Optional, StopValidation, ValidationError
 
+from clinic.forms.fields import DayField
 from clinic.models import CONDITION_LABELS
 
 ALL = ""
@@ -38,8 +39,8 @@ class ReliefFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form that changes nothing
 
-    date_from = DateField("Performed from", validators=[Optional()], format="%Y-%m-%d")
-    date_to = DateField("Performed to", validators=[Optional()], format="%Y-%m-%d")
+    date_from = DayField("Performed from", validators=[Optional()], format="%Y-%m-%d")
+    date_to = DayField("Performed to", validators=[Optional()], format="%Y-%m-%d")
     physician_id = SelectField("Physician", coerce=int, default=0)
     condition = SelectField(
         "Condition",

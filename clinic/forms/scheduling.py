@@ -2,7 +2,6 @@
 
 from flask_wtf import FlaskForm
 from wtforms import (
-    DateField,
     HiddenField,
     IntegerField,
     SelectField,
@@ -11,6 +10,8 @@ from wtforms import (
     TimeField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from clinic.forms.fields import DayField
 
 # The largest id an integer primary key holds on PostgreSQL; a larger number names no record.
 MAX_RECORD_ID = 2**31 - 1
@@ -48,7 +49,7 @@ class SlotForm(FlaskForm):
         "Physician", coerce=int, validators=[InputRequired(message="Choose a physician.")]
     )
     room_id = SelectField("Room", coerce=int, validators=[InputRequired()])
-    day = DateField("Date", validators=[DataRequired(message="Enter the date as YYYY-MM-DD.")])
+    day = DayField("Date", validators=[DataRequired(message="Enter the date as YYYY-MM-DD.")])
     start_time = TimeField(
         "Start", validators=[DataRequired(message="Enter the start time as HH:MM.")]
     )

@@ -4,10 +4,7 @@ from datetime import date, datetime
 
 from flask import abort, request
 
-# The pages show dates from 1900 to the end of 9998; beyond that the date arithmetic of a page
-# (a week, the day after, a month back) would overflow.
-EARLIEST_DAY = date(1900, 1, 1)
-LATEST_DAY = date(9998, 12, 31)
+from clinic.clock import EARLIEST_DAY, LATEST_DAY
 
 
 def _in_range(value: date, name: str) -> date:

@@ -1,0 +1,23 @@
+"""Fields the forms share."""
+
+from wtforms import DateField
+from wtforms.validators import StopValidation
+
+from clinic.clock import EARLIEST_DAY, LATEST_DAY
+
+
+class DayField(DateField):
+    """A date written YYYY-MM-DD, between 1900 and 9998, with messages that say so."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Write the date as YYYY-MM-DD, e.g. 2026-01-31.") from None
+
+    def pre_validate(self, form) -> None:
+        if self.data is not None and not EARLIEST_DAY <= self.data <= LATEST_DAY:
+            raise StopValidation(
+                f"Dates run from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}: "
+                "check the year."
+            )

@@ -288,6 +288,9 @@ def test_repeated_failures_lock_the_account_even_against_the_right_password(
     response = sign_in(client, user.username)
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.get_data(as_text=True)
+    # Scripts and proxies are told when to try again: after the counting window.
+    window = app.config["LOGIN_THROTTLE_WINDOW"]
+    assert response.headers["Retry-After"] == str(int(window.total_seconds()))
     assert_signed_out(client)
 
 

@@ -4,6 +4,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -61,7 +62,11 @@ def login():
             session["last_seen"] = clock.utcnow().timestamp()
             db.session.commit()
             return redirect(next_url if is_safe_next(next_url) else url_for("dashboard.home"))
-    return render_template("auth/login.html", form=form), status
+    response = make_response(render_template("auth/login.html", form=form), status)
+    if status == 429:
+        # The failures counted fall out of the window at the latest after a whole window.
+        response.headers["Retry-After"] = str(int(_throttle_policy().window.total_seconds()))
+    return response
 
 
 @bp.route("/logout", methods=["POST"])

@@ -384,6 +384,77 @@ def test_the_board_counts_each_status_and_flags_overdue_referrals(client, login,
     assert late.patient.mrn in received
 
 
+def test_a_long_column_shows_its_count_and_its_most_urgent_cards_with_a_link_to_all(
+    client, login, db_session, app, monkeypatch
+):
+    monkeypatch.setattr(referrals, "CARDS_PER_COLUMN", 3)
+    today = clinic_today(app)
+    for n in range(5):
+        ReferralFactory(
+            urgency="routine",
+            received_on=today - timedelta(days=n),
+            patient=PatientFactory(last_name=f"Waiting{n}"),
+        )
+    ReferralFactory(
+        urgency="routine",
+        received_on=today - timedelta(days=20),
+        patient=PatientFactory(last_name="Overduepatient"),
+    )
+    ReferralFactory(
+        urgency="urgent", received_on=today, patient=PatientFactory(last_name="Urgentpatient")
+    )
+    login("front_desk")
+    page = client.get("/referrals").get_data(as_text=True)
+    received = section(page, "received")
+    assert column_count(page, "received") == 7
+    assert received.count("referral-card") == 3
+    # Overdue first, then urgent, then the oldest of the rest.
+    assert received.index("Overduepatient") < received.index("Urgentpatient")
+    assert received.index("Urgentpatient") < received.index("Waiting4")
+    assert "Waiting0" not in received
+    assert "All 7 received" in received and "(4 more)" in received
+    assert "/referrals?status=received" in received
+
+
+def test_a_statuss_whole_list_is_paginated_in_the_boards_order(
+    client, login, db_session, app, monkeypatch
+):
+    monkeypatch.setattr(referrals, "LIST_PAGE_SIZE", 2)
+    today = clinic_today(app)
+    for n in range(5):
+        ReferralFactory(
+            status="triaged",
+            received_on=today - timedelta(days=n),
+            patient=PatientFactory(last_name=f"Triaged{n}"),
+        )
+    login("physician")
+    first = client.get("/referrals?status=triaged").get_data(as_text=True)
+    assert "Page 1 of 3" in first
+    assert first.index("Triaged4") < first.index("Triaged3")
+    assert "Triaged2" not in first
+    last = client.get("/referrals?status=triaged&page=3").get_data(as_text=True)
+    assert "Triaged0" in last and "Triaged1" not in last
+    assert "Next page" not in last and "Previous page" in last
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "status=lost",
+            "The status must be one of received, triaged, scheduled, completed, closed",
+        ),
+        ("status=received&page=0", "The page must be a whole number from 1"),
+        ("status=received&page=x", "The page must be a whole number from 1"),
+    ],
+)
+def test_a_referral_list_query_it_cannot_read_is_a_400(client, login, query, message):
+    login("front_desk")
+    response = client.get(f"/referrals?{query}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
 def test_the_board_filters_by_urgency(client, login, db_session):
     ReferralFactory(urgency="urgent", patient=PatientFactory(last_name="Urgentperson"))
     ReferralFactory(urgency="routine", patient=PatientFactory(last_name="Routineperson"))

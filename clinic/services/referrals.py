@@ -9,7 +9,7 @@ that procedure is done; a clerk or physician may also move it by hand.
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -163,36 +163,89 @@ def is_overdue(referral: Referral, today: date, urgent_days: int, routine_days: 
     return age_days(referral, today) > limit
 
 
-def board_statement(since: datetime, urgency: str | None = None) -> Select[tuple[Referral]]:
-    """Open referrals, plus those completed or closed since ``since``, with their patients."""
-    statement = (
-        select(Referral)
-        .join(Referral.patient)
-        .options(contains_eager(Referral.patient))
-        .where(
-            Patient.archived.is_(False),
-            Referral.status.in_(("received", "triaged", "scheduled"))
-            | (Referral.updated_at >= since),
+# The board shows at most this many cards a column (and rows of the closed list): the most
+# urgent first. A column's count is always whole; the rest are a link away, a page at a time.
+CARDS_PER_COLUMN = 20
+LIST_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class BoardScope:
+    """Which referrals the board (or one status's full list) counts and shows."""
+
+    today: date
+    since: datetime  # completed or closed after this instant are still shown
+    urgent_days: int
+    routine_days: int
+    urgency: str | None = None
+
+    def overdue(self):
+        """SQL: still waiting for triage longer than its urgency allows (as ``is_overdue``)."""
+        urgent_cutoff = self.today - timedelta(days=self.urgent_days)
+        routine_cutoff = self.today - timedelta(days=self.routine_days)
+        return and_(
+            Referral.status == "received",
+            case(
+                (Referral.urgency == "urgent", Referral.received_on < urgent_cutoff),
+                else_=Referral.received_on < routine_cutoff,
+            ),
         )
-        .order_by(Referral.received_on, Referral.id)
-    )
-    if urgency in URGENCIES:
-        statement = statement.where(Referral.urgency == urgency)
-    return statement
+
+    def where(self, statuses: tuple[str, ...]):
+        """SQL: the referrals of these statuses that the board holds (open, or closed lately)."""
+        shown = [
+            Patient.archived.is_(False),
+            Referral.status.in_(statuses),
+            Referral.status.in_(("received", "triaged", "scheduled"))
+            | (Referral.updated_at >= self.since),
+        ]
+        if self.urgency in URGENCIES:
+            shown.append(Referral.urgency == self.urgency)
+        return and_(*shown)
+
+    def statement(self, statuses: tuple[str, ...]) -> Select[tuple[Referral]]:
+        """The referrals of these statuses in the board's order: overdue, urgent, then oldest."""
+        if set(statuses) <= set(CLOSED_STATUSES):
+            order = (Referral.updated_at.desc(), Referral.id.desc())
+        else:
+            order = (
+                case((self.overdue(), 0), else_=1),
+                case((Referral.urgency == "urgent", 0), else_=1),
+                Referral.received_on,
+                Referral.id,
+            )
+        return (
+            select(Referral)
+            .join(Referral.patient)
+            .options(contains_eager(Referral.patient))
+            .where(self.where(statuses))
+            .order_by(*order)
+        )
+
+
+@dataclass(frozen=True)
+class Column:
+    """One status on the board: how many referrals it holds, and the first few of them."""
+
+    status: str
+    count: int
+    referrals: list[Referral]
+
+    @property
+    def more(self) -> int:
+        """How many are not shown on the board (a link away)."""
+        return self.count - len(self.referrals)
 
 
 @dataclass
 class Board:
-    """The pipeline as the board shows it: a list per status, and the bookings each led to."""
+    """The pipeline as the board shows it: a column per status, and the bookings each led to."""
 
-    columns: dict[str, list[Referral]]
-    closed: list[Referral]
+    columns: dict[str, Column]
+    closed: Column
     bookings: dict[int, list[Intervention]]
-    overdue: set[int]
-
-    @property
-    def overdue_count(self) -> int:
-        return len(self.overdue)
+    overdue: set[int]  # of the cards shown
+    overdue_count: int  # of all
 
 
 def referral_bookings(session: Session, referral_ids: list[int]) -> dict[int, list[Intervention]]:
@@ -219,20 +272,59 @@ def board(
     routine_days: int,
     urgency: str | None = None,
 ) -> Board:
-    """Group the pipeline by status; within a status, overdue first, then urgent, then oldest."""
-    since = now - timedelta(days=RECENT_DAYS)
-    referrals = list(session.execute(board_statement(since, urgency)).unique().scalars())
-    overdue = {r.id for r in referrals if is_overdue(r, today, urgent_days, routine_days)}
-    columns: dict[str, list[Referral]] = {status: [] for status in OPEN_STATUSES}
-    closed: list[Referral] = []
-    for referral in sorted(
-        referrals,
-        key=lambda r: (r.id not in overdue, r.urgency != "urgent", r.received_on, r.id),
-    ):
-        if referral.status in columns:
-            columns[referral.status].append(referral)
-        else:
-            closed.append(referral)
-    closed.sort(key=lambda r: r.updated_at, reverse=True)
-    linked = [r.id for r in referrals if r.status in ("scheduled", "completed")]
-    return Board(columns, closed, referral_bookings(session, linked), overdue)
+    """Count the pipeline by status and show each column's most urgent cards.
+
+    A constant number of queries however long the clinic's history: one count per status, one
+    capped list per column, and the bookings of the cards shown.
+    """
+    scope = BoardScope(today, now - timedelta(days=RECENT_DAYS), urgent_days, routine_days, urgency)
+    counts = dict(
+        session.execute(
+            select(Referral.status, func.count())
+            .join(Referral.patient)
+            .where(scope.where(OPEN_STATUSES + CLOSED_STATUSES))
+            .group_by(Referral.status)
+        ).all()
+    )
+    overdue_count = session.execute(
+        select(func.count())
+        .select_from(Referral)
+        .join(Referral.patient)
+        .where(scope.where(("received",)), scope.overdue())
+    ).scalar_one()
+
+    def column(status: str, statuses: tuple[str, ...]) -> Column:
+        shown = session.execute(scope.statement(statuses).limit(CARDS_PER_COLUMN)).scalars()
+        return Column(status, sum(counts.get(s, 0) for s in statuses), list(shown))
+
+    columns = {status: column(status, (status,)) for status in OPEN_STATUSES}
+    closed = column("closed", CLOSED_STATUSES)
+    cards = [r for c in columns.values() for r in c.referrals]
+    overdue = {r.id for r in cards if is_overdue(r, today, urgent_days, routine_days)}
+    linked = [r.id for r in cards if r.status in ("scheduled", "completed")]
+    return Board(columns, closed, referral_bookings(session, linked), overdue, overdue_count)
+
+
+def status_page(
+    session: Session,
+    status: str,
+    page: int,
+    today: date,
+    now: datetime,
+    urgent_days: int,
+    routine_days: int,
+    urgency: str | None = None,
+) -> tuple[int, list[Referral]]:
+    """One page of a status's whole list in the board's order, and how many it holds in all."""
+    scope = BoardScope(today, now - timedelta(days=RECENT_DAYS), urgent_days, routine_days, urgency)
+    statuses = CLOSED_STATUSES if status == "closed" else (status,)
+    total = session.execute(
+        select(func.count())
+        .select_from(Referral)
+        .join(Referral.patient)
+        .where(scope.where(statuses))
+    ).scalar_one()
+    shown = session.execute(
+        scope.statement(statuses).limit(LIST_PAGE_SIZE).offset((page - 1) * LIST_PAGE_SIZE)
+    ).scalars()
+    return total, list(shown)

@@ -42,3 +42,17 @@ def month_arg(name: str = "month") -> date | None:
     except ValueError:
         abort(400, description=f"The {name} must be written YYYY-MM, e.g. 2026-11 (not “{text}”).")
     return _in_range(value, name)
+
+
+# A page number beyond this would only ask the database to skip more rows than it holds.
+LAST_PAGE = 100_000
+
+
+def page_arg(name: str = "page") -> int:
+    """The query parameter ``name`` as a page number from 1; 1 when absent."""
+    text = request.args.get(name)
+    if not text:
+        return 1
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text[:7]) <= LAST_PAGE:
+        abort(400, description=f"The {name} must be a whole number from 1 (not “{text}”).")
+    return int(text)

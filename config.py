@@ -39,6 +39,15 @@ class Config:
     REFERRAL_OVERDUE_DAYS_URGENT = _int("CLINIC_REFERRAL_OVERDUE_DAYS_URGENT", 2)
     REFERRAL_OVERDUE_DAYS_ROUTINE = _int("CLINIC_REFERRAL_OVERDUE_DAYS_ROUTINE", 14)
 
+    # The manager's CSV upload: files wait between the dry run and the confirmation in a folder
+    # of their own under IMPORT_UPLOAD_FOLDER (None: the instance folder's ``imports``).
+    IMPORT_UPLOAD_FOLDER = os.environ.get("CLINIC_IMPORT_UPLOAD_FOLDER") or None
+    IMPORT_MAX_FILE_BYTES = _int("CLINIC_IMPORT_MAX_FILE_MB", 100) * 2**20
+    IMPORT_UPLOAD_LIFETIME = timedelta(minutes=_int("CLINIC_IMPORT_UPLOAD_LIFETIME_MINUTES", 60))
+
+    # The system of the MRN in FHIR Patient.identifier, on the web download and `export fhir`.
+    FHIR_MRN_SYSTEM = os.environ.get("CLINIC_FHIR_MRN_SYSTEM", "urn:clinic:mrn")
+
     PROXY_COUNT = _int("CLINIC_PROXY_COUNT", 0)  # proxies in front that set X-Forwarded-For
     PATIENTS_PER_PAGE = 25
     BOOTSTRAP_SERVE_LOCAL = True
@@ -46,6 +55,8 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the signed-in session
     MAX_CONTENT_LENGTH = 256 * 1024 * 1024
     PREFERRED_URL_SCHEME = "http"
+    # Under TESTING an unexpected exception reaches the test; True shows the 500 page instead.
+    SHOW_ERROR_PAGES = False
 
 
 class DevelopmentConfig(Config):

@@ -1,5 +1,7 @@
-"""The command line (DESIGN.md section 8): account upkeep, the demo dataset, and init-demo."""
+"""The command line (README "Command line"): account upkeep, the demo dataset, init-demo, and
+the FHIR export beside the web download."""
 
+import json
 import re
 
 import pytest
@@ -118,6 +120,15 @@ def test_users_set_role_refuses_an_unknown_account(runner, db_session):
     result = runner.invoke(args=["users", "set-role", "nobody.here", "manager"])
     assert result.exit_code != 0
     assert "nobody.here" in result.output
+
+
+def test_a_refused_command_says_error_and_exits_with_status_1(runner, db_session):
+    result = runner.invoke(args=["users", "deactivate", "nobody.here"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: No staff account is called 'nobody.here'. "
+        "`flask --app clinic users list` shows them.\n"
+    )
 
 
 def test_users_deactivate_deactivates_the_account(runner, db_session):
@@ -261,3 +272,32 @@ def test_init_demo_leaves_existing_accounts_and_patients_alone(runner, db_sessio
     assert "password" not in result.output.lower()
     assert count(db_session, StaffUser) == staff_before
     assert count(db_session, Patient) == 1
+
+
+# export fhir ---------------------------------------------------------------------------------
+
+
+def patient_identifier_systems(bundle: dict) -> set[str]:
+    return {
+        identifier["system"]
+        for entry in bundle.get("entry", [])
+        if entry["resource"]["resourceType"] == "Patient"
+        for identifier in entry["resource"].get("identifier", [])
+    }
+
+
+def test_export_fhir_names_the_mrn_with_the_configured_system_as_the_web_download_does(
+    app, runner, client, login, db_session, monkeypatch, tmp_path
+):
+    monkeypatch.setitem(app.config, "FHIR_MRN_SYSTEM", "https://hospital.example/mrn")
+    patient = PatientFactory()
+    db_session.commit()
+    target = tmp_path / "bundle.json"
+    result = runner.invoke(args=["export", "fhir", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    from_cli = patient_identifier_systems(json.loads(target.read_text(encoding="utf-8")))
+    login("physician")
+    response = client.get(f"/patients/{patient.id}/fhir.json")
+    assert response.status_code == 200
+    from_web = patient_identifier_systems(json.loads(response.get_data(as_text=True)))
+    assert from_cli == from_web == {"https://hospital.example/mrn"}

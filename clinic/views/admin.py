@@ -20,6 +20,7 @@ from clinic.services import DomainError
 from clinic.services.followup.calls import parse_schedule
 from clinic.services.identity import accounts
 from clinic.services.relief.eligibility import parse_codes
+from clinic.views.common import saving
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -49,7 +50,7 @@ def new_user():
     """Create a staff account with a first password the person changes later."""
     form = NewStaffForm()
     if form.validate_on_submit():
-        try:
+        with saving(form, "username") as saved:
             user = accounts.create_user(
                 db.session,
                 form.username.data,
@@ -57,10 +58,7 @@ def new_user():
                 form.role.data,
                 form.password.data,
             )
-        except DomainError as error:
-            getattr(form, error.field or "username").errors.append(error.message)
-        else:
-            db.session.commit()
+        if saved:
             flash(f"Account {user.username} created for {user.full_name}.", "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=None)
@@ -73,7 +71,7 @@ def edit_user(user_id: int):
     user = get_user_or_404(user_id)
     form = EditStaffForm(obj=user)
     if form.validate_on_submit():
-        try:
+        with saving(form, "password") as saved:
             user.full_name = form.full_name.data.strip()
             if form.role.data != user.role:
                 accounts.set_role(db.session, user, form.role.data)
@@ -81,11 +79,7 @@ def edit_user(user_id: int):
                 accounts.set_active(db.session, user, form.active.data)
             if form.password.data:
                 accounts.set_password(db.session, user, form.password.data)
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "password").errors.append(error.message)
-        else:
-            db.session.commit()
+        if saved:
             flash(f"Account {user.username} saved.", "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user)
@@ -182,21 +176,17 @@ def edit_procedure(procedure_type_id: int | None = None):
                 ProcedureType.code == code, ProcedureType.id != (procedure_type.id or 0)
             )
         ).scalar_one_or_none()
-        try:
+        with saving(form, "followup_schedule") as saved:
             parse_schedule(form.followup_schedule.data)
-        except DomainError as error:
-            form.followup_schedule.errors.append(error.message)
-        else:
             if taken:
-                form.code.errors.append(f"The code {code} is already used by {taken.name}.")
-            else:
-                form.populate_obj(procedure_type)
-                procedure_type.code = code
-                procedure_type.cpt_code = (form.cpt_code.data or "").strip() or None
-                db.session.add(procedure_type)
-                db.session.commit()
-                flash(f"Procedure {procedure_type.code} saved.", "success")
-                return redirect(url_for("admin.procedures"))
+                raise DomainError(f"The code {code} is already used by {taken.name}.", "code")
+            form.populate_obj(procedure_type)
+            procedure_type.code = code
+            procedure_type.cpt_code = (form.cpt_code.data or "").strip() or None
+            db.session.add(procedure_type)
+        if saved:
+            flash(f"Procedure {procedure_type.code} saved.", "success")
+            return redirect(url_for("admin.procedures"))
     return render_template(
         "admin/procedure_form.html",
         form=form,

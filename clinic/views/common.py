@@ -1,5 +1,8 @@
-"""Small helpers shared by the views: the clinic's clock and zone, choices, domain errors on forms."""
+"""Small helpers shared by the views: the clinic's clock and zone, choices, saving a form."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -54,12 +57,52 @@ def what_choices() -> list[tuple[str, str]]:
     )
 
 
-def show_domain_error(form: FlaskForm, error: DomainError) -> None:
-    """Put a service's refusal next to the field it is about, or at the top of the form."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = (
-            [*field.errors, error.message] if isinstance(field.errors, list) else [error.message]
+def show_domain_error(form: FlaskForm, error: DomainError, field: str | None = None) -> None:
+    """Put a service's refusal next to the field it names (else ``field``), or atop the form."""
+    name = error.field or field
+    target = form[name] if name and name in form else None
+    if target is not None:
+        target.errors = (
+            [*target.errors, error.message] if isinstance(target.errors, list) else [error.message]
         )
     else:
         form.form_errors.append(error.message)
+
+
+@dataclass
+class Saved:
+    """What became of a ``saving`` block: true once committed, else the refusal it met."""
+
+    error: DomainError | None = None
+    committed: bool = False
+
+    def __bool__(self) -> bool:
+        return self.committed
+
+
+@contextmanager
+def saving(
+    form: FlaskForm | None = None,
+    field: str | None = None,
+    *,
+    shown_by_view: tuple[type[DomainError], ...] = (),
+) -> Iterator[Saved]:
+    """The request's one commit: the block's work is committed when it ends; a service's refusal
+    (``DomainError``) is rolled back and shown on the form, on the field it names (else ``field``,
+    else atop the form), with what was typed kept. Refusals of the ``shown_by_view`` types, and
+    every refusal when there is no form, are rolled back and left in ``.error`` for the view to
+    show its own way. Any other exception is rolled back and propagates."""
+    saved = Saved()
+    try:
+        yield saved
+    except DomainError as error:
+        db.session.rollback()
+        saved.error = error
+        if form is not None and not isinstance(error, shown_by_view):
+            show_domain_error(form, error, field)
+    except Exception:
+        db.session.rollback()
+        raise
+    else:
+        db.session.commit()
+        saved.committed = True

@@ -1,7 +1,7 @@
 """Spinal cord stimulators: registering devices, explants, and programming at adjustment visits.
 
-Physicians write (DESIGN.md section 1: SCS implants and programming are clinical work); every
-role that reads the patient's record reads the programming history.
+Physicians write (SCS implants and programming are clinical work); every role that reads the
+patient's record reads the programming history.
 """
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -20,7 +20,7 @@ from clinic.forms.devices import (
 )
 from clinic.models import Patient, ScsDevice, Visit
 from clinic.security import ALL_ROLES, role_required
-from clinic.services import DomainError, devices
+from clinic.services import devices
 from clinic.services.identity.audit import record_event
 from clinic.services.records import StaleRecord
 from clinic.services.scheduling import bookings
@@ -30,12 +30,12 @@ from clinic.views.common import (
     clinic_zone,
     physician_choices,
     room_choices,
-    show_domain_error,
+    saving,
 )
 
 bp = Blueprint("devices", __name__)
 
-# Implants and programming are the physician's (DESIGN.md section 1).
+# Implants and programming are the physician's.
 WRITERS = ("physician",)
 COPIED_SETTINGS = (
     "program_slot",
@@ -154,15 +154,11 @@ def new(patient_id: int):
         else:
             form.implant_intervention_id.data = NO_PROCEDURE
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             device = devices.register_device(
                 db.session, patient, device_details_from(form), clinic_zone()
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-        else:
-            db.session.commit()
+        if saved:
             flash(
                 f"Registered {device_label(device)} for {patient.full_name}, "
                 f"implanted {device.implanted_on.isoformat()}.",
@@ -190,19 +186,15 @@ def edit(device_id: int):
         form.implant_intervention_id.data = device.implant_intervention_id or NO_PROCEDURE
         form.version.data = devices.device_version(device)
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             devices.update_device(
                 db.session, device, form.version.data, device_details_from(form), clinic_zone()
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-            if isinstance(error, StaleRecord):
-                _show_current_device(form, device)
-        else:
-            db.session.commit()
+        if saved:
             flash(f"Saved {device_label(device)}.", "success")
             return redirect(url_for("devices.history", patient_id=patient.id))
+        if isinstance(saved.error, StaleRecord):
+            _show_current_device(form, device)
     return render_template(
         "devices/device_form.html",
         form=form,
@@ -232,7 +224,7 @@ def explant(device_id: int):
         form.explant_reason.data = device.explant_reason
         form.version.data = devices.device_version(device)
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             devices.record_explant(
                 db.session,
                 device,
@@ -241,21 +233,17 @@ def explant(device_id: int):
                 form.explant_reason.data,
                 clinic_zone(),
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-            if isinstance(error, StaleRecord):
-                set_field(form.explanted_on, device.explanted_on or clinic_today())
-                set_field(form.explant_reason, device.explant_reason)
-                form.version.data = devices.device_version(device)
-        else:
-            db.session.commit()
+        if saved:
             flash(
                 f"Recorded the explant of {device_label(device)} on "
                 f"{device.explanted_on.isoformat()}.",
                 "success",
             )
             return redirect(url_for("devices.history", patient_id=patient.id))
+        if isinstance(saved.error, StaleRecord):
+            set_field(form.explanted_on, device.explanted_on or clinic_today())
+            set_field(form.explant_reason, device.explant_reason)
+            form.version.data = devices.device_version(device)
     return render_template("devices/explant.html", form=form, patient=patient, device=device)
 
 
@@ -304,7 +292,7 @@ def new_adjustment(device_id: int):
                 minute=now.minute - now.minute % 5, second=0, microsecond=0
             ).time()
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             if visit is not None:
                 adjustment = devices.record_adjustment(
                     db.session,
@@ -316,13 +304,7 @@ def new_adjustment(device_id: int):
                 )
             else:
                 adjustment = _record_with_new_visit(form, device_id)
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-            if isinstance(error, StaleRecord) and visit is not None:
-                form.visit_version.data = str(visit.version)
-        else:
-            db.session.commit()
+        if saved:
             when = adjustment.visit.starts_at.astimezone(zone)
             flash(
                 f"Recorded the programming of {device_label(adjustment.device)} for "
@@ -332,6 +314,8 @@ def new_adjustment(device_id: int):
                 "success",
             )
             return redirect(url_for("devices.history", patient_id=adjustment.device.patient_id))
+        if isinstance(saved.error, StaleRecord) and visit is not None:
+            form.visit_version.data = str(visit.version)
     device = get_device_or_404(device_id)
     patient = device.patient
     open_visits = (

@@ -54,7 +54,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         db.session.rollback()
-        if app.testing and not app.config.get("SHOW_ERROR_PAGES"):
+        if app.testing and not app.config["SHOW_ERROR_PAGES"]:
             raise error
         # The frames only: an exception's message can carry patient data (SQL parameters).
         app.logger.error(

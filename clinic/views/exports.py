@@ -1,4 +1,4 @@
-"""The manager's downloads: every CSV export of DESIGN.md section 5, filtered, streamed, audited."""
+"""The manager's downloads: every CSV export of docs/formats.md, filtered, streamed, audited."""
 
 from collections.abc import Iterator
 

@@ -27,7 +27,7 @@ def patient_bundle(patient_id: int):
         db.session,
         clinic_zone(),
         patient.id,
-        mrn_system=current_app.config.get("FHIR_MRN_SYSTEM", fhir.DEFAULT_MRN_SYSTEM),
+        mrn_system=current_app.config["FHIR_MRN_SYSTEM"],
     )
     count = len(data.get("entry", []))
     record_event(

@@ -9,10 +9,9 @@ from clinic.extensions import db
 from clinic.forms.followup import AttemptForm, CallForm, ScoreForm
 from clinic.models import Intervention
 from clinic.security import role_required
-from clinic.services import DomainError
 from clinic.services.followup import calls as followups
 from clinic.services.followup import pain_scores
-from clinic.views.common import clinic_today, clinic_zone, show_domain_error
+from clinic.views.common import clinic_today, clinic_zone, saving
 
 bp = Blueprint("followup", __name__, url_prefix="/worklist")
 
@@ -98,8 +97,8 @@ def record_score():
     intervention, due_on = chosen
     if form.validate_on_submit():
         today = clinic_today()
-        try:
-            saved = pain_scores.record_pain_score(
+        with saving(form) as saved:
+            result = pain_scores.record_pain_score(
                 db.session,
                 intervention,
                 today,
@@ -109,12 +108,8 @@ def record_score():
                 current_user.id,
                 today=today,
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(*saved_message(intervention, due_on, saved, today))
+        if saved:
+            flash(*saved_message(intervention, due_on, result, today))
             return redirect(url_for("followup.index"))
     return render_list(score_form=form, failed=intervention, failed_due_on=due_on)
 
@@ -132,7 +127,7 @@ def record_attempt():
         )
         return redirect(url_for("followup.index"))
     intervention, due_on = chosen
-    try:
+    with saving() as saved:
         call = followups.record_call_attempt(
             db.session,
             intervention,
@@ -140,11 +135,9 @@ def record_attempt():
             form.outcome.data,
             expected_attempts=int(form.attempts.data) if form.attempts.data else None,
         )
-    except DomainError as error:
-        db.session.rollback()
-        flash(f"{describe_patient(intervention)}: {error.message}", "danger")
+    if not saved:
+        flash(f"{describe_patient(intervention)}: {saved.error.message}", "danger")
         return redirect(url_for("followup.index"))
-    db.session.commit()
     label = followups.OUTCOME_LABELS[form.outcome.data]
     attempts = f"{call.attempts} attempt{'s' if call.attempts != 1 else ''}"
     if call.outcome is None:

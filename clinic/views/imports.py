@@ -7,7 +7,7 @@ who uploaded it. The token is kept in the signed session cookie and repeated in 
 form, and the confirmation is accepted only when the two agree and the folder belongs to the
 signed-in user: no path ever comes from the client. The folder is deleted when the import runs
 (whatever its outcome), when the dry run finds problems, when the same session uploads other
-files, and by a sweep of uploads older than ``IMPORT_UPLOAD_LIFETIME`` (an hour) on each upload.
+files, and by a sweep of uploads older than ``IMPORT_UPLOAD_LIFETIME`` (an hour by default) on each upload.
 Several app servers must share that folder (or route a user to one server) for the confirm
 step to find the files; otherwise the user is asked to upload them again.
 """
@@ -48,8 +48,6 @@ bp = Blueprint("imports", __name__, url_prefix="/imports")
 
 IMPORTERS = ("manager", "admin")
 SESSION_KEY = "import_upload"
-DEFAULT_MAX_FILE_MB = 100
-DEFAULT_LIFETIME_SECONDS = 3600
 PROBLEMS_SHOWN = 2000  # the command line lists any number; a page of more helps nobody
 CHUNK = 1 << 20
 
@@ -59,20 +57,20 @@ class FileTooLarge(Exception):
 
 
 def upload_root() -> Path:
-    configured = current_app.config.get("IMPORT_UPLOAD_FOLDER")
+    configured = current_app.config["IMPORT_UPLOAD_FOLDER"]
     return Path(configured) if configured else Path(current_app.instance_path) / "imports"
 
 
 def max_file_bytes() -> int:
-    return int(current_app.config.get("IMPORT_MAX_FILE_BYTES", DEFAULT_MAX_FILE_MB * 2**20))
+    return current_app.config["IMPORT_MAX_FILE_BYTES"]
 
 
 def size_label(size: int) -> str:
     return f"{size / 2**20:.0f} MB" if size >= 2**20 else f"{max(1, round(size / 1024))} kB"
 
 
-def lifetime_seconds() -> int:
-    return int(current_app.config.get("IMPORT_UPLOAD_LIFETIME", DEFAULT_LIFETIME_SECONDS))
+def lifetime_seconds() -> float:
+    return current_app.config["IMPORT_UPLOAD_LIFETIME"].total_seconds()
 
 
 def upload_folder(token: object) -> Path | None:

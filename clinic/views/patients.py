@@ -12,7 +12,6 @@ from clinic.extensions import db
 from clinic.forms.patients import SEX_CHOICES, ArchiveForm, PatientForm
 from clinic.models import CONDITION_LABELS, Patient, Referral
 from clinic.security import ALL_ROLES, role_required
-from clinic.services import DomainError
 from clinic.services.devices import stimulator_history
 from clinic.services.identity.audit import record_event
 from clinic.services.patients import (
@@ -28,7 +27,7 @@ from clinic.services.patients import (
 from clinic.services.records import StaleRecord
 from clinic.services.relief.timeline import patient_outcomes
 from clinic.services.scheduling import bookings as scheduling
-from clinic.views.common import clinic_today, clinic_zone, show_domain_error
+from clinic.views.common import clinic_today, clinic_zone, saving
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
@@ -78,21 +77,15 @@ def new():
     del form.mrn  # generated, never typed
     duplicates = []
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             patient = register_patient(
                 db.session, details_from(form), clinic_today(), form.register_anyway.data
             )
-        except LikelyDuplicate as error:
-            db.session.rollback()
-            duplicates = error.matches
-            form.form_errors.append(error.message)
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-        else:
-            db.session.commit()
+        if saved:
             flash(f"Registered {patient.full_name} with MRN {patient.mrn}.", "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
+        if isinstance(saved.error, LikelyDuplicate):
+            duplicates = saved.error.matches
     return render_template(
         "patients/form.html", form=form, patient=None, duplicates=duplicates, unsaved=None
     )
@@ -160,7 +153,7 @@ def edit(patient_id: int):
     form = edit_form(patient, from_record=request.method == "GET")
     unsaved = None
     if form.validate_on_submit():
-        try:
+        with saving(form, shown_by_view=(StaleRecord,)) as saved:
             update_patient(
                 db.session,
                 patient,
@@ -170,24 +163,19 @@ def edit(patient_id: int):
                 mrn=form.mrn.data if "mrn" in form else None,
                 editor=current_user._get_current_object(),
             )
-        except StaleRecord as error:
-            db.session.rollback()
+        if saved:
+            flash(f"Saved {patient.full_name} (MRN {patient.mrn}).", "success")
+            return redirect(url_for("patients.show", patient_id=patient.id))
+        if isinstance(saved.error, StaleRecord):
             # Saving again must be possible: the form takes the record as saved now, with its
             # current version, and what the user typed is listed so that nothing is lost.
             patient = get_patient_or_404(patient_id)
             unsaved = unsaved_changes(form, patient)
             form = edit_form(patient, from_record=True)
             form.form_errors.append(
-                f"{error.message} The form now shows what they saved, and what you typed is "
-                "listed above the form: make your changes again and save."
+                f"{saved.error.message} The form now shows what they saved, and what you typed "
+                "is listed above the form: make your changes again and save."
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Saved {patient.full_name} (MRN {patient.mrn}).", "success")
-            return redirect(url_for("patients.show", patient_id=patient.id))
     return render_template(
         "patients/form.html", form=form, patient=patient, duplicates=[], unsaved=unsaved
     )
@@ -200,13 +188,11 @@ def archive(patient_id: int):
     patient = get_patient_or_404(patient_id)
     form = ArchiveForm()
     if form.validate_on_submit():
-        try:
+        with saving() as saved:
             archive_patient(db.session, patient, int(form.version.data or 0))
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
+        if not saved:
+            flash(saved.error.message, "danger")
             return redirect(url_for("patients.show", patient_id=patient_id))
-        db.session.commit()
         flash(f"Archived {patient.full_name} (MRN {patient.mrn}). The record is kept.", "success")
         return redirect(url_for("patients.index"))
     abort(400)

@@ -35,7 +35,7 @@ from clinic.services.records import StaleRecord
 from clinic.services.relief import charts
 from clinic.services.relief.timeline import patient_outcomes
 from clinic.services.scheduling import bookings as scheduling
-from clinic.views.common import clinic_today, clinic_zone, show_domain_error
+from clinic.views.common import clinic_today, clinic_zone, saving
 from clinic.views.patients import UnsavedChange, get_patient_or_404
 from clinic.views.scheduling import get_booking_or_404
 
@@ -159,7 +159,7 @@ def _complete_intervention(intervention: Intervention):
     form = completion_form(intervention, from_record=request.method == "GET")
     unsaved = None
     if form.validate_on_submit():
-        try:
+        with saving(form, shown_by_view=(StaleRecord,)) as saved:
             complete_intervention(
                 db.session,
                 intervention,
@@ -175,22 +175,20 @@ def _complete_intervention(intervention: Intervention):
                 clinic_today(),
                 zone=clinic_zone(),
             )
-        except StaleRecord as error:
-            db.session.rollback()
-            intervention = get_booking_or_404(intervention.id)
-            form, unsaved = after_stale_completion(
-                form, intervention, lambda: completion_form(intervention, from_record=True), error
-            )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-        else:
-            db.session.commit()
+        if saved:
             flash(
                 f"Completed: {intervention.procedure_type.name} for {intervention.patient.full_name}.",
                 "success",
             )
             return redirect(url_for("patients.show", patient_id=intervention.patient_id))
+        if isinstance(saved.error, StaleRecord):
+            intervention = get_booking_or_404(intervention.id)
+            form, unsaved = after_stale_completion(
+                form,
+                intervention,
+                lambda: completion_form(intervention, from_record=True),
+                saved.error,
+            )
     return render_template(
         "procedures/complete_intervention.html",
         form=form,
@@ -230,7 +228,7 @@ def _complete_visit(visit: Visit):
     form = visit_completion_form(visit, interventions, from_record=request.method == "GET")
     unsaved = None
     if form.validate_on_submit():
-        try:
+        with saving(form, shown_by_view=(StaleRecord,)) as saved:
             complete_visit(db.session, visit, form_version(form), form.notes.data)
             if form.intervention_id.data:
                 if form.nrs.data is None:
@@ -255,23 +253,18 @@ def _complete_visit(visit: Visit):
                     today=clinic_today(),
                     visit_id=visit.id,
                 )
-        except StaleRecord as error:
-            db.session.rollback()
+        if saved:
+            flash(f"Visit completed for {visit.patient.full_name}.", "success")
+            return redirect(url_for("patients.show", patient_id=visit.patient_id))
+        if isinstance(saved.error, StaleRecord):
             visit = get_booking_or_404(visit.id)
             interventions = completed_interventions(visit.patient_id)
             form, unsaved = after_stale_completion(
                 form,
                 visit,
                 lambda: visit_completion_form(visit, interventions, from_record=True),
-                error,
+                saved.error,
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Visit completed for {visit.patient.full_name}.", "success")
-            return redirect(url_for("patients.show", patient_id=visit.patient_id))
     return render_template(
         "procedures/complete_visit.html", form=form, visit=visit, unsaved=unsaved
     )
@@ -316,8 +309,8 @@ def new_score(patient_id: int):
         form.intervention_id.data = request.args.get("intervention_id", type=int)
     if form.validate_on_submit():
         intervention = next(i for i in interventions if i.id == form.intervention_id.data)
-        try:
-            saved = record_pain_score(
+        with saving(form) as saved:
+            result = record_pain_score(
                 db.session,
                 intervention,
                 form.recorded_on.data,
@@ -327,12 +320,9 @@ def new_score(patient_id: int):
                 current_user.id,
                 today=clinic_today(),
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-        else:
-            message = score_saved_message(saved, patient.full_name)
-            db.session.commit()
+            # Worded before the commit, which would expire what it reads.
+            message = score_saved_message(result, patient.full_name)
+        if saved:
             flash(message, "success")
             return redirect(url_for("patients.show", patient_id=patient.id))
     return render_template(

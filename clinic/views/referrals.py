@@ -10,10 +10,11 @@ from clinic.extensions import db
 from clinic.forms.referrals import MoveForm, ReferralForm
 from clinic.models import CONDITION_LABELS, Intervention, Patient, Referral
 from clinic.security import CLINICAL_ROLES, role_required
-from clinic.services import DomainError, referrals
+from clinic.services import referrals
 from clinic.services.identity.audit import record_event
 from clinic.services.scheduling import bookings as scheduling
-from clinic.views.common import clinic_today, show_domain_error
+from clinic.views.common import clinic_today, saving
+from clinic.views.params import page_arg
 
 bp = Blueprint("referrals", __name__, url_prefix="/referrals")
 
@@ -50,26 +51,46 @@ def parse_version(text: str | None) -> int | None:
 @bp.route("")
 @role_required(*CLINICAL_ROLES)
 def index():
-    """The pipeline by status, oldest and overdue first, with counts and each referral's age."""
+    """The pipeline by status, most urgent first, with counts; or one status's whole list."""
     urgency = request.args.get("urgency")
     urgency = urgency if urgency in referrals.URGENCY_LABELS else None
+    status = request.args.get("status")
+    if status and status not in (*referrals.OPEN_STATUSES, "closed"):
+        abort(
+            400,
+            description="The status must be one of "
+            f"{', '.join((*referrals.OPEN_STATUSES, 'closed'))} (not “{status}”).",
+        )
     urgent_days, routine_days = overdue_limits()
     today = clinic_today()
+    shared = {
+        "urgency": urgency,
+        "today": today,
+        "urgent_days": urgent_days,
+        "routine_days": routine_days,
+        "recent_days": referrals.RECENT_DAYS,
+        "status_labels": {**referrals.STATUS_LABELS, "closed": "Declined and cancelled"},
+        "urgency_labels": referrals.URGENCY_LABELS,
+        "can_triage": can_triage(),
+    }
+    if status:
+        page = page_arg()
+        total, shown = referrals.status_page(
+            db.session, status, page, today, clock.utcnow(), urgent_days, routine_days, urgency
+        )
+        return render_template(
+            "referrals/list.html",
+            status=status,
+            page=page,
+            total=total,
+            shown=shown,
+            pages=max(1, -(-total // referrals.LIST_PAGE_SIZE)),
+            **shared,
+        )
     pipeline = referrals.board(
         db.session, today, clock.utcnow(), urgent_days, routine_days, urgency
     )
-    return render_template(
-        "referrals/index.html",
-        board=pipeline,
-        urgency=urgency,
-        today=today,
-        urgent_days=urgent_days,
-        routine_days=routine_days,
-        recent_days=referrals.RECENT_DAYS,
-        status_labels=referrals.STATUS_LABELS,
-        urgency_labels=referrals.URGENCY_LABELS,
-        can_triage=can_triage(),
-    )
+    return render_template("referrals/index.html", board=pipeline, **shared)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -86,7 +107,7 @@ def new():
             patient = None
         form.received_on.data = clinic_today()
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             patient = referrals.patient_by_mrn(db.session, form.patient_mrn.data)
             referral = referrals.log_referral(
                 db.session,
@@ -101,18 +122,14 @@ def new():
                 ),
                 clinic_today(),
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-            patient = None
-        else:
-            db.session.commit()
+        if saved:
             flash(
                 f"Logged {'an urgent' if referral.urgency == 'urgent' else 'a routine'} referral for {patient.full_name} (MRN {patient.mrn}) "
                 f"from {referral.referring_clinician}. It is waiting under Received.",
                 "success",
             )
             return redirect(url_for("referrals.index"))
+        patient = None
     urgent_days, routine_days = overdue_limits()
     return render_template(
         "referrals/new.html",
@@ -178,7 +195,7 @@ def move(referral_id: int):
     if not form.validate_on_submit():
         flash("Choose what to do with the referral.", "danger")
         return redirect(url_for("referrals.show", referral_id=referral_id))
-    try:
+    with saving(form) as saved:
         referrals.move_referral(
             db.session,
             referral,
@@ -186,12 +203,9 @@ def move(referral_id: int):
             form.status.data,
             form.reason.data,
         )
-    except DomainError as error:
-        db.session.rollback()
-        show_domain_error(form, error)
+    if not saved:
         # The page shows the referral as it is now, so the next try carries its version.
         return render_referral(get_referral_or_404(referral_id), form)
-    db.session.commit()
     patient = referral.patient
     label = referrals.STATUS_LABELS[referral.status]
     flash(

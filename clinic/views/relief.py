@@ -1,4 +1,4 @@
-"""Relief per procedure: the Kaplan–Meier report (DESIGN.md sections 4 and 7)."""
+"""Relief per procedure: the Kaplan–Meier report (the relief rules of docs/rules.md)."""
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from sqlalchemy import select

@@ -18,9 +18,10 @@ from clinic.views.common import (
     clinic_zone,
     physician_choices,
     room_choices,
-    show_domain_error,
+    saving,
     what_choices,
 )
+from clinic.views.params import date_arg
 
 bp = Blueprint("scheduling", __name__, url_prefix="/schedule")
 
@@ -38,18 +39,16 @@ def get_booking_or_404(booking_id: int) -> Booking:
     return booking
 
 
-def parse_day(text: str | None) -> date:
-    try:
-        return date.fromisoformat(text) if text else clinic_today()
-    except ValueError:
-        return clinic_today()
+def parse_day() -> date:
+    """The ``date`` the page asks for (a 400 if it cannot be read), else today."""
+    return date_arg("date") or clinic_today()
 
 
 @bp.route("")
 @role_required(*CLINICAL_ROLES)
 def index():
     """Bookings of a day or a week, in columns by physician or by room."""
-    day = parse_day(request.args.get("date"))
+    day = parse_day()
     view = "week" if request.args.get("view") == "week" else "day"
     by = "room" if request.args.get("by") == "room" else "physician"
     first = day - timedelta(days=day.weekday()) if view == "week" else day
@@ -127,7 +126,7 @@ def new():
         if referral is not None:
             form.referral_id.data = referral.id
             form.patient_mrn.data = referral.patient.mrn
-        form.day.data = parse_day(request.args.get("date"))
+        form.day.data = parse_day()
         followed = _record_named_by_arg(Intervention, "intervention_id")
         if followed is not None:
             _follow_up_of(form, followed)
@@ -136,14 +135,9 @@ def new():
         for hidden in (form.referral_id, form.follows_intervention_id):
             form.form_errors.extend(hidden.errors)
     else:
-        try:
+        with saving(form) as saved:
             booking = _book_from_form(form)
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-            booking = None
-        if booking is not None:
-            db.session.commit()
+        if saved:
             flash(f"Booked: {scheduling.describe(booking, clinic_zone())}.", "success")
             return redirect(url_for("scheduling.index", date=form.day.data.isoformat()))
     referral = db.session.get(Referral, form.referral_id.data) if form.referral_id.data else None
@@ -247,7 +241,7 @@ def reschedule(booking_id: int):
         db.session.commit()  # the move's unit of work starts with the schedule lock
         scheduling.lock_schedule(db.session)
         booking = get_booking_or_404(booking_id)
-        try:
+        with saving(form, shown_by_view=(StaleRecord,)) as saved:
             starts_at, ends_at = scheduling.local_slot_times(
                 form.day.data, form.start_time.data, form.duration_minutes.data, zone
             )
@@ -261,26 +255,21 @@ def reschedule(booking_id: int):
                 form.room_id.data or None,
                 zone,
             )
-        except StaleRecord as error:
+        if saved:
+            flash(f"Moved: {scheduling.describe(booking, zone)}.", "success")
+            return redirect(url_for("scheduling.index", date=form.day.data.isoformat()))
+        if isinstance(saved.error, StaleRecord):
             # Someone saved the booking since the form was opened: show it as it is now, with
             # its current version, so that the next submit is judged against what it holds.
-            db.session.rollback()
             asked = _asked_for(form)
             booking = get_booking_or_404(booking_id)
             form = RescheduleForm(formdata=None)
             _populate_slot_choices(form)
             _show_booking_as_it_is(form, booking, zone)
             form.form_errors += [
-                error.message,
+                saved.error.message,
                 f"The form now shows the booking as it is; you had asked for {asked}.",
             ]
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Moved: {scheduling.describe(booking, zone)}.", "success")
-            return redirect(url_for("scheduling.index", date=form.day.data.isoformat()))
     return render_template("scheduling/reschedule.html", form=form, booking=booking)
 
 
@@ -312,7 +301,7 @@ def change_status(booking_id: int):
     booking = get_booking_or_404(booking_id)
     form = StatusForm()
     if form.validate_on_submit():
-        try:
+        with saving() as saved:
             scheduling.change_status(
                 db.session,
                 booking,
@@ -321,12 +310,11 @@ def change_status(booking_id: int):
                 form.reason.data,
                 zone=clinic_zone(),
             )
-        except DomainError as error:
-            db.session.rollback()
-            shown = " The booking is shown as it is now." if isinstance(error, StaleRecord) else ""
-            flash(error.message + shown, "danger")
+        if not saved:
+            stale = isinstance(saved.error, StaleRecord)
+            shown = " The booking is shown as it is now." if stale else ""
+            flash(saved.error.message + shown, "danger")
             return redirect(url_for("scheduling.show", booking_id=booking_id))
-        db.session.commit()
         flash(
             f"{scheduling.STATUS_LABELS[booking.status]}: {scheduling.describe(booking, clinic_zone())}.",
             "success",

@@ -1,11 +1,12 @@
-"""``flask --app clinic export NAME``: the CSV exports of DESIGN.md section 5 and the FHIR bundle.
+"""``flask --app clinic export NAME``: the CSV exports of docs/formats.md and the FHIR bundle.
 
-The same registry as the manager's downloads (``clinic.services.interchange.exports``), so the command and
-the web write the same columns and values; only the byte-order mark differs (none here unless
-``--bom``). Bad input is refused before anything is read or written. With ``-o FILE`` the export
-goes to a temporary file beside FILE, renamed over it only once complete, so a failure never
-leaves half a file; the file is readable by its owner only, as it holds patient data. Every
-export is audited (action ``export``, as the command line) with its filters and row count.
+The same registry as the manager's downloads (``clinic.services.interchange.exports``), so the
+command and the web write the same columns and values; only the byte-order mark differs (none
+here unless ``--bom``), and the FHIR bundle names the MRN with the same ``FHIR_MRN_SYSTEM`` as
+the web download. Bad input is refused before anything is read or written. With ``-o FILE`` the
+export goes to a temporary file beside FILE, renamed over it only once complete, so a failure
+never leaves half a file; the file is readable by its owner only, as it holds patient data.
+Every export is audited (action ``export``, as the command line) with its filters and row count.
 """
 
 import contextlib
@@ -22,7 +23,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from clinic.cli import fail
+from clinic.cli.common import CommandError
 from clinic.extensions import db
 from clinic.services import DomainError
 from clinic.services.identity.audit import COMMAND_LINE, act_as, record_event
@@ -51,23 +52,28 @@ def checked_output(output: str | None) -> Path | None:
         return None
     target = Path(output)
     if target.is_dir():
-        fail(f"-o {output} is a folder: give a file name, e.g. -o {target / 'export.csv'}.")
+        raise CommandError(
+            f"-o {output} is a folder: give a file name, e.g. -o {target / 'export.csv'}."
+        )
     if not target.parent.is_dir():
-        fail(f"-o {output}: the folder {target.parent} does not exist. Create it first.")
+        raise CommandError(
+            f"-o {output}: the folder {target.parent} does not exist. Create it first."
+        )
     if not os.access(target.parent, os.W_OK):
-        fail(f"-o {output}: the folder {target.parent} cannot be written to.")
+        raise CommandError(f"-o {output}: the folder {target.parent} cannot be written to.")
     return target
 
 
 def stopped_reading(details: dict[str, object]) -> None:
-    """Standard output was closed by its reader (``| head``): record what went, stop quietly."""
+    """Standard output was closed by its reader (``| head``): record what went, stop quietly
+    with exit status 1."""
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
         # Python would complain again when it flushes standard output at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     db.session.rollback()
     record_event(db.session, "export", details=details)
     db.session.commit()
-    sys.exit(1)
+    raise click.exceptions.Exit(1)
 
 
 def write_out(target: Path | None, mode: str, write: Callable[[IO], None]) -> None:
@@ -81,11 +87,13 @@ def write_out(target: Path | None, mode: str, write: Callable[[IO], None]) -> No
             with replaced_atomically(target, mode) as stream:
                 write(stream)
     except ModuleNotFoundError as error:
-        fail(f"This export needs {error.name}, which this installation of Clinic lacks.")
+        raise CommandError(
+            f"This export needs {error.name}, which this installation of Clinic lacks."
+        ) from error
     except BrokenPipeError:
         raise  # the reader of standard output went away: the caller records what was sent
     except OSError as error:
-        fail(f"Could not write the export: {error.strerror or error}.")
+        raise CommandError(f"Could not write the export: {error.strerror or error}.") from error
 
 
 @click.command("export", help=f"Write an export as CSV. NAME is one of: {', '.join(NAMES)}.")
@@ -124,7 +132,9 @@ def export_command(
         export_fhir(output, zone, date_from, date_to, threshold, bom)
         return
     if name not in service.EXPORTS:
-        fail(f"There is no export called {name!r}. Choose one of: {', '.join(NAMES)}.")
+        raise CommandError(
+            f"There is no export called {name!r}. Choose one of: {', '.join(NAMES)}."
+        )
     try:
         filters = service.make_filters(
             service.parse_day(date_from, "--from"),
@@ -132,7 +142,7 @@ def export_command(
             service.parse_threshold(threshold),
         )
     except DomainError as error:
-        fail(error.message)
+        raise CommandError(error.message) from error
     target = checked_output(output)
     stream = service.CsvStream(service.EXPORTS[name], db.session, filters, zone, bom=bom)
 
@@ -160,14 +170,17 @@ def export_fhir(
 ) -> None:
     """The FHIR R4 bundle of every patient (``clinic.services.interchange.fhir``), audited like the CSVs."""
     if date_from or date_to or threshold or bom:
-        fail("fhir takes no --from, --to, --threshold or --bom: the bundle holds every patient.")
+        raise CommandError(
+            "fhir takes no --from, --to, --threshold or --bom: the bundle holds every patient."
+        )
     target = checked_output(output)
     written: list[int] = []
 
     def write(out: IO[str]) -> None:
         from clinic.services.interchange.fhir import write_bundle
 
-        written.append(write_bundle(db.session, out, zone))
+        mrn_system = current_app.config["FHIR_MRN_SYSTEM"]
+        written.append(write_bundle(db.session, out, zone, mrn_system=mrn_system))
 
     try:
         write_out(target, "w", write)

@@ -1,10 +1,11 @@
 """``flask --app clinic import``: CSV files of patients, interventions and pain scores.
 
-Any subset of the three files, in one transaction (``clinic.services.interchange.imports``): when any row of
-any file is refused, every problem goes to standard error as ``FILE:LINE: column: message``
-(FILE as typed on the command line), nothing is written and the exit status is 1. ``--dry-run``
-checks and counts without writing. A real import is audited as one ``import`` event with
-the counts, and an ``update`` event with old and new values for each changed record.
+Any subset of the three files, in one transaction (``clinic.services.interchange.imports``):
+when any row of any file is refused, every problem goes to standard error as
+``FILE:LINE: column: message`` (FILE as typed on the command line), nothing is written and the
+exit status is 1. ``--dry-run`` checks and counts without writing. A real import is audited as
+one ``import`` event with the counts, and an ``update`` event with old and new values for each
+changed record.
 """
 
 from contextlib import ExitStack
@@ -14,7 +15,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from clinic.cli import fail
+from clinic.cli.common import CommandError
 from clinic.extensions import db
 from clinic.services import DomainError
 from clinic.services.identity.audit import COMMAND_LINE, act_as
@@ -51,7 +52,9 @@ def import_command(
         if path
     }
     if not given:
-        fail("Give at least one file: --patients FILE, --interventions FILE or --pain-scores FILE.")
+        raise CommandError(
+            "Give at least one file: --patients FILE, --interventions FILE or --pain-scores FILE."
+        )
     act_as(db.session, COMMAND_LINE)
     zone = ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
     with ExitStack() as stack:
@@ -62,9 +65,9 @@ def import_command(
             }
             report = import_files(db.session, files, dry_run, zone)
         except OSError as error:
-            fail(f"Could not read {error.filename}: {error.strerror}.")
+            raise CommandError(f"Could not read {error.filename}: {error.strerror}.") from error
         except DomainError as error:
-            fail(error.message)
+            raise CommandError(error.message) from error
     if report.problems:
         db.session.rollback()
         for problem in report.problems:
@@ -75,7 +78,7 @@ def import_command(
             "(listed above). Fix the files and run the import again.",
             err=True,
         )
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)  # the problems above are the message
     if dry_run:
         db.session.rollback()
     else:

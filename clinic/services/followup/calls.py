@@ -1,7 +1,7 @@
 """The follow-up call list: which calls fall due after each completed procedure, which are still
 open, and the attempts at each call.
 
-Clinical rules applied here (DESIGN.md section 3):
+Clinical rules applied here (docs/rules.md, Follow-up calls):
 
 - Calls fall due at the procedure type's follow-up schedule, text such as ``"2w 6w 3m 6m 12m"``:
   ``d`` days, ``w`` weeks, ``m`` calendar months after the performed date. A month is a
@@ -42,7 +42,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
@@ -312,7 +312,26 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
     # to the end of the coming-up period.
     first_due = today - timedelta(days=WINDOW_DAYS + MISSED_LOOKBACK_DAYS)
     last_due = today + timedelta(days=upcoming_days)
+    schedules, types_by_offset = read_schedules(session, result)
+    if not types_by_offset:
+        return result
+    candidates = candidate_ids(types_by_offset, first_due, last_due)
+    interventions = load_candidates(session, candidates)
+    if not interventions:
+        return result
+    scores = answering_scores(session, candidates, first_due, last_due)
+    attempts = call_attempts(session, candidates, first_due, last_due)
+    for intervention in interventions:
+        list_calls(result, intervention, schedules, scores, attempts, first_due, last_due)
+    sort_calls(result)
+    return result
 
+
+def read_schedules(
+    session: Session, result: CallList
+) -> tuple[dict[int, list[Offset]], dict[Offset, set[int]]]:
+    """Each procedure type's schedule, and the types that call at each offset; a schedule that
+    cannot be read is noted on the list and the default used instead."""
     # Every type, active or retired: a procedure dropped from the catalogue still has patients
     # to call.
     types = session.execute(select(ProcedureType)).scalars().all()
@@ -325,9 +344,14 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
         schedules[procedure_type.id] = offsets
         for offset in offsets:
             types_by_offset[offset].add(procedure_type.id)
-    if not types_by_offset:
-        return result
+    return schedules, types_by_offset
 
+
+def candidate_ids(
+    types_by_offset: dict[Offset, set[int]], first_due: date, last_due: date
+) -> Select:
+    """The ids of completed interventions (patients not archived) with a call due between
+    ``first_due`` and ``last_due``: one performed-date range per distinct offset."""
     ranges = []
     for offset, type_ids in sorted(types_by_offset.items()):
         earliest, latest = offset.performed_range(first_due, last_due)
@@ -339,7 +363,7 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
                 (Intervention.procedure_type_id + 0).in_(sorted(type_ids)),
             )
         )
-    candidates = (
+    return (
         select(Intervention.id)
         .join(Intervention.patient)
         .where(
@@ -349,7 +373,11 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
             or_(false(), *ranges),
         )
     )
-    interventions = (
+
+
+def load_candidates(session: Session, candidates: Select) -> Sequence[Intervention]:
+    """The candidate interventions with their patient, physician and procedure type."""
+    return (
         session.execute(
             select(Intervention)
             .join(Intervention.patient)
@@ -364,10 +392,12 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
         .scalars()
         .all()
     )
-    if not interventions:
-        return result
 
-    # Scores that can answer a call due in the period, and the attempts at those calls.
+
+def answering_scores(
+    session: Session, candidates: Select, first_due: date, last_due: date
+) -> dict[int, list[date]]:
+    """The dates of the candidates' pain scores that can answer a call due in the period."""
     scores: dict[int, list[date]] = defaultdict(list)
     for intervention_id, recorded_on in session.execute(
         select(PainScore.intervention_id, PainScore.recorded_on).where(
@@ -378,7 +408,14 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
         )
     ):
         scores[intervention_id].append(recorded_on)
-    attempts: dict[tuple[int, date], FollowUpCall] = {
+    return scores
+
+
+def call_attempts(
+    session: Session, candidates: Select, first_due: date, last_due: date
+) -> dict[tuple[int, date], FollowUpCall]:
+    """The attempts at the candidates' calls due in the period, by (intervention, due date)."""
+    return {
         (row.intervention_id, row.due_on): row
         for row in session.execute(
             select(FollowUpCall).where(
@@ -388,37 +425,53 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
         ).scalars()
     }
 
+
+def list_calls(
+    result: CallList,
+    intervention: Intervention,
+    schedules: dict[int, list[Offset]],
+    scores: dict[int, list[date]],
+    attempts: dict[tuple[int, date], FollowUpCall],
+    first_due: date,
+    last_due: date,
+) -> None:
+    """Put the intervention's calls due in the period on the list, or count them as made or
+    missed once their window has closed."""
+    today, upcoming_days = result.today, result.upcoming_days
     groups = {"overdue": result.overdue, "today": result.due_today, "upcoming": result.upcoming}
-    for intervention in interventions:
-        performed_on = intervention.performed_on
-        assert performed_on is not None
-        calls = scheduled_calls(performed_on, schedules[intervention.procedure_type_id])
-        answered = answered_calls(performed_on, [due for due, _ in calls], scores[intervention.id])
-        for due_on, offset in calls:
-            if not first_due <= due_on <= last_due:
-                continue
-            row = attempts.get((intervention.id, due_on))
-            status = classify(due_on, today, upcoming_days)
-            if due_on in answered or (row is not None and row.outcome in CLOSING_OUTCOMES):
-                if status == "missed":  # window closed in the look-back, and the call was made
-                    result.done_count += 1
-                continue
-            if status == "missed":
-                result.missed_count += 1
-                continue
-            if status is None:
-                continue
-            groups[status].append(
-                Call(
-                    intervention=intervention,
-                    due_on=due_on,
-                    offset=offset,
-                    status=status,
-                    attempts=row.attempts if row else 0,
-                    last_attempt_at=row.last_attempt_at if row else None,
-                    today=today,
-                )
+    performed_on = intervention.performed_on
+    assert performed_on is not None
+    calls = scheduled_calls(performed_on, schedules[intervention.procedure_type_id])
+    answered = answered_calls(performed_on, [due for due, _ in calls], scores[intervention.id])
+    for due_on, offset in calls:
+        if not first_due <= due_on <= last_due:
+            continue
+        row = attempts.get((intervention.id, due_on))
+        status = classify(due_on, today, upcoming_days)
+        if due_on in answered or (row is not None and row.outcome in CLOSING_OUTCOMES):
+            if status == "missed":  # window closed in the look-back, and the call was made
+                result.done_count += 1
+            continue
+        if status == "missed":
+            result.missed_count += 1
+            continue
+        if status is None:
+            continue
+        groups[status].append(
+            Call(
+                intervention=intervention,
+                due_on=due_on,
+                offset=offset,
+                status=status,
+                attempts=row.attempts if row else 0,
+                last_attempt_at=row.last_attempt_at if row else None,
+                today=today,
             )
+        )
+
+
+def sort_calls(result: CallList) -> None:
+    """Each group in the order the clerk works through it."""
 
     def by_name(call: Call) -> tuple:
         return (call.patient.last_name.casefold(), call.patient.first_name.casefold(), call.key)
@@ -427,7 +480,6 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
     result.overdue.sort(key=lambda call: (call.due_on, *by_name(call)))
     result.due_today.sort(key=by_name)
     result.upcoming.sort(key=lambda call: (call.due_on, *by_name(call)))
-    return result
 
 
 def call_label(intervention: Intervention, due_on: date) -> str:

@@ -8,12 +8,12 @@ the group key and the sums are in the SQL; nothing is queried per row, and memor
 per group (durations are tallied by day), not the rows, so it stays flat however many
 interventions there are. A second small query names the groups.
 
-Decisions where DESIGN.md is silent:
+Decisions where the rules leave a choice (docs/rules.md, Relief report):
 
 - The physician of an intervention is the one it was booked with; the condition is the
   patient's primary condition. Archived patients' procedures count: archiving hides a record
   from lists, it does not undo what a procedure achieved.
-- Scores dated on or before the performed date never count (DESIGN.md section 4), so the SQL
+- Scores dated on or before the performed date never count (docs/rules.md, Relief and its duration), so the SQL
   leaves them out rather than sending them to be ignored.
 - Groups are listed by procedure code, by physician name, or in the order of the conditions.
 """
@@ -77,7 +77,7 @@ RELIEF_CURVE_HEADER = [
 
 @dataclass(frozen=True)
 class GroupSummary:
-    """The relief figures of one group (DESIGN.md sections 4 and 5)."""
+    """The relief figures of one group (docs/rules.md, Relief and its duration)."""
 
     key: object  # procedure type id, physician id, or condition
     code: str  # procedure code, physician username, or condition
@@ -461,85 +461,111 @@ def relief_chart_svg(summaries: list[GroupSummary], threshold: float, grouped_by
     charted = [s for s in summaries if s.km is not None]
     width, height = chart_size(len(charted))
     figure = Figure(figsize=(width, height), dpi=CHART_DPI)
-    if not charted:
-        axes = figure.add_subplot()
-        axes.set_axis_off()
-        axes.text(
-            0.5,
-            0.5,
-            "No responders in this selection: there is no relief duration to chart.",
-            ha="center",
-            va="center",
-            fontsize=11,
-            color="#333333",
-        )
+    if charted:
+        _draw_curves(figure, charted, threshold, grouped_by)
     else:
-        last_day = max(s.last_day for s in charted) or 1
-        names = [s.code if grouped_by == "procedure" else s.label for s in charted]
-        # Room on the left for the at-risk table's row names (about 0.075 in a character).
-        longest = max(len(name) for name in names)
-        left = min(0.32, (0.45 + 0.075 * longest) / width)
-        right = max(0.62, 1 - (0.55 + 0.07 * longest) / width)
-        ticks = _day_ticks(last_day)
-        grid = figure.add_gridspec(
-            2, 1, height_ratios=[3.9, 0.5 + 0.22 * len(charted)], hspace=0.08
-        )
-        axes = figure.add_subplot(grid[0])
-        table = figure.add_subplot(grid[1], sharex=axes)
-        for index, summary in enumerate(charted):
-            colour = PALETTE[index % len(PALETTE)]
-            rows = summary.curve
-            days = [0.0] + [row.day for row in rows]
-            relief_pct = [100.0] + [row.relief_pct for row in rows]
-            low = [100.0] + [np.nan if row.ci_low_pct is None else row.ci_low_pct for row in rows]
-            high = [100.0] + [
-                np.nan if row.ci_high_pct is None else row.ci_high_pct for row in rows
-            ]
-            axes.step(
-                days, relief_pct, where="post", color=colour, linewidth=1.8, label=names[index]
-            )
-            axes.fill_between(days, low, high, step="post", color=colour, alpha=0.14, linewidth=0)
-            censored = [row for row in rows if row.censored]
-            axes.plot(
-                [row.day for row in censored],
-                [row.relief_pct for row in censored],
-                linestyle="none",
-                marker="|",
-                markersize=7,
-                color=colour,
-            )
-            y = len(charted) - 1 - index
-            table.text(
-                -0.035,
-                y,
-                names[index],
-                transform=table.get_yaxis_transform(),
-                ha="right",
-                va="center",
-                color=colour,
-                fontsize=8,
-                fontweight="bold",
-            )
-            for tick in ticks:
-                table.text(
-                    tick, y, str(summary.at_risk_on(tick)), ha="center", va="center", fontsize=8
-                )
-        axes.axhline(50, color="#888888", linewidth=0.8, linestyle="--")
-        axes.set_ylim(0, 102)
-        axes.set_yticks(range(0, 101, 25))
-        axes.set_ylabel(f"Still relieved (≥ {relief.format_percent(threshold)}%), % of responders")
-        axes.grid(color="#e3e3e3", linewidth=0.6)
-        axes.spines[["top", "right"]].set_visible(False)
-        axes.set_xlim(0, ticks[-1])
-        axes.set_xticks(ticks)
-        axes.tick_params(labelbottom=False)
-        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-        table.set_ylim(-0.6, len(charted) - 0.4)
-        table.set_yticks([])
-        table.spines[["top", "right", "left"]].set_visible(False)
-        table.set_xlabel("Days since the procedure")
-        table.set_title("Number at risk", loc="left", fontsize=8, color="#333333", pad=2)
-        figure.subplots_adjust(left=left, right=right, top=0.97, bottom=0.6 / height)
+        _draw_no_curve(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
+
+
+def _draw_no_curve(figure: Figure) -> None:
+    """Say why there is no chart: no responder, so no relief duration."""
+    axes = figure.add_subplot()
+    axes.set_axis_off()
+    axes.text(
+        0.5,
+        0.5,
+        "No responders in this selection: there is no relief duration to chart.",
+        ha="center",
+        va="center",
+        fontsize=11,
+        color="#333333",
+    )
+
+
+def _draw_curves(
+    figure: Figure, charted: list[GroupSummary], threshold: float, grouped_by: str
+) -> None:
+    """The curves above and the at-risk table below, on one axis of days since the procedure."""
+    width, height = chart_size(len(charted))
+    last_day = max(s.last_day for s in charted) or 1
+    names = [s.code if grouped_by == "procedure" else s.label for s in charted]
+    # Room on the left for the at-risk table's row names (about 0.075 in a character).
+    longest = max(len(name) for name in names)
+    left = min(0.32, (0.45 + 0.075 * longest) / width)
+    right = max(0.62, 1 - (0.55 + 0.07 * longest) / width)
+    ticks = _day_ticks(last_day)
+    grid = figure.add_gridspec(2, 1, height_ratios=[3.9, 0.5 + 0.22 * len(charted)], hspace=0.08)
+    axes = figure.add_subplot(grid[0])
+    table = figure.add_subplot(grid[1], sharex=axes)
+    for index, summary in enumerate(charted):
+        colour = PALETTE[index % len(PALETTE)]
+        _draw_curve(axes, summary, names[index], colour)
+        _draw_at_risk(table, summary, len(charted) - 1 - index, names[index], colour, ticks)
+    _style_curves(axes, threshold, ticks)
+    _style_at_risk(table, len(charted))
+    figure.subplots_adjust(left=left, right=right, top=0.97, bottom=0.6 / height)
+
+
+def _draw_curve(axes, summary: GroupSummary, name: str, colour: str) -> None:
+    """One group's curve from 100% at day 0, its 95% band, and ticks where follow-up ended."""
+    rows = summary.curve
+    days = [0.0] + [row.day for row in rows]
+    relief_pct = [100.0] + [row.relief_pct for row in rows]
+    low = [100.0] + [np.nan if row.ci_low_pct is None else row.ci_low_pct for row in rows]
+    high = [100.0] + [np.nan if row.ci_high_pct is None else row.ci_high_pct for row in rows]
+    axes.step(days, relief_pct, where="post", color=colour, linewidth=1.8, label=name)
+    axes.fill_between(days, low, high, step="post", color=colour, alpha=0.14, linewidth=0)
+    censored = [row for row in rows if row.censored]
+    axes.plot(
+        [row.day for row in censored],
+        [row.relief_pct for row in censored],
+        linestyle="none",
+        marker="|",
+        markersize=7,
+        color=colour,
+    )
+
+
+def _draw_at_risk(
+    table, summary: GroupSummary, y: int, name: str, colour: str, ticks: list[int]
+) -> None:
+    """One group's line of the at-risk table: its name, then the number at risk at each tick."""
+    table.text(
+        -0.035,
+        y,
+        name,
+        transform=table.get_yaxis_transform(),
+        ha="right",
+        va="center",
+        color=colour,
+        fontsize=8,
+        fontweight="bold",
+    )
+    for tick in ticks:
+        table.text(tick, y, str(summary.at_risk_on(tick)), ha="center", va="center", fontsize=8)
+
+
+def _style_curves(axes, threshold: float, ticks: list[int]) -> None:
+    """The curves' axes: percent still relieved, the median line at 50%, the legend beside."""
+    axes.axhline(50, color="#888888", linewidth=0.8, linestyle="--")
+    axes.set_ylim(0, 102)
+    axes.set_yticks(range(0, 101, 25))
+    axes.set_ylabel(f"Still relieved (≥ {relief.format_percent(threshold)}%), % of responders")
+    axes.grid(color="#e3e3e3", linewidth=0.6)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.set_xlim(0, ticks[-1])
+    axes.set_xticks(ticks)
+    axes.tick_params(labelbottom=False)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+
+
+def _style_at_risk(table, groups: int) -> None:
+    """The at-risk table's axes: a row per group, the days below."""
+    table.set_ylim(-0.6, groups - 0.4)
+    table.set_yticks([])
+    table.spines[["top", "right", "left"]].set_visible(False)
+    table.set_xlabel("Days since the procedure")
+    table.set_title("Number at risk", loc="left", fontsize=8, color="#333333", pad=2)

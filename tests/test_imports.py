@@ -1,10 +1,11 @@
-"""CSV import (DESIGN.md section 5, issue 6): all or nothing, every problem named, idempotent.
+"""CSV import (docs/formats.md, issue 6): all or nothing, every problem named, idempotent.
 
 The service is driven directly with in-memory files; the command line and the web upload are
 driven through Click's runner and Flask's test client. Every test runs on SQLite and, when
 ``TEST_DATABASE_URL`` is set, on PostgreSQL.
 """
 
+import csv
 import gc
 import html
 import io
@@ -316,6 +317,66 @@ def test_files_with_a_header_alone_import_nothing(db_session, catalogue):
         "interventions": (0, 0, 0),
         "pain_scores": (0, 0, 0),
     }
+
+
+# A condition as its code or its label --------------------------------------------------------
+
+CONDITION_REFUSED = (
+    "is not one of herniated_disc, degenerative_disc_disease, spinal_stenosis, "
+    "facet_joint_arthritis, other"
+)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "facet_joint_arthritis",
+        "facet joint arthritis",
+        "Facet joint arthritis",
+        "FACET JOINT ARTHRITIS",
+        "  Facet Joint Arthritis  ",
+        "FACET_JOINT_ARTHRITIS",
+    ],
+)
+def test_a_condition_is_read_as_its_code_or_its_label_in_any_case(db_session, catalogue, written):
+    report = run(db_session, patients=[with_cell(PATIENT, "patients", condition=written)])
+    assert messages(report) == []
+    assert imported_patient(db_session, "C9000004").condition == "facet_joint_arthritis"
+
+
+@pytest.mark.parametrize("written", ["facet arthritis", "facet-joint-arthritis", "back pain"])
+def test_a_condition_neither_code_nor_label_is_refused_at_its_line(db_session, catalogue, written):
+    before = contents(db_session)
+    rows = [*PATIENTS, with_cell(PATIENT, "patients", condition=written)]
+    report = run(db_session, patients=rows)
+    assert messages(report) == [f'patients.csv:5: condition: "{written}" {CONDITION_REFUSED}']
+    assert not report.imported
+    assert contents(db_session) == before
+
+
+def test_the_patients_export_writes_the_code_of_a_condition_imported_as_its_label(
+    db_session, catalogue
+):
+    rows = [
+        with_cell(PATIENTS[0], "patients", condition="Herniated Disc"),
+        with_cell(PATIENTS[1], "patients", condition="SPINAL STENOSIS"),
+        with_cell(PATIENTS[2], "patients", condition="degenerative disc disease"),
+    ]
+    assert messages(run(db_session, patients=rows)) == []
+    written = exported(db_session, "patients")
+    conditions = {row["mrn"]: row["condition"] for row in csv.DictReader(io.StringIO(written))}
+    assert conditions == {
+        "C9000001": "herniated_disc",
+        "C9000002": "spinal_stenosis",
+        "C9000003": "degenerative_disc_disease",
+    }
+    # The label and the code are the same value: importing either again changes nothing.
+    before = contents(db_session)
+    for again in (rows, written):
+        report = run(db_session, patients=again)
+        assert messages(report) == []
+        assert counts(report) == {"patients": (0, 0, 3)}
+    assert contents(db_session) == before
 
 
 # Refusals, one at a time ---------------------------------------------------------------------

@@ -12,16 +12,13 @@ from clinic.models import AuditEvent, FollowUpCall, PainScore
 from clinic.services import DomainError
 from clinic.services.followup.calls import (
     CallAlreadyRecorded,
-    Offset,
-    ScheduleError,
     answered_calls,
     call_list,
     classify,
-    due_dates,
-    parse_schedule,
     record_call_attempt,
 )
 from clinic.services.followup.pain_scores import record_pain_score
+from clinic.services.followup.schedules import Offset, ScheduleError, due_dates, parse_schedule
 from tests.conftest import csrf_token
 from tests.factories import InterventionFactory, PainScoreFactory, PatientFactory, procedure_type
 
@@ -699,7 +696,7 @@ def test_the_call_list_reads_a_fixed_number_of_statements_whatever_the_data(
         for call in calls:  # everything the page shows is already loaded
             assert call.patient.phone and call.procedure.name and call.physician.full_name
         counts[size] = len(count_statements.statements)
-    assert counts[3] == counts[30] == 4, counts
+    assert counts[3] == counts[30] == 5, counts
 
 
 def test_the_page_sends_as_many_statements_for_30_due_calls_as_for_3(
@@ -715,3 +712,61 @@ def test_the_page_sends_as_many_statements_for_30_due_calls_as_for_3(
         assert html.count('class="call-row') == size
         counts[size] = len(count_statements.statements)
     assert counts[3] == counts[30], counts
+
+
+def overdue_by_name(db_session, names: list[str]) -> None:
+    """One overdue call per name, all due yesterday (so the list sorts them by name)."""
+    for name in names:
+        due_two_weeks_on(TODAY - timedelta(days=1), patient=PatientFactory(last_name=name))
+    db_session.flush()
+
+
+def test_a_paged_call_list_counts_every_call_and_shows_one_page_of_each_group(db_session):
+    overdue_by_name(db_session, ["Adams", "Baker", "Clark", "Davis", "Evans"])
+    first = call_list(db_session, TODAY, page_size=2)
+    assert first.counts == {"overdue": 5, "today": 0, "upcoming": 0}
+    assert [call.patient.last_name for call in first.overdue] == ["Adams", "Baker"]
+    assert first.page_counts["overdue"] == 3
+    last = call_list(db_session, TODAY, page_size=2, pages={"overdue": 3})
+    assert [call.patient.last_name for call in last.overdue] == ["Evans"]
+    # A page past the end (the list shrank since the link was made) shows the last page.
+    beyond = call_list(db_session, TODAY, page_size=2, pages={"overdue": 9})
+    assert beyond.pages["overdue"] == 3 and len(beyond.overdue) == 1
+    counts_only = call_list(db_session, TODAY, page_size=0)
+    assert counts_only.counts["overdue"] == 5 and counts_only.overdue == []
+
+
+def test_the_worklist_pages_each_group_and_returns_to_the_page_after_a_call(
+    client, login, db_session, fixed_today, monkeypatch
+):
+    monkeypatch.setattr("clinic.views.followup.CALLS_PER_PAGE", 2)
+    for name in ["Adams", "Baker", "Clark"]:
+        due_two_weeks_on(fixed_today - timedelta(days=1), patient=PatientFactory(last_name=name))
+    login("front_desk")
+    db_session.commit()
+    page = client.get("/worklist").get_data(as_text=True)
+    assert '<span class="summary-count">3</span> overdue' in page
+    assert "Page 1 of 2" in page and "Clark" not in page
+    second = client.get("/worklist?overdue_page=2").get_data(as_text=True)
+    assert "Clark" in second and "Adams" not in second
+    assert 'action="/worklist/score?overdue_page=2"' in second
+    intervention_id = re.search(r'name="intervention_id" value="(\d+)"', second).group(1)
+    response = client.post(
+        "/worklist/score?overdue_page=2",
+        data={
+            "csrf_token": worklist_token(client),
+            "intervention_id": intervention_id,
+            "due_on": (fixed_today - timedelta(days=1)).isoformat(),
+            "nrs": "3",
+        },
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/worklist?overdue_page=2")
+
+
+@pytest.mark.parametrize("query", ["overdue_page=0", "today_page=abc", "upcoming_page=-1"])
+def test_a_call_list_page_that_cannot_be_read_is_a_400(client, login, query):
+    login("physician")
+    response = client.get(f"/worklist?{query}")
+    assert response.status_code == 400
+    assert "must be a whole number from 1" in response.get_data(as_text=True)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from clinic.demo.run import DemoClinic
-from clinic.services.followup.calls import due_dates
+from clinic.services.followup.schedules import due_dates
 from clinic.services.relief.eligibility import PastProcedure
 
 

@@ -115,7 +115,7 @@ def manager_figures(
             )
         )
     ]
-    calls = followups.call_list(session, today)
+    calls = followups.call_list(session, today, page_size=0)  # the counts alone
     return ManagerFigures(
         month_start=month_start,
         today=today,
@@ -150,7 +150,7 @@ def desk_figures(session: Session, today: date, zone: ZoneInfo) -> DeskFigures:
             .group_by(Booking.status)
         ).all()
     )
-    calls = followups.call_list(session, today)
+    calls = followups.call_list(session, today, page_size=0)  # the counts alone
     waiting = session.execute(
         select(func.count())
         .select_from(Referral)
@@ -165,8 +165,8 @@ def desk_figures(session: Session, today: date, zone: ZoneInfo) -> DeskFigures:
             count for status, count in statuses.items() if status not in ("cancelled",)
         ),
         checked_in=statuses.get("checked_in", 0),
-        calls_overdue=len(calls.overdue),
-        calls_today=len(calls.due_today),
+        calls_overdue=calls.counts["overdue"],
+        calls_today=calls.counts["today"],
         referrals_waiting=waiting,
         patients=patients,
     )

@@ -17,7 +17,7 @@ from clinic.models import ProcedureType, RepeatEligibilityRule, Room, StaffUser
 from clinic.models.scheduling import DEFAULT_FOLLOWUP_SCHEDULE
 from clinic.security import role_required
 from clinic.services import DomainError
-from clinic.services.followup.calls import parse_schedule
+from clinic.services.followup.schedules import parse_schedule
 from clinic.services.identity import accounts
 from clinic.services.relief.eligibility import parse_codes
 from clinic.views.common import saving

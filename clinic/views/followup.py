@@ -12,10 +12,30 @@ from clinic.security import role_required
 from clinic.services.followup import calls as followups
 from clinic.services.followup import pain_scores
 from clinic.views.common import clinic_today, clinic_zone, saving
+from clinic.views.params import page_arg
 
 bp = Blueprint("followup", __name__, url_prefix="/worklist")
 
 CALLERS = ("front_desk", "physician")
+# Each group of the list shows this many calls a page; its count is always the whole group's.
+CALLS_PER_PAGE = 25
+PAGE_ARGS = {group: f"{group}_page" for group in followups.GROUPS}
+
+
+def current_pages() -> dict[str, int]:
+    """The page of each group the clerk is on (``overdue_page=2``…), 1 when not given."""
+    return {group: page_arg(name) for group, name in PAGE_ARGS.items()}
+
+
+def back_to_list():
+    """After a call is recorded, the list at the pages the clerk was working on."""
+    pages = current_pages()
+    return redirect(
+        url_for(
+            "followup.index",
+            **{PAGE_ARGS[group]: page for group, page in pages.items() if page > 1},
+        )
+    )
 
 
 def render_list(
@@ -23,11 +43,15 @@ def render_list(
     failed: Intervention | None = None,
     failed_due_on: date | None = None,
 ):
-    """The call list for today; after a refused score, that call's form keeps what was typed."""
-    calls = followups.call_list(db.session, clinic_today())
+    """The call list for today, a page of each group; after a refused score, that call's form
+    keeps what was typed."""
+    pages = current_pages()
+    calls = followups.call_list(db.session, clinic_today(), page_size=CALLS_PER_PAGE, pages=pages)
     return render_template(
         "followup/index.html",
         calls=calls,
+        page_query={PAGE_ARGS[group]: page for group, page in pages.items() if page > 1},
+        page_args=PAGE_ARGS,
         score_form=score_form,
         failed=failed,
         failed_key=f"{failed.id}-{failed_due_on.isoformat()}" if failed and failed_due_on else None,
@@ -93,7 +117,7 @@ def record_score():
     chosen = chosen_call(form)
     if chosen is None:
         flash("That call is no longer on the list. Nothing was saved.", "danger")
-        return redirect(url_for("followup.index"))
+        return back_to_list()
     intervention, due_on = chosen
     if form.validate_on_submit():
         today = clinic_today()
@@ -110,7 +134,7 @@ def record_score():
             )
         if saved:
             flash(*saved_message(intervention, due_on, result, today))
-            return redirect(url_for("followup.index"))
+            return back_to_list()
     return render_list(score_form=form, failed=intervention, failed_due_on=due_on)
 
 
@@ -125,7 +149,7 @@ def record_attempt():
             "Choose No answer, Unreachable or Declined on a call from the list. Nothing was saved.",
             "danger",
         )
-        return redirect(url_for("followup.index"))
+        return back_to_list()
     intervention, due_on = chosen
     with saving() as saved:
         call = followups.record_call_attempt(
@@ -137,7 +161,7 @@ def record_attempt():
         )
     if not saved:
         flash(f"{describe_patient(intervention)}: {saved.error.message}", "danger")
-        return redirect(url_for("followup.index"))
+        return back_to_list()
     label = followups.OUTCOME_LABELS[form.outcome.data]
     attempts = f"{call.attempts} attempt{'s' if call.attempts != 1 else ''}"
     if call.outcome is None:
@@ -151,4 +175,4 @@ def record_attempt():
         flash(
             f"{label}: {describe_patient(intervention)} after {attempts}. {closed} closed.", "info"
         )
-    return redirect(url_for("followup.index"))
+    return back_to_list()

@@ -31,26 +31,30 @@ first attempt): "no answer" keeps the call on the list, "unreachable" and "decli
 The list never loads every completed intervention. For each distinct offset in the catalogue's
 schedules, the performed dates whose call falls due in the window of interest form a narrow
 range, so one query with one OR'ed date range per offset finds the candidates, and one query
-each loads their pain scores and call attempts: four statements, whatever the size of the data.
+each loads their pain scores and call attempts. The calls are worked out from plain values; only
+the page shown loads its records: five statements, whatever the size of the data.
 """
 
-import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cached_property
 
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm import Session, joinedload
 
 from clinic import clock
 from clinic.models import FollowUpCall, Intervention, PainScore, Patient, ProcedureType, StaffUser
 from clinic.models.followup import CALL_OUTCOMES
 from clinic.models.scheduling import DEFAULT_FOLLOWUP_SCHEDULE
 from clinic.services import DomainError
+from clinic.services.followup.schedules import (
+    Offset,
+    ScheduleError,
+    parse_schedule,
+    scheduled_calls,
+)
 from clinic.services.scheduling.bookings import STATUS_LABELS
 
 # A score up to this many days either side of the due date answers the call.
@@ -59,134 +63,10 @@ UPCOMING_DAYS = 14
 # The page counts calls whose window closed, unanswered, in this many past days.
 MISSED_LOOKBACK_DAYS = 30
 
-UNITS = {"d": ("day", "days"), "w": ("week", "weeks"), "m": ("month", "months")}
-# Ten years at most: a longer offset is a typing error, not a follow-up plan.
-MAX_AMOUNT = {"d": 3660, "w": 520, "m": 120}
-# "2w", "2 w", "2 weeks", "1 month": a whole number and a unit, then a separator or the end.
-_ITEM = re.compile(r"(\d+)\s*(d|days?|w|weeks?|m|months?)(?=[\s,;]|$)", re.IGNORECASE)
-_SEPARATORS = re.compile(r"[\s,;]*")
-
 # Outcomes that close a call without a score; "no answer" keeps it open.
 CLOSING_OUTCOMES = CALL_OUTCOMES
 ATTEMPT_OUTCOMES = ("no_answer", *CLOSING_OUTCOMES)
 OUTCOME_LABELS = {"no_answer": "No answer", "unreachable": "Unreachable", "declined": "Declined"}
-
-
-class ScheduleError(DomainError, ValueError):
-    """A follow-up schedule that cannot be read; the message says which part and how to write it."""
-
-
-@dataclass(frozen=True, order=True)
-class Offset:
-    """How long after the performed date a call falls due: a number of days or of calendar months."""
-
-    days: int = 0
-    months: int = 0
-    text: str = field(default="", compare=False)
-
-    def after(self, performed_on: date) -> date:
-        """The due date: calendar months are added by the calendar, clamped to the month's end."""
-        if self.months:
-            return performed_on + self._calendar_months + timedelta(days=self.days)
-        return performed_on + timedelta(days=self.days)
-
-    @cached_property
-    def _calendar_months(self) -> relativedelta:
-        return relativedelta(months=self.months)
-
-    def performed_range(self, first_due: date, last_due: date) -> tuple[date, date]:
-        """Performed dates whose call at this offset can fall due between the two dates.
-
-        For months the range is widened by 3 days each way: several performed dates map to the
-        same month end (29, 30, 31 January → 28 February). The exact due date is computed for
-        each candidate afterwards, so the widening only costs a few extra rows.
-        """
-        if self.months:
-            slack = timedelta(days=3)
-            return (
-                first_due - relativedelta(months=self.months) - slack,
-                last_due - relativedelta(months=self.months) + slack,
-            )
-        return first_due - timedelta(days=self.days), last_due - timedelta(days=self.days)
-
-    @property
-    def label(self) -> str:
-        """'2-week', '3-month', '1-day': the call's name on the list."""
-        amount, unit = self._amount_unit()
-        return f"{amount}-{UNITS[unit][0]}"
-
-    @property
-    def long_label(self) -> str:
-        amount, unit = self._amount_unit()
-        return f"{amount} {UNITS[unit][0 if amount == 1 else 1]}"
-
-    def _amount_unit(self) -> tuple[int, str]:
-        if self.months:
-            return self.months, "m"
-        if "w" in self.text.lower() or (self.days % 7 == 0 and self.days >= 7):
-            return self.days // 7, "w"
-        return self.days, "d"
-
-    @property
-    def approximate_days(self) -> float:
-        return self.days + self.months * 30.44
-
-
-def parse_schedule(text: str) -> list[Offset]:
-    """Read a schedule such as ``"2w 6w 3m 6m 12m"`` into offsets, earliest first.
-
-    Items are separated by spaces or commas; units may be spelt out ("2 weeks"). An empty
-    schedule means no follow-up calls. Anything else raises ``ScheduleError`` naming the part
-    that could not be read.
-    """
-    text = text or ""
-    offsets: list[Offset] = []
-    position = _SEPARATORS.match(text).end()
-    while position < len(text):
-        match = _ITEM.match(text, position)
-        if match is None:
-            bad = re.match(r"[^\s,;]+", text[position:])
-            token = bad.group(0) if bad else text[position:]
-            raise ScheduleError(
-                f'Follow-up schedule "{text}": "{token}" is not a whole number followed by '
-                'd (days), w (weeks) or m (months). Write it like "2w 6w 3m 6m 12m".',
-                "followup_schedule",
-            )
-        token = match.group(0)
-        amount, unit = int(match.group(1)), match.group(2)[0].lower()
-        if not 1 <= amount <= MAX_AMOUNT[unit]:
-            raise ScheduleError(
-                f'Follow-up schedule "{text}": "{token}" is out of range; use 1 to '
-                f"{MAX_AMOUNT[unit]} {UNITS[unit][1]}.",
-                "followup_schedule",
-            )
-        offset = (
-            Offset(months=amount, text=token)
-            if unit == "m"
-            else Offset(days=amount * (7 if unit == "w" else 1), text=token)
-        )
-        if offset in offsets:
-            raise ScheduleError(
-                f'Follow-up schedule "{text}": "{token}" repeats a call already in the schedule.',
-                "followup_schedule",
-            )
-        offsets.append(offset)
-        position = _SEPARATORS.match(text, match.end()).end()
-    return sorted(offsets, key=lambda o: (o.approximate_days, o.months))
-
-
-def due_dates(performed_on: date, schedule: str | Sequence[Offset]) -> list[date]:
-    """The dates the follow-up calls fall due after a procedure performed on ``performed_on``."""
-    offsets = parse_schedule(schedule) if isinstance(schedule, str) else schedule
-    return sorted({offset.after(performed_on) for offset in offsets})
-
-
-def scheduled_calls(performed_on: date, offsets: Sequence[Offset]) -> list[tuple[date, Offset]]:
-    """(due date, offset) for each call, earliest first; offsets landing on one date make one call."""
-    calls: dict[date, Offset] = {}
-    for offset in offsets:
-        calls.setdefault(offset.after(performed_on), offset)
-    return sorted(calls.items())
 
 
 def window(due_on: date) -> tuple[date, date]:
@@ -273,15 +153,25 @@ class Call:
         return f"{self.intervention.id}-{self.due_on.isoformat()}"
 
 
+GROUPS = ("overdue", "today", "upcoming")
+
+
 @dataclass
 class CallList:
-    """The list for one day: calls overdue, due today and coming up, and the count of missed ones."""
+    """The list for one day: calls overdue, due today and coming up, and the count of missed ones.
+
+    Each group holds the calls of its page (all of them when the list is not paged); its count
+    is always the whole group's.
+    """
 
     today: date
     upcoming_days: int
     overdue: list[Call] = field(default_factory=list)
     due_today: list[Call] = field(default_factory=list)
     upcoming: list[Call] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GROUPS, 0))
+    pages: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GROUPS, 1))
+    page_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GROUPS, 1))
     missed_count: int = 0
     # Calls whose window closed in the look-back period and that were made (score or outcome).
     done_count: int = 0
@@ -301,11 +191,48 @@ def offsets_of(procedure_type: ProcedureType) -> tuple[list[Offset], str | None]
         )
 
 
-def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS) -> CallList:
+@dataclass(frozen=True)
+class Candidate:
+    """A completed intervention whose calls may fall in the period, as plain values."""
+
+    id: int
+    procedure_type_id: int
+    performed_on: date
+    last_name: str
+    first_name: str
+
+
+@dataclass(frozen=True)
+class OpenCall:
+    """A call still to be made, before its intervention is loaded for the page."""
+
+    candidate: Candidate
+    due_on: date
+    offset: Offset
+    status: str
+    attempts: int
+    last_attempt_at: datetime | None
+
+    @property
+    def by_name(self) -> tuple:
+        patient = self.candidate
+        return (patient.last_name.casefold(), patient.first_name.casefold(), self.candidate.id)
+
+
+def call_list(
+    session: Session,
+    today: date,
+    upcoming_days: int = UPCOMING_DAYS,
+    *,
+    page_size: int | None = None,
+    pages: dict[str, int] | None = None,
+) -> CallList:
     """Open follow-up calls for ``today``: overdue, due today, coming up; and the recent misses.
 
-    Four statements whatever the size of the data: the catalogue, the candidate interventions
-    (one OR'ed performed-date range per distinct offset), their pain scores, their call attempts.
+    Every call of the period is worked out from plain rows (ids, dates, names), counted and
+    sorted; only the calls of the page shown (``page_size`` per group, at ``pages``; 0 for the
+    counts alone) are loaded with their patient, physician and procedure. Five statements whatever the size of the data:
+    the catalogue, the candidates, their pain scores, their call attempts, the page's records.
     """
     result = CallList(today=today, upcoming_days=upcoming_days)
     # Due dates of interest: from the oldest window that closed within the missed look-back,
@@ -316,14 +243,17 @@ def call_list(session: Session, today: date, upcoming_days: int = UPCOMING_DAYS)
     if not types_by_offset:
         return result
     candidates = candidate_ids(types_by_offset, first_due, last_due)
-    interventions = load_candidates(session, candidates)
-    if not interventions:
+    rows = load_candidates(session, candidates)
+    if not rows:
         return result
     scores = answering_scores(session, candidates, first_due, last_due)
     attempts = call_attempts(session, candidates, first_due, last_due)
-    for intervention in interventions:
-        list_calls(result, intervention, schedules, scores, attempts, first_due, last_due)
-    sort_calls(result)
+    groups: dict[str, list[OpenCall]] = {group: [] for group in GROUPS}
+    for candidate in rows:
+        list_calls(result, groups, candidate, schedules, scores, attempts, first_due, last_due)
+    sort_calls(groups)
+    shown = page_of_calls(result, groups, page_size, pages or {})
+    load_shown(session, result, shown)
     return result
 
 
@@ -375,23 +305,22 @@ def candidate_ids(
     )
 
 
-def load_candidates(session: Session, candidates: Select) -> Sequence[Intervention]:
-    """The candidate interventions with their patient, physician and procedure type."""
-    return (
-        session.execute(
-            select(Intervention)
-            .join(Intervention.patient)
-            .options(
-                contains_eager(Intervention.patient),
-                joinedload(Intervention.physician),
-                joinedload(Intervention.procedure_type),
+def load_candidates(session: Session, candidates: Select) -> list[Candidate]:
+    """The candidate interventions as plain values: enough to work out and sort their calls."""
+    return [
+        Candidate(*row)
+        for row in session.execute(
+            select(
+                Intervention.id,
+                Intervention.procedure_type_id,
+                Intervention.performed_on,
+                Patient.last_name,
+                Patient.first_name,
             )
+            .join(Intervention.patient)
             .where(Intervention.id.in_(candidates.scalar_subquery()))
         )
-        .unique()
-        .scalars()
-        .all()
-    )
+    ]
 
 
 def answering_scores(
@@ -413,42 +342,48 @@ def answering_scores(
 
 def call_attempts(
     session: Session, candidates: Select, first_due: date, last_due: date
-) -> dict[tuple[int, date], FollowUpCall]:
-    """The attempts at the candidates' calls due in the period, by (intervention, due date)."""
+) -> dict[tuple[int, date], tuple[int, datetime | None, str | None]]:
+    """The attempts at the candidates' calls due in the period, by (intervention, due date):
+    how many, the last one's time, and the outcome that closed the call (if any)."""
     return {
-        (row.intervention_id, row.due_on): row
-        for row in session.execute(
-            select(FollowUpCall).where(
+        (intervention_id, due_on): (attempts, last_attempt_at, outcome)
+        for intervention_id, due_on, attempts, last_attempt_at, outcome in session.execute(
+            select(
+                FollowUpCall.intervention_id,
+                FollowUpCall.due_on,
+                FollowUpCall.attempts,
+                FollowUpCall.last_attempt_at,
+                FollowUpCall.outcome,
+            ).where(
                 FollowUpCall.intervention_id.in_(candidates.scalar_subquery()),
                 FollowUpCall.due_on.between(first_due, last_due),
             )
-        ).scalars()
+        )
     }
 
 
 def list_calls(
     result: CallList,
-    intervention: Intervention,
+    groups: dict[str, list[OpenCall]],
+    candidate: Candidate,
     schedules: dict[int, list[Offset]],
     scores: dict[int, list[date]],
-    attempts: dict[tuple[int, date], FollowUpCall],
+    attempts: dict[tuple[int, date], tuple[int, datetime | None, str | None]],
     first_due: date,
     last_due: date,
 ) -> None:
-    """Put the intervention's calls due in the period on the list, or count them as made or
+    """Put the intervention's calls due in the period in their groups, or count them as made or
     missed once their window has closed."""
     today, upcoming_days = result.today, result.upcoming_days
-    groups = {"overdue": result.overdue, "today": result.due_today, "upcoming": result.upcoming}
-    performed_on = intervention.performed_on
-    assert performed_on is not None
-    calls = scheduled_calls(performed_on, schedules[intervention.procedure_type_id])
-    answered = answered_calls(performed_on, [due for due, _ in calls], scores[intervention.id])
+    performed_on = candidate.performed_on
+    calls = scheduled_calls(performed_on, schedules[candidate.procedure_type_id])
+    answered = answered_calls(performed_on, [due for due, _ in calls], scores[candidate.id])
     for due_on, offset in calls:
         if not first_due <= due_on <= last_due:
             continue
-        row = attempts.get((intervention.id, due_on))
+        made, last_attempt_at, outcome = attempts.get((candidate.id, due_on), (0, None, None))
         status = classify(due_on, today, upcoming_days)
-        if due_on in answered or (row is not None and row.outcome in CLOSING_OUTCOMES):
+        if due_on in answered or outcome in CLOSING_OUTCOMES:
             if status == "missed":  # window closed in the look-back, and the call was made
                 result.done_count += 1
             continue
@@ -457,29 +392,70 @@ def list_calls(
             continue
         if status is None:
             continue
-        groups[status].append(
-            Call(
-                intervention=intervention,
-                due_on=due_on,
-                offset=offset,
-                status=status,
-                attempts=row.attempts if row else 0,
-                last_attempt_at=row.last_attempt_at if row else None,
-                today=today,
-            )
-        )
+        groups[status].append(OpenCall(candidate, due_on, offset, status, made, last_attempt_at))
 
 
-def sort_calls(result: CallList) -> None:
+def sort_calls(groups: dict[str, list[OpenCall]]) -> None:
     """Each group in the order the clerk works through it."""
-
-    def by_name(call: Call) -> tuple:
-        return (call.patient.last_name.casefold(), call.patient.first_name.casefold(), call.key)
-
     # The most overdue first: their windows close soonest.
-    result.overdue.sort(key=lambda call: (call.due_on, *by_name(call)))
-    result.due_today.sort(key=by_name)
-    result.upcoming.sort(key=lambda call: (call.due_on, *by_name(call)))
+    groups["overdue"].sort(key=lambda call: (call.due_on, *call.by_name))
+    groups["today"].sort(key=lambda call: call.by_name)
+    groups["upcoming"].sort(key=lambda call: (call.due_on, *call.by_name))
+
+
+def page_of_calls(
+    result: CallList,
+    groups: dict[str, list[OpenCall]],
+    page_size: int | None,
+    pages: dict[str, int],
+) -> dict[str, list[OpenCall]]:
+    """Count each group and keep the calls of its page (a page past the end shows the last)."""
+    shown: dict[str, list[OpenCall]] = {}
+    for group, calls in groups.items():
+        result.counts[group] = len(calls)
+        if page_size is None or page_size == 0:
+            shown[group] = calls if page_size is None else []  # 0: counts only
+            continue
+        last_page = max(1, -(-len(calls) // page_size))
+        page = min(max(1, pages.get(group, 1)), last_page)
+        result.pages[group], result.page_counts[group] = page, last_page
+        shown[group] = calls[(page - 1) * page_size : page * page_size]
+    return shown
+
+
+def load_shown(session: Session, result: CallList, shown: dict[str, list[OpenCall]]) -> None:
+    """Load the shown calls' interventions with patient, physician and procedure, in one query."""
+    ids = {call.candidate.id for calls in shown.values() for call in calls}
+    if not ids:
+        return
+    interventions = {
+        intervention.id: intervention
+        for intervention in session.execute(
+            select(Intervention)
+            .options(
+                joinedload(Intervention.patient),
+                joinedload(Intervention.physician),
+                joinedload(Intervention.procedure_type),
+            )
+            .where(Intervention.id.in_(ids))
+        )
+        .unique()
+        .scalars()
+    }
+    lists = {"overdue": result.overdue, "today": result.due_today, "upcoming": result.upcoming}
+    for group, calls in shown.items():
+        lists[group].extend(
+            Call(
+                intervention=interventions[call.candidate.id],
+                due_on=call.due_on,
+                offset=call.offset,
+                status=call.status,
+                attempts=call.attempts,
+                last_attempt_at=call.last_attempt_at,
+                today=result.today,
+            )
+            for call in calls
+        )
 
 
 def call_label(intervention: Intervention, due_on: date) -> str:

@@ -1031,3 +1031,40 @@ def test_history_shows_the_exact_values_after_a_round_trip(db_session, cast, dev
     db_session.expire_all()
     adjustment = stimulator_history(db_session, cast["ana"].id).devices[0].adjustments[0]
     assert adjustment.amplitude_ma == Decimal("2.75") and adjustment.notes is None
+
+
+@pytest.mark.parametrize("role", ["front_desk", "physician", "manager", "admin"])
+def test_every_role_that_reads_the_patient_page_is_led_to_the_printable_stimulator_history(
+    client, login, db_session, cast, device, role
+):
+    # DESIGN's role table: every role reads the patient's timeline, stimulator included, so the
+    # printable history of the same facts is for every role too, and the patient page links it.
+    login(role)
+    db_session.commit()
+    patient_id = cast["ana"].id
+    page = client.get(f"/patients/{patient_id}").get_data(as_text=True)
+    assert f'href="/patients/{patient_id}/stimulator"' in page
+    assert client.get(f"/patients/{patient_id}/stimulator").status_code == 200
+
+
+def test_programming_from_a_form_opened_before_the_visit_was_moved_is_refused_with_the_input_kept(
+    client, login, db_session, cast, device
+):
+    login("physician")
+    visit = adjustment_visit(cast, status="checked_in")
+    db_session.commit()
+    url = f"/devices/{device.id}/adjustments/new?visit_id={visit.id}"
+    opened_at = visit.version
+    # Someone else changes the visit (here: its note) after the form was opened.
+    visit.notes = "Moved to the afternoon clinic"
+    db_session.commit()
+    response = client.post(
+        url, data=adjustment_form(client, url, visit_version=opened_at, amplitude_ma="3.5")
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Someone else changed this visit" in page or "changed" in page.lower()
+    assert 'value="3.5"' in page
+    db_session.expire_all()
+    assert db_session.get(Visit, visit.id).status == "checked_in"
+    assert count(db_session, StimulatorAdjustment) == 0

@@ -180,3 +180,42 @@ def login(client: FlaskClient, db_session: Session):
         return user
 
     return login_as
+
+
+@pytest.fixture
+def page_records(db_session: Session) -> dict[str, int]:
+    """The records the page list's URLs point at (tests/pages.py): a patient, a staff account,
+    bookings, a room, a stimulator, a referral; shared by the role, fuzz and page tests."""
+    from datetime import date, timedelta
+
+    from clinic.models import ScsDevice
+    from tests.pages import SAMPLE_IDS
+
+    patient = factories.PatientFactory()
+    staff = make_user(db_session, "front_desk")
+    booking = factories.VisitFactory(patient=patient)
+    intervention = factories.InterventionFactory(
+        patient=patient, starts_at=booking.starts_at + timedelta(hours=2)
+    )
+    room = factories.RoomFactory()
+    device = ScsDevice(
+        patient=patient,
+        manufacturer="Abbott",
+        model="Proclaim XR",
+        serial_number="MATRIX-0001",
+        implanted_on=date(2024, 1, 15),
+    )
+    db_session.add(device)
+    referral = factories.ReferralFactory(patient=patient)
+    db_session.commit()
+    return {
+        **SAMPLE_IDS,  # the rooms, procedures and eligibility rules the migrations create
+        "patient_id": patient.id,
+        "user_id": staff.id,
+        "booking_id": booking.id,
+        "intervention_id": intervention.id,
+        "visit_id": booking.id,
+        "room_id": room.id,
+        "device_id": device.id,
+        "referral_id": referral.id,
+    }

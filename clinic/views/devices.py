@@ -32,6 +32,7 @@ from clinic.views.common import (
     room_choices,
     saving,
 )
+from clinic.views.params import id_arg
 
 bp = Blueprint("devices", __name__)
 
@@ -272,7 +273,7 @@ def new_adjustment(device_id: int):
     """Record the programming of a stimulator: at a booked visit (?visit_id=) or one held now."""
     device = get_device_or_404(device_id)
     zone = clinic_zone()
-    visit_id = request.args.get("visit_id", type=int)
+    visit_id = id_arg("visit_id")
     visit = _visit_for_programming(visit_id) if visit_id else None
     form = AdjustmentForm() if visit is not None else AdjustmentVisitForm()
     if isinstance(form, AdjustmentVisitForm):

@@ -5,6 +5,7 @@ from datetime import date, datetime
 from flask import abort, request
 
 from clinic.clock import EARLIEST_DAY, LATEST_DAY
+from clinic.security import LARGEST_RECORD_ID
 
 
 def _in_range(value: date, name: str) -> date:
@@ -55,4 +56,33 @@ def page_arg(name: str = "page") -> int:
         return 1
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text[:7]) <= LAST_PAGE:
         abort(400, description=f"The {name} must be a whole number from 1 (not “{text}”).")
+    return int(text)
+
+
+def text_arg(name: str, longest: int = 120) -> str | None:
+    """The query parameter ``name`` as trimmed text; None when absent or empty.
+
+    Control characters or more than ``longest`` characters are a 400: no record is named so.
+    """
+    text = (request.args.get(name) or "").strip()
+    if not text:
+        return None
+    if len(text) > longest or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        abort(
+            400,
+            description=f"The {name} must be plain text of at most {longest} characters.",
+        )
+    return text
+
+
+def id_arg(name: str) -> int | None:
+    """The query parameter ``name`` as a record id; None when absent. One that is not a whole
+    number is a 400; one beyond the integer columns' range names no record (404)."""
+    text = request.args.get(name)
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        abort(400, description=f"The {name} must be a record number (not “{text[:40]}”).")
+    if int(text[:12]) > LARGEST_RECORD_ID:
+        abort(404)
     return int(text)

@@ -14,7 +14,7 @@ from clinic.services import referrals
 from clinic.services.identity.audit import record_event
 from clinic.services.scheduling import bookings as scheduling
 from clinic.views.common import clinic_today, saving
-from clinic.views.params import page_arg
+from clinic.views.params import id_arg, page_arg
 
 bp = Blueprint("referrals", __name__, url_prefix="/referrals")
 
@@ -100,7 +100,7 @@ def new():
     form = ReferralForm()
     patient = None
     if request.method == "GET":
-        patient = db.session.get(Patient, request.args.get("patient_id", type=int) or 0)
+        patient = db.session.get(Patient, id_arg("patient_id") or 0)
         if patient is not None and not patient.archived:
             form.patient_mrn.data = patient.mrn
         else:

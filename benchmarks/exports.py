@@ -1,4 +1,4 @@
-"""How fast, and in how much memory, Clinic writes each CSV export of DESIGN.md section 5.
+"""How fast, and in how much memory, Clinic writes each CSV export of docs/formats.md.
 
 Usage::
 

@@ -10,7 +10,7 @@ Usage::
 
 It writes N pain-score rows (``--rows``, default 1,000,000) and the patients and interventions
 they follow up (one intervention per 5 scores, one patient per 2 interventions) as the CSV
-files of DESIGN.md section 5, then for each database (a temporary SQLite file, and PostgreSQL
+files of docs/formats.md, then for each database (a temporary SQLite file, and PostgreSQL
 when ``--database-url`` or ``TEST_DATABASE_URL`` names a server, in a throwaway database):
 
 * **time**: the whole import (check pass and write pass, one transaction) beside a yardstick

@@ -1037,7 +1037,7 @@ def test_history_shows_the_exact_values_after_a_round_trip(db_session, cast, dev
 def test_every_role_that_reads_the_patient_page_is_led_to_the_printable_stimulator_history(
     client, login, db_session, cast, device, role
 ):
-    # DESIGN's role table: every role reads the patient's timeline, stimulator included, so the
+    # The role table (docs/rules.md, Roles): every role reads the patient's timeline, stimulator included, so the
     # printable history of the same facts is for every role too, and the patient page links it.
     login(role)
     db_session.commit()

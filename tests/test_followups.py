@@ -1,4 +1,4 @@
-"""The follow-up call list (DESIGN.md section 3) and recording phone pain scores and call attempts."""
+"""The follow-up call list (docs/rules.md, Follow-up calls) and recording phone pain scores and call attempts."""
 
 import re
 from datetime import UTC, date, datetime, time, timedelta

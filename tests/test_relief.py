@@ -1,4 +1,4 @@
-"""The relief engine (DESIGN.md section 4): percent relief, evaluable, responder, onset, duration.
+"""The relief engine (docs/rules.md, Relief and its duration): percent relief, evaluable, responder, onset, duration.
 
 Pure tests: no fixtures, no database. Every expected number is worked out by hand in a comment.
 """

@@ -1,4 +1,4 @@
-"""The relief report and its exports, from the database (DESIGN.md sections 4, 5 and 7)."""
+"""The relief report and its exports, from the database (docs/rules.md and docs/formats.md)."""
 
 import itertools
 from datetime import UTC, date, datetime, timedelta

@@ -1,4 +1,4 @@
-"""The Kaplan–Meier and log-rank rules of DESIGN.md section 4, as a pure function of durations.
+"""The Kaplan–Meier and log-rank rules of docs/rules.md, Relief and its duration, as a pure function of durations.
 
 Reference values come from a published textbook dataset (below), and the intervals and the
 k-group log-rank test are cross-checked against lifelines, an independent implementation.

@@ -110,7 +110,7 @@ class ExplantForm(FlaskForm):
 
 
 class AdjustmentForm(FlaskForm):
-    """The programming values (DESIGN.md section 2), for a visit already booked."""
+    """The programming values (docs/rules.md, Records), for a visit already booked."""
 
     program_slot = number("Program slot", "program_slot", required=True)
     paradigm = SelectField(

@@ -1,4 +1,4 @@
-"""Initial schema: every table of DESIGN.md section 2, the seeded procedure catalogue and
+"""Initial schema: every table of docs/rules.md, Records, the seeded procedure catalogue and
 repeat-eligibility rules, the append-only audit trail, and on PostgreSQL the exclusion
 constraints that make double-booking impossible.
 

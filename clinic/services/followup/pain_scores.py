@@ -7,7 +7,7 @@ the flush hook in ``clinic.services.identity.audit``) keeps the old and the new 
 visit keeps the visit the score was taken at.
 
 A follow-up is dated after the performed date: the pain on the day itself, before the procedure,
-is the baseline, and the relief rules (DESIGN.md section 4) ignore any score on that day. The
+is the baseline, and the relief rules (docs/rules.md, Relief and its duration) ignore any score on that day. The
 front desk records what patients report by phone or themselves; scores at a visit are the
 physician's.
 """
@@ -150,7 +150,7 @@ def record_pain_score(
             "recorded_on",
         )
     if recorded_on == performed_on:
-        # DESIGN.md section 4: scores on the performed date are not follow-ups.
+        # docs/rules.md, Relief and its duration: scores on the performed date are not follow-ups.
         raise DomainError(
             f"A follow-up score must be dated after the procedure (performed "
             f"{performed_on.isoformat()}); the pre-procedure pain is the baseline.",

@@ -1,13 +1,13 @@
 """FHIR R4 export: a ``collection`` Bundle of Patient, Procedure, Observation and Device resources.
 
-The bundle is what a hospital receives when a patient's record is shared (DESIGN.md section 5):
+The bundle is what a hospital receives when a patient's record is shared (docs/formats.md):
 
 - **Patient** for each active (not archived) patient: the MRN as identifier, name, birth date,
   administrative gender, phone and email.
 - **Procedure** for each completed intervention: performed date, code, body site (spinal level
   and laterality as text), performer, complications, notes and the baseline pain.
 - **Observation** for each pain score: LOINC 72514-3 with ``valueInteger`` 0–10, as the issue
-  asks (DESIGN.md's "value 0–10 {score}" reads the same: an integer on the 0–10 scale).
+  asks (docs/formats.md's FHIR section reads the same: an integer on the 0–10 scale).
 - **Device** for each spinal cord stimulator; the implant Procedure names it as focal device.
 
 Coding decisions:

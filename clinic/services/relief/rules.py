@@ -1,10 +1,10 @@
-"""The relief engine: how much relief one procedure gave, and for how long (DESIGN.md section 4).
+"""The relief engine: how much relief one procedure gave, and for how long (docs/rules.md, Relief and its duration).
 
 A pure function from (baseline, performed date, follow-up pain scores, threshold) to an
 ``Outcome``. No database, no Flask: reports, exports, the patient page and the repeat-eligibility
 rules all feed it plain data, so every one of them counts relief the same way, to the day.
 
-The rules, exactly as DESIGN.md section 4 states them:
+The rules, exactly as docs/rules.md (Relief and its duration) states them:
 
 - **Percent relief** of a pain score is the patient-reported percent relief where it was
   recorded, else ``100 × (baseline − NRS) / baseline`` with the intervention's baseline. A
@@ -225,7 +225,7 @@ def assess(
     threshold: float = DEFAULT_THRESHOLD,
     completed: bool = True,
 ) -> Outcome:
-    """Apply DESIGN.md section 4 to one procedure: evaluable, responder, onset, relief duration."""
+    """Apply docs/rules.md, Relief and its duration to one procedure: evaluable, responder, onset, relief duration."""
     return judge(
         baseline,
         performed_on,

@@ -3,7 +3,7 @@
 The relief report and the ``outcomes`` export judge every completed intervention in the clinic,
 and a large practice has ten pain scores for each. Sending every score to Python to be summed
 there costs more than the database's own read of them, so the database sums them instead and
-sends one row per intervention: the ``relief.FollowUps`` of DESIGN.md section 4 under each
+sends one row per intervention: the ``relief.FollowUps`` of docs/rules.md, Relief and its duration under each
 threshold asked for. ``relief.judge`` turns that row into an outcome, with the same rules as
 every other page; ``tests/test_relief_sums.py`` holds this SQL to ``relief.summarise`` on random
 histories, on SQLite and PostgreSQL.
@@ -85,7 +85,7 @@ def per_intervention(interventions: FromClause, sums: Sequence[Sum]) -> Subquery
                 interventions,
                 and_(
                     interventions.c.id == pain_score.c.intervention_id,
-                    # Scores on or before the performed date never count (DESIGN.md section 4).
+                    # Scores on or before the performed date never count (docs/rules.md, Relief and its duration).
                     pain_score.c.recorded_on > interventions.c.performed_on,
                 ),
             )

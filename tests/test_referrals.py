@@ -357,10 +357,10 @@ def test_the_board_counts_each_status_and_flags_overdue_referrals(client, login,
     ReferralFactory(status="triaged")
     ReferralFactory(status="scheduled")
     ReferralFactory(status="completed")
-    # Completed or closed more than 30 days ago: off the board.
+    # Completed or closed more than 30 days ago: off the board (by when the status changed).
     long_ago = clock.utcnow() - timedelta(days=31)
-    ReferralFactory(status="completed", updated_at=long_ago)
-    ReferralFactory(status="declined", status_reason="Out of area", updated_at=long_ago)
+    ReferralFactory(status="completed", status_changed_at=long_ago)
+    ReferralFactory(status="declined", status_reason="Out of area", status_changed_at=long_ago)
     ReferralFactory(status="declined", status_reason="Needs surgery consult")
     ReferralFactory(status="cancelled", status_reason="Patient moved away")
     # An archived patient's referral is not worked.

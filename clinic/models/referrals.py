@@ -1,10 +1,11 @@
 """Referrals: how patients arrive, and the triage pipeline they move through."""
 
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, event, false, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from clinic import clock
 from clinic.models.base import Base, Stamped, in_list
 from clinic.models.patients import CONDITIONS, Patient
 
@@ -24,6 +25,8 @@ class Referral(Stamped, Base):
             "status NOT IN ('declined', 'cancelled') OR status_reason IS NOT NULL",
             name="closed_has_reason",
         ),
+        # The board's completed and closed columns: what moved there in the last 30 days.
+        Index("ix_referral_status_changed", "status", "status_changed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,8 +39,25 @@ class Referral(Stamped, Base):
     urgency: Mapped[str] = mapped_column(String(10), default="routine")
     status: Mapped[str] = mapped_column(String(20), default="received", index=True)
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # When the status last changed: the board's completed and closed columns go by it, not by
+    # ``updated_at``, which any edit moves. Set by ``_status_changed`` below on every change.
+    status_changed_at: Mapped[datetime] = mapped_column(
+        default=lambda: clock.utcnow(), server_default=func.now()
+    )
+    # Its booking was cancelled or missed and nothing else is booked: back in triage, to be
+    # booked again (docs/rules.md, "Referrals follow their bookings"). Cleared when it moves on.
+    needs_rebooking: Mapped[bool] = mapped_column(default=False, server_default=false())
     version: Mapped[int] = mapped_column(default=1)
 
     patient: Mapped[Patient] = relationship()
 
     __mapper_args__ = {"version_id_col": version}
+
+
+@event.listens_for(Referral.status, "set")
+def _status_changed(referral: Referral, value: str, old_value, initiator) -> None:
+    """Each status change records when it happened; leaving triage clears "needs rebooking"."""
+    if value != old_value:
+        referral.status_changed_at = clock.utcnow()
+        if value != "triaged":
+            referral.needs_rebooking = False

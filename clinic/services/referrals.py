@@ -1,9 +1,12 @@
 """Referral intake and the triage pipeline: received → triaged → scheduled → completed.
 
 A referral leaves the pipeline as ``declined`` (the clinic will not see the patient) or
-``cancelled`` (the referrer or patient withdrew), always with a reason. It normally becomes
-``scheduled`` when a procedure is booked from it (``scheduling.book``) and ``completed`` when
-that procedure is done; a clerk or physician may also move it by hand.
+``cancelled`` (the referrer or patient withdrew), always with a reason. It follows its
+bookings: it becomes ``scheduled`` when a procedure is booked from it (``scheduling.book``),
+``completed`` when that procedure is done, and goes back to ``triaged``, needing rebooking,
+when its booking is cancelled or missed and nothing else is booked (``follow_dropped_booking``);
+a clerk or physician may also move it by hand. Each change of status records when it happened
+(``Referral.status_changed_at``).
 """
 
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from clinic.models import CONDITIONS, URGENCIES, Intervention, Patient, Referral
+from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
 from clinic.services import DomainError
 from clinic.services.records import StaleRecord, check_version
 
@@ -29,8 +33,9 @@ STATUS_LABELS = {
     "cancelled": "Cancelled",
 }
 URGENCY_LABELS = {"routine": "Routine", "urgent": "Urgent"}
-# Where a referral may go next by hand. Nothing goes back: a referral triaged by mistake is
-# cancelled with that reason and logged again.
+# Where a referral may go next by hand. Nothing goes back by hand (a referral triaged by
+# mistake is cancelled with that reason and logged again); only a dropped booking sends a
+# scheduled referral back to triage (``follow_dropped_booking``).
 TRANSITIONS: dict[str, frozenset[str]] = {
     "received": frozenset({"triaged", "declined", "cancelled"}),
     "triaged": frozenset({"scheduled", "declined", "cancelled"}),
@@ -40,7 +45,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
 }
 NEEDS_REASON = frozenset(CLOSED_STATUSES)
-# Closed and completed referrals stay on the board this long after their last change.
+# Closed and completed referrals stay on the board this long after their status changed.
 RECENT_DAYS = 30
 
 
@@ -150,6 +155,26 @@ def move_referral(
         ) from None
 
 
+def follow_dropped_booking(session: Session, intervention: Intervention) -> None:
+    """A cancelled or missed booking of a scheduled referral that has no other active booking
+    sends the referral back to triage, marked "needs rebooking" (top of that column)."""
+    referral = intervention.referral
+    if referral is None or referral.status != "scheduled":
+        return
+    others = session.execute(
+        select(func.count())
+        .select_from(Intervention)
+        .where(
+            Intervention.referral_id == referral.id,
+            Intervention.id != intervention.id,
+            Intervention.status.in_(ACTIVE_BOOKING_STATUSES),
+        )
+    ).scalar_one()
+    if others == 0:
+        referral.status = "triaged"
+        referral.needs_rebooking = True
+
+
 def age_days(referral: Referral, today: date) -> int:
     """Whole days since the referral was received."""
     return (today - referral.received_on).days
@@ -197,7 +222,7 @@ class BoardScope:
             Patient.archived.is_(False),
             Referral.status.in_(statuses),
             Referral.status.in_(("received", "triaged", "scheduled"))
-            | (Referral.updated_at >= self.since),
+            | (Referral.status_changed_at >= self.since),
         ]
         if self.urgency in URGENCIES:
             shown.append(Referral.urgency == self.urgency)
@@ -205,11 +230,14 @@ class BoardScope:
 
     def statement(self, statuses: tuple[str, ...]) -> Select[tuple[Referral]]:
         """The referrals of these statuses in the board's order: overdue, urgent, then oldest."""
-        if set(statuses) <= set(CLOSED_STATUSES):
-            order = (Referral.updated_at.desc(), Referral.id.desc())
+        if set(statuses) <= {"completed", *CLOSED_STATUSES}:
+            # What finished or closed lately: the most recent first.
+            order = (Referral.status_changed_at.desc(), Referral.id.desc())
         else:
             order = (
                 case((self.overdue(), 0), else_=1),
+                # Sent back by a cancelled or missed booking: to be booked again first.
+                case((Referral.needs_rebooking, 0), else_=1),
                 case((Referral.urgency == "urgent", 0), else_=1),
                 Referral.received_on,
                 Referral.id,
@@ -301,7 +329,7 @@ def board(
     closed = column("closed", CLOSED_STATUSES)
     cards = [r for c in columns.values() for r in c.referrals]
     overdue = {r.id for r in cards if is_overdue(r, today, urgent_days, routine_days)}
-    linked = [r.id for r in cards if r.status in ("scheduled", "completed")]
+    linked = [r.id for r in cards if r.status in ("scheduled", "completed") or r.needs_rebooking]
     return Board(columns, closed, referral_bookings(session, linked), overdue, overdue_count)
 
 

@@ -67,19 +67,19 @@ def test_admin_changes_a_rule_and_unknown_codes_are_refused(client, login, db_se
         "target_codes": "RFA",
         "prior_codes": "RFA XYZ",
         "min_relief_pct": "50",
-        "min_relief_days": "150",
+        "min_relief_months": "5",
         "required_prior_count": "1",
         "max_sessions": "2",
-        "window_days": "",
+        "window_months": "",
         "active": "y",
     }
     page = client.post(url, data=data).get_data(as_text=True)
     assert "Unknown procedure code(s): XYZ" in page
     assert "Give both the number of sessions and the window, or neither." in page
-    data.update(prior_codes="RFA", window_days="365")
+    data.update(prior_codes="RFA", window_months="12")
     assert client.post(url, data=data).status_code == 302
     db_session.expire_all()
-    assert (rule.min_relief_days, rule.description) == (
-        150,
+    assert (rule.min_relief_months, rule.description) == (
+        5,
         "Repeat RFA: prior ≥ 50% relief lasting ≥ 5 months",
     )

@@ -23,6 +23,7 @@ from clinic.services.followup import calls as followups
 from clinic.services.identity.audit import COMMAND_LINE, act_as
 from clinic.services.relief import eligibility
 from clinic.services.relief import rules as relief
+from clinic.services.relief.payers import load_regions
 
 PATIENTS = 300
 
@@ -80,11 +81,18 @@ def test_demo_never_books_a_procedure_that_its_own_payer_rules_refuse(db_session
         scores[score.intervention_id].append(
             relief.Score(score.recorded_on, score.nrs, score.percent_relief)
         )
+    regions = load_regions(db_session)
     history = defaultdict(list)
     judged = Counter()
     for intervention in interventions:
         code, day = intervention.procedure_type.code, intervention.starts_at.date()
-        assessment = eligibility.assess_target(rules, code, history[intervention.patient_id], day)
+        # The region of a booking still to come is unknown until its level is recorded.
+        region = regions.region_of(code, intervention.spinal_level)
+        if region is None and intervention.status != "completed":
+            continue
+        assessment = eligibility.assess_target(
+            rules, code, history[intervention.patient_id], day, region
+        )
         if any(check.applies for check in assessment.checks):
             judged[code] += 1
             assert assessment.eligible, (intervention.id, code, day, assessment.checks)
@@ -96,6 +104,7 @@ def test_demo_never_books_a_procedure_that_its_own_payer_rules_refuse(db_session
                     intervention.performed_on,
                     intervention.baseline_nrs,
                     scores[intervention.id],
+                    region=region,
                 )
             )
     # The check has something to judge: first RFAs after blocks, and repeat epidurals.

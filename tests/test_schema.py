@@ -280,14 +280,16 @@ def codes(text: str) -> frozenset[str]:
 SEEDED_RULES = {
     (frozenset({"ESI-IL", "ESI-TF", "ESI-CA"}), frozenset({"ESI-IL", "ESI-TF", "ESI-CA"})): (
         50,
-        90,
+        3,
         1,
         4,
-        365,
+        12,
+        True,
+        None,
     ),
-    (frozenset({"RFA"}), frozenset({"RFA"})): (50, 180, 1, 2, 365),
-    (frozenset({"RFA"}), frozenset({"MBB"})): (80, None, 2, None, None),
-    (frozenset({"SCS-IMPLANT"}), frozenset({"SCS-TRIAL"})): (50, None, 1, None, None),
+    (frozenset({"RFA"}), frozenset({"RFA"})): (50, 6, 1, 2, 12, True, None),
+    (frozenset({"RFA"}), frozenset({"MBB"})): (80, None, 2, None, None, True, None),
+    (frozenset({"SCS-IMPLANT"}), frozenset({"SCS-TRIAL"})): (50, None, 1, None, None, False, 10),
 }
 
 
@@ -295,10 +297,12 @@ def test_the_four_repeat_eligibility_rules_are_seeded(db_session):
     rules = {
         (codes(rule.target_codes), codes(rule.prior_codes)): (
             rule.min_relief_pct,
-            rule.min_relief_days,
+            rule.min_relief_months,
             rule.required_prior_count,
             rule.max_sessions,
-            rule.window_days,
+            rule.window_months,
+            rule.per_region,
+            rule.trial_days,
         )
         for rule in db_session.execute(
             select(RepeatEligibilityRule).where(RepeatEligibilityRule.active.is_(True))

@@ -11,8 +11,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from clinic.models import Intervention, PainScore, RepeatEligibilityRule
-from clinic.services.relief import eligibility
+from clinic.models import Intervention, PainScore
+from clinic.services.relief import eligibility, payers
 from clinic.services.relief import rules as relief
 from clinic.services.relief.charts import ProcedureTrace
 
@@ -35,18 +35,47 @@ class EligibilityGroup:
     target_codes: list[str]
     eligible: bool
     checks: list[eligibility.RuleCheck]
+    region: str | None = None
+    level: str | None = None  # a level of the region on record, for the payer's page link
+
+    @property
+    def region_name(self) -> str | None:
+        return eligibility.REGION_NAMES.get(self.region or "", self.region)
 
 
 def group_assessments(assessments: list[eligibility.Assessment]) -> list[EligibilityGroup]:
     groups: dict[tuple, EligibilityGroup] = {}
     for assessment in assessments:
         applied = [check for check in assessment.checks if check.applies]
-        key = (assessment.eligible, tuple((c.rule.code, c.met, tuple(c.reasons)) for c in applied))
+        key = (
+            assessment.region,
+            assessment.eligible,
+            tuple((c.rule.code, c.met, tuple(c.reasons)) for c in applied),
+        )
         if key in groups:
             groups[key].target_codes.append(assessment.target_code)
         else:
-            groups[key] = EligibilityGroup([assessment.target_code], assessment.eligible, applied)
+            groups[key] = EligibilityGroup(
+                [assessment.target_code],
+                assessment.eligible,
+                applied,
+                assessment.region,
+                _level_on_record(assessment),
+            )
     return list(groups.values())
+
+
+def _level_on_record(assessment: eligibility.Assessment) -> str | None:
+    """The level of the latest procedure a check judged or counted, where one is recorded."""
+    judged = [
+        procedure
+        for check in assessment.checks
+        for procedure in [*(prior.procedure for prior in check.priors), *check.sessions]
+        if procedure.level
+    ]
+    if not judged:
+        return None
+    return max(judged, key=lambda p: (p.performed_on, p.intervention_id)).level
 
 
 @dataclass(frozen=True)
@@ -99,6 +128,7 @@ def patient_outcomes(
             scores_by_intervention[score.intervention_id].append(score)
     procedures = []
     history = []
+    regions = payers.load_regions(session)
     for intervention in interventions:
         scores = scores_by_intervention[intervention.id]
         plain = tuple(relief.Score(s.recorded_on, s.nrs, s.percent_relief) for s in scores)
@@ -111,21 +141,21 @@ def patient_outcomes(
                 ),
             )
         )
+        code = intervention.procedure_type.code
         history.append(
             eligibility.PastProcedure(
                 intervention.id,
-                intervention.procedure_type.code,
+                code,
                 intervention.performed_on,
                 intervention.baseline_nrs,
                 plain,
+                region=regions.region_of(code, intervention.spinal_level),
+                level=intervention.spinal_level,
             )
         )
-    rules = [
-        eligibility.rule_from_row(row)
-        for row in session.execute(
-            select(RepeatEligibilityRule).where(RepeatEligibilityRule.active.is_(True))
-        ).scalars()
-    ]
+    rules = payers.load_rules(session)
     return PatientOutcomes(
-        procedures, eligibility.assess_patient(rules, history, today) if history else [], threshold
+        procedures,
+        eligibility.assess_patient(rules, history, today, regions) if history else [],
+        threshold,
     )

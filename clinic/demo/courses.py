@@ -8,8 +8,9 @@ way for another course for the condition.
 
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
+from clinic import clock
 from clinic.demo.procedures import book_intervention, complete, post_procedure_check
 from clinic.demo.relief import Relief
 from clinic.demo.run import DemoClinic
@@ -17,6 +18,16 @@ from clinic.demo.stimulators import stimulator_course
 from clinic.models import Intervention, Patient, Referral, StaffUser
 from clinic.services.relief.eligibility import PastProcedure, assess_target
 from clinic.services.relief.rules import assess
+
+
+def move_referral(referral: Referral, status: str, at: date | datetime) -> None:
+    """Give the referral a status as of a moment of its history (a day means that day's
+    morning), never later than now: the board's completed and closed columns go by it."""
+    if isinstance(at, date) and not isinstance(at, datetime):
+        at = datetime.combine(at, time(9), tzinfo=UTC)
+    referral.status = status
+    referral.status_changed_at = min(at, clock.utcnow())
+
 
 # The dual-block paradigm: two medial branch blocks, each positive, before a first ablation.
 BLOCKS_THEN_RFA = ["MBB", "MBB", "RFA"]
@@ -62,13 +73,20 @@ def courses_offered(
     return options
 
 
-def allowed(clinic: DemoClinic, code: str, history: list[PastProcedure], day: date) -> bool:
-    """Whether the payer rules allow ``code`` on ``day``.
+# The demo's regions of the spine, as the payer rules count them.
+SPINAL_REGIONS = {"lumbar": "lumbar_sacral", "cervical": "cervical_thoracic"}
+
+
+def allowed(
+    clinic: DemoClinic, code: str, history: list[PastProcedure], day: date, region: str
+) -> bool:
+    """Whether the payer rules allow ``code`` on ``day`` in the episode's ``region``.
 
     Allowed when a rule that applies is met, or when no rule applies at all (a first epidural:
     the epidural rule speaks only about repeats; a facet injection: no rule names it).
     """
-    assessment = assess_target(clinic.rules, code, history, day)
+    planned = clinic.regions.by_code.get(code) or SPINAL_REGIONS[region]
+    assessment = assess_target(clinic.rules, code, history, day, planned)
     return assessment.eligible or not any(check.applies for check in assessment.checks)
 
 
@@ -78,20 +96,24 @@ def positive_block(block: PastProcedure) -> bool:
 
 
 def another_course(
-    clinic: DemoClinic, options: list[list[str]], history: list[PastProcedure], day: date
+    clinic: DemoClinic,
+    options: list[list[str]],
+    history: list[PastProcedure],
+    day: date,
+    region: str,
 ) -> list[str]:
     """The next course offered for the condition that the rules allow on ``day``, taken off
     ``options``; empty when none is.
 
-    After a first ablation, new blocks would not help: the block rule governs only a first RFA,
+    After a first ablation of the region, new blocks would not help: the block rule governs only a first RFA,
     so a later one is a repeat RFA, booked directly when the last one gave lasting relief.
     """
-    ablated = any(past.code == "RFA" for past in history)
+    ablated = any(past.code == "RFA" and past.region == SPINAL_REGIONS[region] for past in history)
     while options:
         course = options.pop(0)
         if ablated and course == BLOCKS_THEN_RFA:
             course = ["RFA"]
-        if allowed(clinic, course[0], history, day):
+        if allowed(clinic, course[0], history, day, region):
             return list(course)
     return []
 
@@ -128,13 +150,19 @@ def treat(clinic: DemoClinic, treatment: Treatment) -> tuple[int, date | None]:
         code = treatment.steps.pop(0)
         if treatment.day > today + timedelta(days=28):
             return treatment.count, None  # not booked that far ahead yet
-        if not allowed(clinic, code, treatment.history, treatment.day):
+        if not allowed(clinic, code, treatment.history, treatment.day, treatment.region):
             break  # the rules refuse the next step: the course ends here
+        # A referral is booked from until what it led to is done; a repeat after that is
+        # booked on its own (a completed referral cannot be booked from).
+        referral = treatment.referral if treatment.referral.status != "completed" else None
         intervention = book_intervention(
-            clinic, treatment.patient, code, treatment.physician, treatment.day, treatment.referral
+            clinic, treatment.patient, code, treatment.physician, treatment.day, referral
         )
         treatment.count += 1
-        treatment.referral.status = "scheduled"
+        if referral is not None:
+            # Booked a week or two ahead, after the last visit or procedure.
+            booked = max(treatment.last_day, intervention.starts_at.date() - timedelta(days=14))
+            move_referral(referral, "scheduled", booked)
         if intervention.starts_at.date() >= today:
             return treatment.count, None
         treatment.last_day = intervention.starts_at.date()
@@ -161,8 +189,14 @@ def missed(clinic: DemoClinic, treatment: Treatment, intervention: Intervention)
             "cancelled",
             "Anticoagulation not stopped in time",
         )
-    if any(past.performed_on >= treatment.received_on for past in treatment.history):
-        treatment.referral.status = "completed"  # what it led to was done; this repeat was not
+    referral = treatment.referral
+    if referral.status == "scheduled":
+        # Nothing else is booked from it: back to triage, to be booked again.
+        missed_at = intervention.starts_at
+        if intervention.status == "cancelled":
+            missed_at -= timedelta(days=1)
+        move_referral(referral, "triaged", missed_at)
+        referral.needs_rebooking = True
     return True
 
 
@@ -180,7 +214,9 @@ def perform(
         responder = clinic.rng.random() < CONFIRMED_BLOCKS
     relief = complete(clinic, intervention, code, treatment.region, treatment.history, responder)
     treatment.patient.last_seen_at = intervention.starts_at
-    treatment.referral.status = "completed"
+    if treatment.referral.status == "scheduled":
+        # Completing its procedure completes the referral.
+        move_referral(treatment.referral, "completed", intervention.ends_at)
     if code == "SCS-IMPLANT":
         stimulator_course(clinic, intervention)
     elif (clinic.today - intervention.performed_on).days < 60:
@@ -208,7 +244,7 @@ def plan_next(
             return
         # Repeated when the relief wears off: the patient calls, and is booked within weeks.
         treatment.day = performed_on + timedelta(days=round(relief.days) + rng.randint(14, 42))
-        if allowed(clinic, code, treatment.history, treatment.day):
+        if allowed(clinic, code, treatment.history, treatment.day, treatment.region):
             treatment.steps, treatment.repeats = [code], treatment.repeats + 1
             return
         # Relief too short for the payers to fund a repeat: something else is tried.
@@ -219,6 +255,6 @@ def plan_next(
     if treatment.escalations < MAX_ESCALATIONS and rng.random() < ESCALATE_RATE:
         treatment.day = max(treatment.day, performed_on + timedelta(days=rng.randint(28, 70)))
         treatment.steps = another_course(
-            clinic, treatment.options, treatment.history, treatment.day
+            clinic, treatment.options, treatment.history, treatment.day, treatment.region
         )
         treatment.escalations, treatment.repeats = treatment.escalations + 1, 0

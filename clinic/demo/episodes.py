@@ -1,9 +1,16 @@
 """Episodes of care: a patient's referrals over the years, each with its consult and the courses
 of procedures it led to, and the visits the schedule holds ahead."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from clinic.demo.courses import Treatment, another_course, courses_offered, treat
+from clinic import clock
+from clinic.demo.courses import (
+    Treatment,
+    another_course,
+    courses_offered,
+    move_referral,
+    treat,
+)
 from clinic.demo.relief import end_diary
 from clinic.demo.run import DemoClinic
 from clinic.models import Patient, Referral, StaffUser, Visit
@@ -146,9 +153,9 @@ def episode(
     day = consulted_on + timedelta(days=clinic.rng.randint(10, 28))
     options = courses_offered(clinic.rng, region, condition, stimulator)
     # The physician's first choice, or another course for the condition that the rules allow.
-    steps = another_course(clinic, options, history, day)
+    steps = another_course(clinic, options, history, day, region)
     if not steps:
-        referral.status = "declined"
+        move_referral(referral, "declined", consulted_on)
         referral.status_reason = (
             "Earlier procedures did not give the relief payers require for a repeat; "
             "referred back for conservative care"
@@ -188,6 +195,10 @@ def refer(
         urgency="urgent" if rng.random() < 0.15 else "routine",
         status="received",
     )
+    # That morning, or now for a referral that arrives today before nine.
+    referral.status_changed_at = min(
+        datetime.combine(received_on, time(9), tzinfo=UTC), clock.utcnow()
+    )
     clinic.add(referral)
     return referral
 
@@ -198,7 +209,7 @@ def triage(clinic: DemoClinic, referral: Referral) -> date | None:
     rng = clinic.rng
     if rng.random() < 0.6:
         return None
-    referral.status = "triaged"
+    move_referral(referral, "triaged", referral.received_on + timedelta(days=rng.randint(0, 3)))
     if rng.random() < 0.5:
         return None
     return clinic.today - timedelta(days=rng.randint(-7, 0))  # a consult in the coming days
@@ -206,7 +217,8 @@ def triage(clinic: DemoClinic, referral: Referral) -> date | None:
 
 def turn_away(clinic: DemoClinic, referral: Referral) -> None:
     """A referral declined by the clinic, or cancelled by the patient, before any consult."""
-    referral.status = clinic.rng.choice(["declined", "cancelled"])
+    closed_on = referral.received_on + timedelta(days=clinic.rng.randint(1, 6))
+    move_referral(referral, clinic.rng.choice(["declined", "cancelled"]), closed_on)
     referral.status_reason = (
         "Not a candidate for interventional treatment; referred to physiotherapy"
         if referral.status == "declined"
@@ -239,15 +251,17 @@ def consult(
         status="scheduled",
     )
     clinic.add(visit)
+    # Triaged within days of arriving; it is "scheduled" only once a procedure is booked.
+    triaged_on = received_on + timedelta(days=rng.randint(0, 3))
     if starts_at.date() >= today:
-        referral.status = "scheduled"
+        move_referral(referral, "triaged", min(triaged_on, today))
         if starts_at.date() == today and rng.random() < 0.5:
             visit.status = "checked_in"
         return None
     visit.status = rng.choices(["completed", "no_show", "cancelled"], weights=[92, 5, 3])[0]
     if visit.status == "cancelled":
         visit.status_reason = "Patient called to cancel: unwell"
-    referral.status = "triaged"
+    move_referral(referral, "triaged", triaged_on)
     patient.last_seen_at = starts_at
     return starts_at.date()
 

@@ -8,6 +8,15 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _flag(name: str, default: bool) -> bool | str:
+    """``true`` / ``false`` from the environment; any other text is kept as it is, for the
+    command that uses it to refuse with a message (a class body must not raise)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return {"true": True, "false": False}.get(value, os.environ[name])
+
+
 class Config:
     """Settings shared by every environment; each one reads ``os.environ`` where it may vary."""
 
@@ -47,6 +56,27 @@ class Config:
 
     # The system of the MRN in FHIR Patient.identifier, on the web download and `export fhir`.
     FHIR_MRN_SYSTEM = os.environ.get("CLINIC_FHIR_MRN_SYSTEM", "urn:clinic:mrn")
+
+    # Self-report links: the key their tokens are derived under (None: derived from SECRET_KEY;
+    # changing it ends every link), and the base of every link a patient receives (sheet, QR,
+    # email); None: the address the request came to.
+    CLINIC_LINK_KEY = os.environ.get("CLINIC_LINK_KEY") or None
+    CLINIC_PUBLIC_URL = os.environ.get("CLINIC_PUBLIC_URL") or None
+    # Guesses at /r/ per address: from the 21st invalid link in 15 minutes, 429.
+    LINK_GUESS_WINDOW = timedelta(minutes=15)
+    LINK_MAX_GUESSES_PER_ADDRESS = 20
+
+    # Reminder emails (`reminders send`): the SMTP server, as Flask's mail extensions name it,
+    # and the clinic's name, which with the link is all an email says.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
+    MAIL_PORT = _int("MAIL_PORT", 25)
+    MAIL_USE_TLS = _flag("MAIL_USE_TLS", False)
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "clinic@localhost")
+    MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 30)  # seconds before an unanswering server is a failure
+    CLINIC_NAME = os.environ.get("CLINIC_NAME", "The pain clinic")
 
     PROXY_COUNT = _int("CLINIC_PROXY_COUNT", 0)  # proxies in front that set X-Forwarded-For
     PATIENTS_PER_PAGE = 25

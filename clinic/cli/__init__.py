@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from clinic.cli import demo, exports, imports, users
+from clinic.cli import demo, exports, imports, reminders, users
 
 
 def register(app: Flask) -> None:
@@ -12,3 +12,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo.init_demo)
     app.cli.add_command(exports.export_command)
     app.cli.add_command(imports.import_command)
+    app.cli.add_command(reminders.reminders)

@@ -17,6 +17,7 @@ How each value is written, by the SQL type of its column (``csvio`` has the rule
   write ``""`` for empty text, ``csv.writer`` writes nothing);
 - whole numbers and decimals: as PostgreSQL writes them (``3.50`` for a NUMERIC(5,2), as
   Python's ``str(Decimal)``);
+- booleans: ``true`` / ``false``;
 - dates: ``YYYY-MM-DD``; timestamps: ``YYYY-MM-DDTHH:MM`` in the clinic's zone; a timestamp
   marked ``ClinicDay``: its date on the clinic's calendar.
 
@@ -31,6 +32,7 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Date,
     DateTime,
@@ -79,6 +81,8 @@ def sql_value(column: ColumnElement, zone: ZoneInfo) -> ColumnElement:
         return func.to_char(func.timezone(zone.key, column), _MINUTE)
     if isinstance(kind, Date):
         return func.to_char(column, _DAY)
+    if isinstance(kind, Boolean):
+        return case((column, "true"), (column.is_(False), "false"))
     if isinstance(kind, Integer | Numeric):
         return column
     if isinstance(kind, String):

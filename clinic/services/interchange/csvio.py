@@ -1,4 +1,4 @@
-"""CSV as DESIGN.md section 5 writes and reads it.
+"""CSV as docs/formats.md writes and reads it.
 
 UTF-8; a byte-order mark on web downloads (Excel needs it) and none from the command line
 unless asked; one header row; RFC 4180 quoting with CRLF line ends; ISO 8601 dates and
@@ -16,7 +16,7 @@ from itertools import chain
 from zoneinfo import ZoneInfo
 
 BOM = "\ufeff"
-# The interchange files of DESIGN.md section 5: an export of these imports back unchanged.
+# The interchange files of docs/formats.md: an export of these imports back unchanged.
 PATIENTS_COLUMNS = (
     "mrn",
     "first_name",
@@ -26,6 +26,8 @@ PATIENTS_COLUMNS = (
     "phone",
     "email",
     "condition",
+    "email_consent",
+    "email_consent_on",
 )
 INTERVENTIONS_COLUMNS = (
     "ref",
@@ -41,6 +43,10 @@ INTERVENTIONS_COLUMNS = (
     "spinal_level",
     "laterality",
     "notes",
+    "guidance",
+    "fluoro_seconds",
+    "air_kerma_mgy",
+    "sedation",
 )
 PAIN_SCORES_COLUMNS = ("intervention_ref", "recorded_on", "nrs", "percent_relief", "source")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
@@ -86,7 +92,7 @@ def text_cell(value: str) -> str:
 
 
 def cell(value: object, zone: ZoneInfo | None = None) -> str:
-    """One value as the CSV cell DESIGN.md prescribes.
+    """One value as the CSV cell docs/formats.md prescribes.
 
     Exports call this for every cell of millions of rows: the commonest types (text, whole
     numbers, empty, timestamps, dates) are told apart by an exact type test first.

@@ -20,6 +20,11 @@ AUDIT_ACTIONS = (
     "login_failed",
     "logout",
     "access_denied",
+    "link_issued",
+    "link_revoked",
+    "link_used",
+    "email_sent",
+    "email_failed",
 )
 
 

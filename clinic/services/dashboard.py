@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from clinic.models import Booking, Intervention, Patient, ProcedureType, Referral
+from clinic.models import Booking, Intervention, PainScore, Patient, ProcedureType, Referral
 from clinic.services.followup import calls as followups
 
 
@@ -24,6 +24,9 @@ class ManagerFigures:
     referral_pairs: int
     calls_done: int
     calls_missed: int
+    # Follow-up scores recorded in the month, and those the patients reported themselves.
+    followups_recorded: int = 0
+    followups_self_reported: int = 0
 
     @property
     def procedures_total(self) -> int:
@@ -52,6 +55,13 @@ class ManagerFigures:
     def call_completion_pct(self) -> float | None:
         closed = self.calls_done + self.calls_missed
         return None if closed == 0 else 100 * self.calls_done / closed
+
+    @property
+    def self_report_pct(self) -> float | None:
+        """The share of the month's follow-up scores that patients reported themselves."""
+        if self.followups_recorded == 0:
+            return None
+        return 100 * self.followups_self_reported / self.followups_recorded
 
 
 def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -115,6 +125,19 @@ def manager_figures(
             )
         )
     ]
+    # Follow-ups (scores after the performed date) recorded in the month, and how many were
+    # self-reported: one counting query.
+    recorded, self_reported = session.execute(
+        select(
+            func.count(PainScore.id),
+            func.count(PainScore.id).filter(PainScore.source == "self_report"),
+        )
+        .join(Intervention, Intervention.id == PainScore.intervention_id)
+        .where(
+            PainScore.recorded_on.between(month_start, today),
+            PainScore.recorded_on > Intervention.performed_on,
+        )
+    ).one()
     calls = followups.call_list(session, today, page_size=0)  # the counts alone
     return ManagerFigures(
         month_start=month_start,
@@ -127,6 +150,8 @@ def manager_figures(
         referral_pairs=len(waits),
         calls_done=calls.done_count,
         calls_missed=calls.missed_count,
+        followups_recorded=recorded,
+        followups_self_reported=self_reported,
     )
 
 

@@ -106,3 +106,9 @@ def saving(
     else:
         db.session.commit()
         saved.committed = True
+
+
+def form_version(text: str | None) -> int | None:
+    """The record version a form was opened at; a missing or garbled one is None (out of date)."""
+    text = (text or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None

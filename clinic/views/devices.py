@@ -28,6 +28,7 @@ from clinic.views.common import (
     NO_ROOM,
     clinic_today,
     clinic_zone,
+    form_version,
     physician_choices,
     room_choices,
     saving,
@@ -301,7 +302,7 @@ def new_adjustment(device_id: int):
                     device,
                     adjustment_details_from(form),
                     zone,
-                    int(form.visit_version.data or 0),
+                    form_version(form.visit_version.data) or 0,
                 )
             else:
                 adjustment = _record_with_new_visit(form, device_id)

@@ -11,9 +11,13 @@ from sqlalchemy.orm import joinedload
 from clinic.extensions import db
 from clinic.forms.patients import SEX_CHOICES, ArchiveForm, PatientForm
 from clinic.models import CONDITION_LABELS, Patient, Referral
+from clinic.models.medications import GUIDANCE_LABELS, SEDATION_LABELS
 from clinic.security import ALL_ROLES, role_required
 from clinic.services.devices import stimulator_history
+from clinic.services.followup.diary import diary_results
 from clinic.services.identity.audit import record_event
+from clinic.services.medications.exposure import steroid_exposure
+from clinic.services.medications.given import medications_by_intervention
 from clinic.services.patients import (
     MRN_EDITORS,
     LikelyDuplicate,
@@ -27,7 +31,7 @@ from clinic.services.patients import (
 from clinic.services.records import StaleRecord
 from clinic.services.relief.timeline import patient_outcomes
 from clinic.services.scheduling import bookings as scheduling
-from clinic.views.common import clinic_today, clinic_zone, saving
+from clinic.views.common import clinic_today, clinic_zone, form_version, saving
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
@@ -52,6 +56,8 @@ def details_from(form: PatientForm) -> PatientDetails:
         condition=form.condition.data,
         phone=form.phone.data,
         email=form.email.data,
+        email_consent=form.email_consent.data,
+        email_consent_on=form.email_consent_on.data,
     )
 
 
@@ -104,10 +110,6 @@ def edit_form(patient: Patient, from_record: bool) -> PatientForm:
     return form
 
 
-def parse_version(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
-
-
 @dataclass(frozen=True)
 class UnsavedChange:
     """A field the user changed in a form that was refused: what they typed, what is saved now."""
@@ -120,6 +122,8 @@ class UnsavedChange:
 def _shown(name: str, value) -> str:
     if value is None or value == "":
         return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
     if isinstance(value, date):
         return value.isoformat()
     if name == "sex":
@@ -157,7 +161,7 @@ def edit(patient_id: int):
             update_patient(
                 db.session,
                 patient,
-                parse_version(form.version.data),
+                form_version(form.version.data),
                 details_from(form),
                 clinic_today(),
                 mrn=form.mrn.data if "mrn" in form else None,
@@ -189,7 +193,7 @@ def archive(patient_id: int):
     form = ArchiveForm()
     if form.validate_on_submit():
         with saving() as saved:
-            archive_patient(db.session, patient, int(form.version.data or 0))
+            archive_patient(db.session, patient, form_version(form.version.data) or 0)
         if not saved:
             flash(saved.error.message, "danger")
             return redirect(url_for("patients.show", patient_id=patient_id))
@@ -243,6 +247,13 @@ def show(patient_id: int):
         status_labels=scheduling.STATUS_LABELS,
         archive_form=ArchiveForm(version=patient.version),
         stimulator=stimulator_history(db.session, patient.id),
+        medications=medications_by_intervention(db.session, patient.id),
+        exposure=steroid_exposure(db.session, patient.id, clinic_today()),
+        diaries=diary_results(
+            db.session, [p.intervention.id for p in outcomes.procedures], threshold
+        ),
+        guidance_labels=GUIDANCE_LABELS,
+        sedation_labels=SEDATION_LABELS,
     )
     # Rendered before the view is audited and committed: a commit expires what the page reads.
     record_event(db.session, "view", record_type="patient", record_id=patient.id)

@@ -10,6 +10,7 @@ from wtforms import SelectField
 
 from clinic.extensions import db
 from clinic.forms.procedures import (
+    BLANK_MEDICATION_ROWS,
     SOURCE_CHOICES,
     CompletionForm,
     PainScoreForm,
@@ -24,6 +25,12 @@ from clinic.services.followup.pain_scores import (
     SavedScore,
     record_pain_score,
 )
+from clinic.services.medications.given import (
+    MedicationRow,
+    Radiation,
+    catalogue,
+    medications_of,
+)
 from clinic.services.procedures import (
     COMPLETABLE,
     Completion,
@@ -35,7 +42,7 @@ from clinic.services.records import StaleRecord
 from clinic.services.relief import charts
 from clinic.services.relief.timeline import patient_outcomes
 from clinic.services.scheduling import bookings as scheduling
-from clinic.views.common import clinic_today, clinic_zone, saving
+from clinic.views.common import clinic_today, clinic_zone, form_version, saving
 from clinic.views.patients import UnsavedChange, get_patient_or_404
 from clinic.views.scheduling import get_booking_or_404
 
@@ -74,18 +81,45 @@ def complete(booking_id: int):
     return _complete_visit(booking)
 
 
-def form_version(form: FlaskForm) -> int | None:
-    """The record version the form was opened at; a garbled one counts as out of date."""
-    text = (form.version.data or "").strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+def drug_choices(intervention: Intervention) -> list[tuple[str, str]]:
+    """The catalogue's active drugs with their unit, and any retired one this record names."""
+    named = {given.drug_id for given in medications_of(db.session, intervention.id)}
+    drugs = sorted(catalogue(db.session).values(), key=lambda drug: drug.name)
+    return [("", "— drug —")] + [
+        (str(drug.id), f"{drug.name} ({'mL' if drug.unit == 'ml' else 'mg'})")
+        for drug in drugs
+        if drug.active or drug.id in named
+    ]
 
 
 def completion_form(intervention: Intervention, from_record: bool) -> CompletionForm:
     """The procedure's completion form filled from the record as saved now (on opening it, and
     after a conflict), with its current version; or from the request."""
+    choices = drug_choices(intervention)
     if not from_record:
-        return CompletionForm()
-    form = CompletionForm(formdata=None, obj=intervention)
+        form = CompletionForm()
+        for row in form.medications:
+            row.form.drug_id.choices = choices
+        return form
+    given = [
+        {
+            "drug_id": str(medication.drug_id),
+            "amount": medication.dose_mg
+            if medication.dose_mg is not None
+            else medication.volume_ml,
+            "route_site": medication.route_site or "",
+        }
+        for medication in medications_of(db.session, intervention.id)
+    ]
+    form = CompletionForm(
+        formdata=None,
+        obj=intervention,
+        medications=given + [{}] * BLANK_MEDICATION_ROWS,
+    )
+    for row in form.medications:
+        row.form.drug_id.choices = choices
+    form.guidance.data = intervention.guidance or ""
+    form.sedation.data = intervention.sedation or ""
     form.version.data = str(intervention.version)
     form.performed_on.data = intervention.performed_on or min(
         intervention.starts_at.astimezone(clinic_zone()).date(), clinic_today()
@@ -155,6 +189,18 @@ def after_stale_completion(
     return typed, None
 
 
+def medication_rows(form: CompletionForm) -> list[MedicationRow]:
+    """The medications typed on the completion form, as the service checks them."""
+    return [
+        MedicationRow(
+            int(row.form.drug_id.data) if (row.form.drug_id.data or "").isdigit() else None,
+            row.form.amount.data,
+            row.form.route_site.data,
+        )
+        for row in form.medications
+    ]
+
+
 def _complete_intervention(intervention: Intervention):
     form = completion_form(intervention, from_record=request.method == "GET")
     unsaved = None
@@ -163,7 +209,7 @@ def _complete_intervention(intervention: Intervention):
             complete_intervention(
                 db.session,
                 intervention,
-                form_version(form),
+                form_version(form.version.data),
                 Completion(
                     performed_on=form.performed_on.data,
                     baseline_nrs=form.baseline_nrs.data,
@@ -171,6 +217,13 @@ def _complete_intervention(intervention: Intervention):
                     laterality=form.laterality.data,
                     complications=form.complications.data,
                     notes=form.notes.data,
+                    medications=medication_rows(form),
+                    radiation=Radiation(
+                        guidance=form.guidance.data or None,
+                        fluoro_seconds=form.fluoro_seconds.data,
+                        air_kerma_mgy=form.air_kerma_mgy.data,
+                        sedation=form.sedation.data or None,
+                    ),
                 ),
                 clinic_today(),
                 zone=clinic_zone(),
@@ -229,7 +282,7 @@ def _complete_visit(visit: Visit):
     unsaved = None
     if form.validate_on_submit():
         with saving(form, shown_by_view=(StaleRecord,)) as saved:
-            complete_visit(db.session, visit, form_version(form), form.notes.data)
+            complete_visit(db.session, visit, form_version(form.version.data), form.notes.data)
             if form.intervention_id.data:
                 if form.nrs.data is None:
                     raise DomainError(

@@ -13,7 +13,7 @@ from clinic.security import CLINICAL_ROLES, role_required
 from clinic.services import referrals
 from clinic.services.identity.audit import record_event
 from clinic.services.scheduling import bookings as scheduling
-from clinic.views.common import clinic_today, saving
+from clinic.views.common import clinic_today, form_version, saving
 from clinic.views.params import id_arg, page_arg
 
 bp = Blueprint("referrals", __name__, url_prefix="/referrals")
@@ -39,13 +39,6 @@ def overdue_limits() -> tuple[int, int]:
 
 def can_triage() -> bool:
     return current_user.role in TRIAGERS
-
-
-def parse_version(text: str | None) -> int | None:
-    try:
-        return int(text) if text else None
-    except ValueError:
-        return None
 
 
 @bp.route("")
@@ -199,7 +192,7 @@ def move(referral_id: int):
         referrals.move_referral(
             db.session,
             referral,
-            parse_version(form.version.data),
+            form_version(form.version.data),
             form.status.data,
             form.reason.data,
         )

@@ -175,6 +175,8 @@ class CallList:
     missed_count: int = 0
     # Calls whose window closed in the look-back period and that were made (score or outcome).
     done_count: int = 0
+    # Of those, the calls the patients answered themselves (a self-reported score, no other).
+    self_reported_count: int = 0
     # Procedure types whose schedule text cannot be read; their calls use the default schedule.
     schedule_problems: list[str] = field(default_factory=list)
 
@@ -246,11 +248,14 @@ def call_list(
     rows = load_candidates(session, candidates)
     if not rows:
         return result
-    scores = answering_scores(session, candidates, first_due, last_due)
+    self_reported: dict[int, set[date]] = {}
+    scores = answering_scores(session, candidates, first_due, last_due, self_reported)
     attempts = call_attempts(session, candidates, first_due, last_due)
     groups: dict[str, list[OpenCall]] = {group: [] for group in GROUPS}
     for candidate in rows:
         list_calls(result, groups, candidate, schedules, scores, attempts, first_due, last_due)
+        if candidate.id in self_reported:
+            count_self_reported(result, candidate, schedules, scores, self_reported, first_due)
     sort_calls(groups)
     shown = page_of_calls(result, groups, page_size, pages or {})
     load_shown(session, result, shown)
@@ -324,12 +329,17 @@ def load_candidates(session: Session, candidates: Select) -> list[Candidate]:
 
 
 def answering_scores(
-    session: Session, candidates: Select, first_due: date, last_due: date
+    session: Session,
+    candidates: Select,
+    first_due: date,
+    last_due: date,
+    self_reported: dict[int, set[date]] | None = None,
 ) -> dict[int, list[date]]:
-    """The dates of the candidates' pain scores that can answer a call due in the period."""
+    """The dates of the candidates' pain scores that can answer a call due in the period; the
+    dates of those the patients reported themselves go in ``self_reported`` when it is given."""
     scores: dict[int, list[date]] = defaultdict(list)
-    for intervention_id, recorded_on in session.execute(
-        select(PainScore.intervention_id, PainScore.recorded_on).where(
+    for intervention_id, recorded_on, source in session.execute(
+        select(PainScore.intervention_id, PainScore.recorded_on, PainScore.source).where(
             PainScore.intervention_id.in_(candidates.scalar_subquery()),
             PainScore.recorded_on.between(
                 first_due - timedelta(days=WINDOW_DAYS), last_due + timedelta(days=WINDOW_DAYS)
@@ -337,6 +347,8 @@ def answering_scores(
         )
     ):
         scores[intervention_id].append(recorded_on)
+        if self_reported is not None and source == "self_report":
+            self_reported.setdefault(intervention_id, set()).add(recorded_on)
     return scores
 
 
@@ -393,6 +405,29 @@ def list_calls(
         if status is None:
             continue
         groups[status].append(OpenCall(candidate, due_on, offset, status, made, last_attempt_at))
+
+
+def count_self_reported(
+    result: CallList,
+    candidate: Candidate,
+    schedules: dict[int, list[Offset]],
+    scores: dict[int, list[date]],
+    self_reported: dict[int, set[date]],
+    first_due: date,
+) -> None:
+    """Count the made calls (window closed in the look-back) that only a self-report answered:
+    a self-reported score counts like a phone score; this tells them apart on the list."""
+    performed_on = candidate.performed_on
+    dues = [due for due, _ in scheduled_calls(performed_on, schedules[candidate.procedure_type_id])]
+    everyone = answered_calls(performed_on, dues, scores[candidate.id])
+    staff = answered_calls(
+        performed_on,
+        dues,
+        [d for d in scores[candidate.id] if d not in self_reported[candidate.id]],
+    )
+    for due_on in everyone - staff:
+        if due_on >= first_due and classify(due_on, result.today, result.upcoming_days) == "missed":
+            result.self_reported_count += 1
 
 
 def sort_calls(groups: dict[str, list[OpenCall]]) -> None:

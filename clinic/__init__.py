@@ -9,6 +9,8 @@ from flask import Flask
 
 from config import CONFIGS
 
+SQLITE_BUSY_TIMEOUT_MS = 10000  # how long a SQLite writer waits for another's write lock
+
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, extensions, blueprints, error pages, CLI and security."""
@@ -57,7 +59,7 @@ def configure_database_and_secret(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from clinic.extensions import bootstrap, csrf, db, login_manager, migrate
+    from clinic.extensions import bootstrap, csrf, db, login_manager, mail, migrate
     from clinic.services.identity.accounts import passwords
     from clinic.services.identity.audit import install_audit_hook
 
@@ -66,6 +68,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     bootstrap.init_app(app)
+    mail.init_app(app)
     install_audit_hook(db.session.session_factory.class_)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -86,7 +89,7 @@ def configure_sqlite(engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
 
@@ -107,21 +110,25 @@ def register_blueprints(app: Flask) -> None:
         auth,
         dashboard,
         devices,
+        discharge,
         exports,
         fhir,
         followup,
         imports,
         patients,
+        payers,
         procedures,
         referrals,
         relief,
         scheduling,
+        selfreport,
     )
 
     for module in (
         auth,
         dashboard,
         patients,
+        payers,
         referrals,
         scheduling,
         followup,
@@ -132,6 +139,8 @@ def register_blueprints(app: Flask) -> None:
         admin,
         devices,
         fhir,
+        discharge,
+        selfreport,
     ):
         app.register_blueprint(module.bp)
 

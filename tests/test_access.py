@@ -1,10 +1,11 @@
-"""Access control: every route, every role, checked on the server (DESIGN.md section 7).
+"""Access control: every route, every role, checked on the server (docs/rules.md, Roles).
 
-ROUTE_ROLES is the matrix. A route added to the app without an entry here fails
-``test_every_route_is_in_the_matrix``, so nobody ships a page without deciding who may see it.
+The matrix is the list of pages in tests/pages.py. A route added to the app without an entry
+there fails ``test_every_route_is_in_the_matrix``, so nobody ships a page without deciding who
+may see it.
 """
 
-from datetime import date
+from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,116 +14,32 @@ from sqlalchemy import select
 from clinic.extensions import db
 from clinic.models import ROLES, AuditEvent, ScsDevice
 from tests.conftest import csrf_token, make_user
-from tests.factories import PatientFactory, ReferralFactory, VisitFactory
-
-ALL = frozenset(ROLES)
-# Every role reads the referral pipeline and the schedule (DESIGN.md section 7).
-CLINICAL = frozenset({"front_desk", "physician", "manager", "admin"})
-# Booking and changing bookings: the front desk and physicians (section 1: managers never
-# edit clinical records, administrators keep accounts).
-SCHEDULERS = frozenset({"front_desk", "physician"})
-# Registering and editing patients: the front desk, physicians, and administrators (who alone
-# may correct an MRN); managers read.
-REGISTRARS = frozenset({"front_desk", "physician", "admin"})
-
-# endpoint -> (a concrete URL, the roles allowed). ``{patient_id}``, ``{user_id}`` and
-# ``{booking_id}`` are filled from records the test creates. Routes that only take POST are
-# tried with a POST carrying a CSRF token and no form data (which must change nothing).
-ROUTE_ROLES: dict[str, tuple[str, frozenset[str]]] = {
-    "dashboard.home": ("/", ALL),
-    "patients.index": ("/patients", ALL),
-    "patients.show": ("/patients/{patient_id}", ALL),
-    "patients.new": ("/patients/new", REGISTRARS),
-    "patients.edit": ("/patients/{patient_id}/edit", REGISTRARS),
-    "patients.archive": ("/patients/{patient_id}/archive", REGISTRARS),
-    "referrals.index": ("/referrals", CLINICAL),
-    "referrals.new": ("/referrals/new", SCHEDULERS),
-    "referrals.show": ("/referrals/{referral_id}", CLINICAL),
-    "referrals.move": ("/referrals/{referral_id}/status", SCHEDULERS),
-    "scheduling.index": ("/schedule", CLINICAL),
-    "scheduling.new": ("/schedule/new", SCHEDULERS),
-    "scheduling.show": ("/schedule/bookings/{booking_id}", CLINICAL),
-    "scheduling.reschedule": ("/schedule/bookings/{booking_id}/reschedule", SCHEDULERS),
-    "scheduling.change_status": ("/schedule/bookings/{booking_id}/status", SCHEDULERS),
-    "procedures.complete": ("/schedule/bookings/{booking_id}/complete", frozenset({"physician"})),
-    "procedures.new_score": ("/patients/{patient_id}/pain-scores/new", SCHEDULERS),
-    "procedures.pain_chart": ("/patients/{patient_id}/pain-chart.svg", ALL),
-    "followup.index": ("/worklist", frozenset({"front_desk", "physician"})),
-    "followup.record_score": ("/worklist/score", frozenset({"front_desk", "physician"})),
-    "followup.record_attempt": ("/worklist/attempt", frozenset({"front_desk", "physician"})),
-    # Sharing a record as FHIR: physicians and administrators (issue 6).
-    "fhir.patient_bundle": ("/patients/{patient_id}/fhir.json", frozenset({"physician", "admin"})),
-    # Spinal cord stimulators: physicians write; everyone who reads the record reads them.
-    "devices.history": ("/patients/{patient_id}/stimulator", ALL),
-    "devices.new": ("/patients/{patient_id}/devices/new", frozenset({"physician"})),
-    "devices.edit": ("/devices/{device_id}/edit", frozenset({"physician"})),
-    "devices.explant": ("/devices/{device_id}/explant", frozenset({"physician"})),
-    "devices.new_adjustment": ("/devices/{device_id}/adjustments/new", frozenset({"physician"})),
-    "devices.visit_programming": (
-        "/devices/visits/{booking_id}/programming",
-        frozenset({"physician"}),
-    ),
-    "relief.relief": ("/reports/relief", frozenset({"physician", "manager", "admin"})),
-    "relief.relief_chart": (
-        "/reports/relief/chart.svg",
-        frozenset({"physician", "manager", "admin"}),
-    ),
-    "exports.index": ("/exports", frozenset({"manager", "admin"})),
-    "exports.download": ("/exports/patients.csv", frozenset({"manager", "admin"})),
-    "imports.index": ("/imports", frozenset({"manager", "admin"})),
-    "imports.preview": ("/imports/preview", frozenset({"manager", "admin"})),
-    "imports.confirm": ("/imports/confirm", frozenset({"manager", "admin"})),
-    "admin.users": ("/admin/users", frozenset({"admin"})),
-    "admin.new_user": ("/admin/users/new", frozenset({"admin"})),
-    "admin.edit_user": ("/admin/users/{user_id}", frozenset({"admin"})),
-    "admin.rooms": ("/admin/rooms", frozenset({"admin"})),
-    "admin.edit_room": ("/admin/rooms/new", frozenset({"admin"})),
-    "admin.procedures": ("/admin/procedures", frozenset({"admin"})),
-    "admin.edit_procedure": ("/admin/procedures/new", frozenset({"admin"})),
-    "admin.eligibility_rules": ("/admin/eligibility-rules", frozenset({"admin"})),
-    "admin.edit_eligibility_rule": ("/admin/eligibility-rules/1", frozenset({"admin"})),
-}
-
-# Served to anyone: static files, and signing in and out.
-PUBLIC_URLS = {"auth.login": "/login", "auth.logout": "/logout"}
-STATIC_ENDPOINTS = {"static", "bootstrap.static"}
-PUBLIC_ENDPOINTS = STATIC_ENDPOINTS | set(PUBLIC_URLS)
+from tests.factories import (
+    InterventionFactory,
+    PatientFactory,
+    ReferralFactory,
+    RoomFactory,
+    VisitFactory,
+    procedure_type,
+)
+from tests.pages import (
+    ACTION,
+    BY_ENDPOINT,
+    FORM,
+    PAGES,
+    PUBLIC_ENDPOINTS,
+    PUBLIC_URLS,
+    SAMPLE_IDS,
+    STATIC_ENDPOINTS,
+)
 
 # Pages whose GET renders a form and whose POST saves it; any other rule that accepts a
 # state-changing method must refuse GET.
-FORM_PAGES = {
-    "auth.login",
-    "patients.new",
-    "patients.edit",
-    "referrals.new",
-    "admin.new_user",
-    "admin.edit_user",
-    "admin.edit_room",
-    "admin.edit_procedure",
-    "admin.edit_eligibility_rule",
-    "scheduling.new",
-    "scheduling.reschedule",
-    "devices.new",
-    "devices.edit",
-    "devices.explant",
-    "devices.new_adjustment",
-    "procedures.complete",
-    "procedures.new_score",
-}
+FORM_PAGES = {"auth.login"} | {page.endpoint for page in PAGES if page.kind == FORM}
 MUTATING_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
-ALLOWED = [
-    (endpoint, role)
-    for endpoint, (_, roles) in ROUTE_ROLES.items()
-    for role in ROLES
-    if role in roles
-]
-REFUSED = [
-    (endpoint, role)
-    for endpoint, (_, roles) in ROUTE_ROLES.items()
-    for role in ROLES
-    if role not in roles
-]
+ALLOWED = [(page.endpoint, role) for page in PAGES for role in ROLES if role in page.roles]
+REFUSED = [(page.endpoint, role) for page in PAGES for role in ROLES if role not in page.roles]
 
 
 def case_id(case: tuple[str, str]) -> str:
@@ -131,10 +48,14 @@ def case_id(case: tuple[str, str]) -> str:
 
 @pytest.fixture
 def records(db_session) -> dict[str, int]:
-    """The records the matrix URLs point at: a patient, a staff account and a booking."""
+    """The records the page list's URLs point at: a patient, a staff account, bookings…"""
     patient = PatientFactory()
     staff = make_user(db_session, "front_desk")
     booking = VisitFactory(patient=patient)
+    intervention = InterventionFactory(
+        patient=patient, starts_at=booking.starts_at + timedelta(hours=2)
+    )
+    room = RoomFactory()
     device = ScsDevice(
         patient=patient,
         manufacturer="Abbott",
@@ -144,22 +65,30 @@ def records(db_session) -> dict[str, int]:
     )
     db_session.add(device)
     referral = ReferralFactory(patient=patient)
+    block = InterventionFactory(
+        patient=patient,
+        procedure_type=procedure_type("MBB"),
+        starts_at=booking.starts_at + timedelta(hours=4),
+    )
     db_session.commit()
     return {
+        **SAMPLE_IDS,  # the rooms, procedures and eligibility rules the migrations create
         "patient_id": patient.id,
         "user_id": staff.id,
         "booking_id": booking.id,
+        "intervention_id": intervention.id,
+        "visit_id": booking.id,
+        "room_id": room.id,
         "device_id": device.id,
         "referral_id": referral.id,
+        "intervention_patient_id": patient.id,
+        "block_id": block.id,
+        "block_patient_id": patient.id,
     }
 
 
-SAMPLE_IDS = {"device_id": 1, "patient_id": 1, "user_id": 1, "booking_id": 1, "referral_id": 1}
-
-
 def url_for_endpoint(endpoint: str, records: dict[str, int]) -> str:
-    url, _ = ROUTE_ROLES[endpoint]
-    return url.format(**records)
+    return BY_ENDPOINT[endpoint].example(records)
 
 
 def takes_get(app, endpoint: str) -> bool:
@@ -167,7 +96,7 @@ def takes_get(app, endpoint: str) -> bool:
 
 
 def get_endpoints(app) -> list[str]:
-    return [endpoint for endpoint in ROUTE_ROLES if takes_get(app, endpoint)]
+    return [page.endpoint for page in PAGES if takes_get(app, page.endpoint)]
 
 
 def request_matrix_url(app, client, endpoint: str, records: dict[str, int]):
@@ -186,20 +115,24 @@ def rules(app):
 
 def test_every_route_is_in_the_matrix(app):
     missing = sorted(
-        {rule.endpoint for rule in app.url_map.iter_rules()} - PUBLIC_ENDPOINTS - set(ROUTE_ROLES)
+        {rule.endpoint for rule in app.url_map.iter_rules()} - PUBLIC_ENDPOINTS - set(BY_ENDPOINT)
     )
     assert not missing, (
-        f"routes without an entry in ROUTE_ROLES (decide which roles may use them): {missing}"
+        f"routes without an entry in PAGES in tests/pages.py (decide which roles may use them): "
+        f"{missing}"
     )
 
 
 def test_matrix_names_only_routes_that_exist(app):
     adapter = app.url_map.bind("localhost")
-    for endpoint, (url, _) in ROUTE_ROLES.items():
-        concrete = url.format(**SAMPLE_IDS)
-        method = "GET" if takes_get(app, endpoint) else "POST"
-        matched, _ = adapter.match(concrete, method=method)
-        assert matched == endpoint, f"{concrete} reaches {matched}, not {endpoint}"
+    for page in PAGES:
+        method = "GET" if takes_get(app, page.endpoint) else "POST"
+        for concrete in page.examples(SAMPLE_IDS):
+            matched, _ = adapter.match(urlsplit(concrete).path, method=method)
+            assert matched == page.endpoint, f"{concrete} reaches {matched}, not {page.endpoint}"
+        assert (page.kind == ACTION) == (method == "POST"), (
+            f"{page.endpoint}: a POST-only route is an ACTION, and an ACTION is POST-only"
+        )
 
 
 @pytest.mark.parametrize(("endpoint", "role"), ALLOWED, ids=map(case_id, ALLOWED))
@@ -208,6 +141,8 @@ def test_allowed_role_gets_the_page(app, client, login, records, endpoint, role)
     response = request_matrix_url(app, client, endpoint, records)
     if takes_get(app, endpoint):
         assert response.status_code == 200
+        for url in BY_ENDPOINT[endpoint].examples(records)[1:]:
+            assert client.get(url).status_code == 200, url
     else:
         assert response.status_code not in (401, 403) and response.status_code < 500
 
@@ -219,7 +154,7 @@ def test_other_roles_are_refused_with_403(app, client, login, records, endpoint,
     assert response.status_code == 403
 
 
-@pytest.mark.parametrize("endpoint", list(ROUTE_ROLES))
+@pytest.mark.parametrize("endpoint", list(BY_ENDPOINT))
 def test_anonymous_visitor_is_sent_to_login_with_next(app, client, records, endpoint):
     url = url_for_endpoint(endpoint, records)
     response = request_matrix_url(app, client, endpoint, records)
@@ -269,11 +204,11 @@ def test_allowed_request_writes_no_access_denied_row(client, login, db_session):
 
 
 def snapshot(db_session) -> dict[str, list[tuple]]:
-    """Every row of every table except the append-only audit trail."""
+    """Every row of every table except the append-only audit trail and derived caches."""
     db_session.expire_all()
     contents = {}
     for table in db.metadata.sorted_tables:
-        if table.name == "audit_event":
+        if table.name == "audit_event" or table.info.get("cache"):
             continue
         statement = select(table).order_by(*table.primary_key.columns)
         contents[table.name] = [tuple(row) for row in db_session.execute(statement)]
@@ -321,7 +256,7 @@ def test_logout_refuses_get_with_405(client, login):
 
 
 def test_every_post_only_rule_refuses_get_with_405(app, client, records):
-    known = {**PUBLIC_URLS, **{endpoint: url for endpoint, (url, _) in ROUTE_ROLES.items()}}
+    known = {**PUBLIC_URLS, **{page.endpoint: page.url for page in PAGES}}
     post_only = [
         rule for rule in rules(app) if rule.methods & MUTATING_METHODS and "GET" not in rule.methods
     ]

@@ -5,10 +5,10 @@ from sqlalchemy import select
 
 from clinic.extensions import db
 from clinic.forms.relief import ALL, COMMON_THRESHOLDS, ReliefFilterForm
-from clinic.models import CONDITION_LABELS, ProcedureType, StaffUser
+from clinic.models import CONDITION_LABELS, Drug, ProcedureType, StaffUser
 from clinic.security import role_required
-from clinic.services.filters import ReportFilters
-from clinic.services.relief import reports
+from clinic.services.filters import NO_STEROID, ReportFilters
+from clinic.services.relief import blocks, reports
 from clinic.services.relief.rules import format_percent
 
 bp = Blueprint("relief", __name__, url_prefix="/reports")
@@ -35,6 +35,7 @@ def filter_form(with_choices: bool = True) -> ReliefFilterForm:
     form.procedure_code.choices = [(ALL, "All procedures")] + [
         (code, f"{code} — {name}") for code, name in procedures
     ]
+    form.steroid.choices = steroid_choices()
     if not with_choices:
         # The chart only needs the values checked, not the names: accept what was asked for.
         if form.physician_id.data:
@@ -42,6 +43,18 @@ def filter_form(with_choices: bool = True) -> ReliefFilterForm:
         if form.procedure_code.data:
             form.procedure_code.choices.append((form.procedure_code.data, ""))
     return form
+
+
+def steroid_choices() -> list[tuple[str, str]]:
+    """Any drug, each corticosteroid of the catalogue, or none: to compare relief by drug."""
+    steroids = db.session.execute(
+        select(Drug.name).where(Drug.equivalent_mg.is_not(None)).order_by(Drug.name)
+    ).scalars()
+    return (
+        [(ALL, "Any or none")]
+        + [(name, name.capitalize()) for name in steroids]
+        + [(NO_STEROID, "No corticosteroid")]
+    )
 
 
 def report_filters(form: ReliefFilterForm) -> ReportFilters:
@@ -52,6 +65,7 @@ def report_filters(form: ReliefFilterForm) -> ReportFilters:
         physician_id=form.physician_id.data or None,
         condition=form.condition.data or None,
         procedure_code=form.procedure_code.data or None,
+        steroid=form.steroid.data or None,
     )
 
 
@@ -69,6 +83,7 @@ def query_args(form: ReliefFilterForm) -> dict[str, str]:
         "physician_id": str(form.physician_id.data) if form.physician_id.data else None,
         "condition": form.condition.data or None,
         "procedure_code": form.procedure_code.data or None,
+        "steroid": form.steroid.data or None,
         "threshold": threshold_arg(form.threshold.data),
         "group_by": form.group_by.data,
     }
@@ -98,6 +113,10 @@ def filter_words(form: ReliefFilterForm) -> str:
         parts.append(f"procedure {form.procedure_code.data}")
     if form.condition.data:
         parts.append(f"patients with {CONDITION_LABELS[form.condition.data].lower()}")
+    if form.steroid.data == NO_STEROID:
+        parts.append("given no corticosteroid")
+    elif form.steroid.data:
+        parts.append(f"given {form.steroid.data}")
     return "Completed interventions " + ", ".join(parts)
 
 
@@ -113,7 +132,10 @@ def relief():
             invalid=True,
             thresholds=COMMON_THRESHOLDS,
         )
-    summaries = reports.relief_summary(db.session, report_filters(form), form.group_by.data)
+    report = reports.relief_report(db.session, report_filters(form), form.group_by.data)
+    diagnostic_blocks = blocks.diagnostic_blocks(db.session, report_filters(form))
+    db.session.commit()  # keeps the figures for the chart and the next reader (reports.cache)
+    summaries = report.summaries
     charted = [s for s in summaries if s.km is not None]
     args = query_args(form)
     width, height = reports.chart_size(len(charted))
@@ -123,7 +145,8 @@ def relief():
         invalid=False,
         summaries=summaries,
         charted=charted,
-        comparison=reports.log_rank(summaries),
+        comparison=report.comparison,
+        diagnostic_blocks=diagnostic_blocks,
         threshold=format_percent(form.threshold.data),
         grouped_by=reports.GROUPINGS[form.group_by.data],
         selection=filter_words(form),
@@ -144,7 +167,9 @@ def relief_chart():
     form = filter_form(with_choices=False)
     if request.args and not form.validate():
         abort(400)
+    # The figures the page computed and kept, read back (computed here only if the data changed).
     summaries = reports.relief_summary(db.session, report_filters(form), form.group_by.data)
+    db.session.commit()
     svg = reports.relief_chart_svg(summaries, float(form.threshold.data), form.group_by.data)
     response = Response(svg, mimetype="image/svg+xml")
     # An image document: its own styles are inline (matplotlib), and it may run nothing.

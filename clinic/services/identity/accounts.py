@@ -7,11 +7,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
-from zxcvbn import zxcvbn
 
 from clinic import clock
 from clinic.models import ROLES, LoginAttempt, StaffSession, StaffUser
@@ -39,22 +36,53 @@ def normalized(password: str) -> str:
 
 
 class PasswordHashing:
-    """Argon2id hashing with parameters from configuration."""
+    """Argon2id hashing with parameters from configuration.
+
+    The hasher (and the dummy hash) are made on first use, not when the app starts: most
+    processes (a page, an export, a cron job) never hash a password.
+    """
 
     def __init__(self) -> None:
         self.configure(time_cost=3, memory_cost_kib=65536, parallelism=4)
 
     def configure(self, time_cost: int, memory_cost_kib: int, parallelism: int) -> None:
-        self.hasher = PasswordHasher(
-            time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism
-        )
-        # Verified against when the username is unknown, so both cases take as long.
-        self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        self.parameters = {
+            "time_cost": time_cost,
+            "memory_cost": memory_cost_kib,
+            "parallelism": parallelism,
+        }
+        self._hasher = None
+        self._dummy_hash: str | None = None
+
+    @property
+    def hasher(self):
+        if self._hasher is None:
+            from argon2 import PasswordHasher
+
+            self._hasher = PasswordHasher(**self.parameters)
+        return self._hasher
+
+    @hasher.setter
+    def hasher(self, hasher) -> None:
+        self._hasher = hasher
+
+    @property
+    def dummy_hash(self) -> str:
+        """Verified against when the username is unknown, so both cases take as long."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
+
+    @dummy_hash.setter
+    def dummy_hash(self, value: str) -> None:
+        self._dummy_hash = value
 
     def hash(self, password: str) -> str:
         return self.hasher.hash(normalized(password))
 
     def verify(self, password_hash: str | None, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
             return self.hasher.verify(
                 password_hash or self.dummy_hash, normalized(password)
@@ -73,6 +101,8 @@ def password_problem(password: str, *user_inputs: str) -> str | None:
         return f"Use at least {MIN_PASSWORD_LENGTH} characters; a short phrase of words is easiest."
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+    from zxcvbn import zxcvbn
+
     strength = zxcvbn(password, user_inputs=[value for value in user_inputs if value])
     if strength["score"] < MIN_PASSWORD_SCORE:
         warning = strength["feedback"]["warning"] or "This password is too easy to guess."

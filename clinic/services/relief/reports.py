@@ -16,33 +16,46 @@ Decisions where the rules leave a choice (docs/rules.md, Relief report):
 - Scores dated on or before the performed date never count (docs/rules.md, Relief and its duration), so the SQL
   leaves them out rather than sending them to be ignored.
 - Groups are listed by procedure code, by physician name, or in the order of the conditions.
+
+The figures of a selection are computed once per change of the data (``relief_report``): they
+are kept in the database (``cache``) and read back by the page, its chart and the exports until
+a pain score, an intervention, a patient's condition or a procedure code changes. The names of
+the groups are read afresh each time. NumPy, SciPy and matplotlib are imported only to compute
+or draw, never to read kept figures.
 """
 
-import io
+from __future__ import annotations
+
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
-from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clinic.models import (
     CONDITION_LABELS,
     CONDITIONS,
+    Drug,
     Intervention,
+    MedicationGiven,
     Patient,
     ProcedureType,
     StaffUser,
 )
 from clinic.services import planning
-from clinic.services.filters import ReportFilters
+from clinic.services.filters import NO_STEROID, ReportFilters
 from clinic.services.interchange.csvio import cell, days_cell, percent_cell
+from clinic.services.relief import cache, survival
 from clinic.services.relief import rules as relief
 from clinic.services.relief import sums as relief_sums
-from clinic.services.relief import survival
-from clinic.services.relief.charts import PALETTE
+
+# The report's chart, drawn from its figures: named here for the page that shows both.
+from clinic.services.relief.charts import CHART_DPI, chart_size, relief_chart_svg  # noqa: F401
+
+if TYPE_CHECKING:
+    import numpy as np
 
 GROUPINGS = {"procedure": "procedure type", "physician": "physician", "condition": "condition"}
 STREAM_BATCH = 5000
@@ -177,6 +190,8 @@ def duration_arrays(
     durations: tuple[tuple[int, bool, int], ...],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Durations tallied by day, one per responder again, as ``survival`` takes them."""
+    import numpy as np
+
     counts = [count for _, _, count in durations]
     days = np.repeat(np.array([days for days, _, _ in durations], dtype=float), counts)
     ended = np.repeat(np.array([ended for _, ended, _ in durations], dtype=bool), counts)
@@ -220,6 +235,19 @@ def format_p(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
 
+def steroid_given(steroid: str):
+    """SQL: the intervention had this corticosteroid (a drug's name), or none at all
+    (``NO_STEROID``): the filter that compares relief by drug."""
+    given = (
+        select(MedicationGiven.id)
+        .join(Drug, Drug.id == MedicationGiven.drug_id)
+        .where(MedicationGiven.intervention_id == Intervention.id, Drug.equivalent_mg.is_not(None))
+    )
+    if steroid == NO_STEROID:
+        return ~given.exists()
+    return given.where(Drug.name == steroid).exists()
+
+
 def relief_statement(filters: ReportFilters, group_by: str):
     """One query: completed interventions the filters select, each with its follow-ups summed.
 
@@ -253,6 +281,8 @@ def relief_statement(filters: ReportFilters, group_by: str):
                 select(ProcedureType.id).where(ProcedureType.code == filters.procedure_code)
             )
         )
+    if filters.steroid:
+        chosen = chosen.where(steroid_given(filters.steroid))
     chosen = chosen.cte("chosen")
     sums = [relief_sums.Sum(filters.threshold)]
     summed = relief_sums.per_intervention(chosen, sums)
@@ -319,6 +349,36 @@ def _labels(session: Session, group_by: str, keys) -> dict[object, tuple[str, st
     return {key: (code, label) for key, code, label in rows}
 
 
+@dataclass(frozen=True)
+class ReliefReport:
+    """The report's figures for one selection: a summary per group, and their comparison."""
+
+    summaries: list[GroupSummary]
+    comparison: Comparison
+
+
+def relief_report(
+    session: Session, filters: ReportFilters, group_by: str = "procedure"
+) -> ReliefReport:
+    """The relief report, from the figures kept for this selection when the data is unchanged.
+
+    Otherwise computed (``computed_figures``) and kept in the caller's transaction: the caller
+    commits to keep them for the next reader, on any server.
+    """
+    if group_by not in GROUPINGS:
+        raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}, not {group_by!r}")
+    # The data version's triggers do not watch the medications given: a selection by the
+    # corticosteroid given is computed afresh, never kept.
+    version = None if filters.steroid else cache.data_version(session)
+    selection = cache.selection_key(filters, group_by)
+    figures = None if version is None else cache.load(session, selection, version)
+    if figures is None:
+        figures = computed_figures(session, filters, group_by)
+        if version is not None:
+            cache.store(session, selection, version, figures)
+    return _report_from(session, figures, group_by)
+
+
 def relief_summary(
     session: Session, filters: ReportFilters, group_by: str = "procedure"
 ) -> list[GroupSummary]:
@@ -326,8 +386,14 @@ def relief_summary(
 
     A group appears when at least one completed intervention in it matches the filters.
     """
-    if group_by not in GROUPINGS:
-        raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}, not {group_by!r}")
+    return relief_report(session, filters, group_by).summaries
+
+
+def computed_figures(session: Session, filters: ReportFilters, group_by: str) -> dict:
+    """The report's figures from the data, as plain values (what ``cache`` keeps).
+
+    The groups are in the report's order, and the log-rank test takes them in that order.
+    """
     tallies = _tally(session, filters, group_by)
     labels = _labels(session, group_by, list(tallies))
     summaries = []
@@ -348,6 +414,28 @@ def relief_summary(
                 km=survival.kaplan_meier(*duration_arrays(durations)) if durations else None,
             )
         )
+    _sort(summaries, group_by)
+    compared = [s for s in summaries if s.durations]
+    result = survival.log_rank([s.duration_arrays() for s in compared])
+    return {
+        "groups": [
+            {
+                "key": s.key,
+                "completed": s.completed,
+                "evaluable": s.evaluable,
+                "responders": s.responders,
+                "durations": [list(duration) for duration in s.durations],
+                "km": None if s.km is None else asdict(s.km),
+            }
+            for s in summaries
+        ],
+        "log_rank": None if result is None else asdict(result),
+        "compared": len(compared),
+    }
+
+
+def _sort(summaries: list[GroupSummary], group_by: str) -> None:
+    """By procedure code, by physician name, or in the order of the conditions."""
     if group_by == "procedure":
         summaries.sort(key=lambda s: s.code)
     elif group_by == "physician":
@@ -355,22 +443,60 @@ def relief_summary(
     else:
         order = {condition: index for index, condition in enumerate(CONDITIONS)}
         summaries.sort(key=lambda s: (order.get(s.key, len(order)), s.code))
-    return summaries
+
+
+def _report_from(session: Session, figures: dict, group_by: str) -> ReliefReport:
+    """Summaries named and ordered, and the comparison in words, from the figures."""
+    keys = [group["key"] for group in figures["groups"]]
+    labels = _labels(session, group_by, keys)
+    summaries = []
+    for group in figures["groups"]:
+        key = group["key"]
+        code, label = labels.get(key, (str(key), str(key)))
+        km = group["km"]
+        summaries.append(
+            GroupSummary(
+                key=key,
+                code=code,
+                label=label,
+                completed=group["completed"],
+                evaluable=group["evaluable"],
+                responders=group["responders"],
+                durations=tuple(
+                    (days, bool(ended), count) for days, ended, count in group["durations"]
+                ),
+                km=None
+                if km is None
+                else survival.KaplanMeier(
+                    **{**km, "rows": tuple(survival.CurveRow(**row) for row in km["rows"])}
+                ),
+            )
+        )
+    _sort(summaries, group_by)
+    result = figures["log_rank"]
+    comparison = _comparison(
+        None if result is None else survival.LogRank(**result), figures["compared"]
+    )
+    return ReliefReport(summaries, comparison)
 
 
 def log_rank(summaries: list[GroupSummary]) -> Comparison:
     """The log-rank comparison across the groups that have responders, read out in words."""
     compared = [s for s in summaries if s.durations]
-    result = survival.log_rank([s.duration_arrays() for s in compared])
+    return _comparison(survival.log_rank([s.duration_arrays() for s in compared]), len(compared))
+
+
+def _comparison(result: survival.LogRank | None, compared: int) -> Comparison:
+    """The log-rank result in words (``compared``: how many groups have responders)."""
     if result is None:
-        if len(compared) < 2:
+        if compared < 2:
             words = (
                 "The log-rank test needs at least two groups with responders; "
-                f"{'only one group has' if len(compared) == 1 else 'no group has'} any."
+                f"{'only one group has' if compared == 1 else 'no group has'} any."
             )
         else:
             words = "No responder's relief has ended yet in any group, so the curves cannot be compared."
-        return Comparison(None, None, None, len(compared), words)
+        return Comparison(None, None, None, compared, words)
     if result.p_value < 0.05:
         reading = (
             f"The relief curves of the {result.groups} groups differ by more than chance "
@@ -435,137 +561,3 @@ def relief_curve_export(
                 ]
 
     return list(RELIEF_CURVE_HEADER), rows()
-
-
-# The Kaplan–Meier chart --------------------------------------------------------------------
-
-CHART_WIDTH_IN = 8.5
-CHART_DPI = 96
-
-
-def chart_size(groups: int) -> tuple[float, float]:
-    """The chart's size in inches: the curves, plus a line of the at-risk table per group."""
-    return CHART_WIDTH_IN, 3.9 + 0.5 + 0.22 * max(groups, 1)
-
-
-def _day_ticks(last_day: float) -> list[int]:
-    """Round steps (a week to a year) giving at most eight ticks up to the last day."""
-    for step in (7, 14, 30, 90, 180, 365, 730):
-        if last_day / step <= 6:
-            break
-    return list(range(0, int(last_day) + step, step))
-
-
-def relief_chart_svg(summaries: list[GroupSummary], threshold: float, grouped_by: str) -> bytes:
-    """Kaplan–Meier curves of relief per group with 95% bands, and the numbers at risk below."""
-    charted = [s for s in summaries if s.km is not None]
-    width, height = chart_size(len(charted))
-    figure = Figure(figsize=(width, height), dpi=CHART_DPI)
-    if charted:
-        _draw_curves(figure, charted, threshold, grouped_by)
-    else:
-        _draw_no_curve(figure)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})
-    return buffer.getvalue()
-
-
-def _draw_no_curve(figure: Figure) -> None:
-    """Say why there is no chart: no responder, so no relief duration."""
-    axes = figure.add_subplot()
-    axes.set_axis_off()
-    axes.text(
-        0.5,
-        0.5,
-        "No responders in this selection: there is no relief duration to chart.",
-        ha="center",
-        va="center",
-        fontsize=11,
-        color="#333333",
-    )
-
-
-def _draw_curves(
-    figure: Figure, charted: list[GroupSummary], threshold: float, grouped_by: str
-) -> None:
-    """The curves above and the at-risk table below, on one axis of days since the procedure."""
-    width, height = chart_size(len(charted))
-    last_day = max(s.last_day for s in charted) or 1
-    names = [s.code if grouped_by == "procedure" else s.label for s in charted]
-    # Room on the left for the at-risk table's row names (about 0.075 in a character).
-    longest = max(len(name) for name in names)
-    left = min(0.32, (0.45 + 0.075 * longest) / width)
-    right = max(0.62, 1 - (0.55 + 0.07 * longest) / width)
-    ticks = _day_ticks(last_day)
-    grid = figure.add_gridspec(2, 1, height_ratios=[3.9, 0.5 + 0.22 * len(charted)], hspace=0.08)
-    axes = figure.add_subplot(grid[0])
-    table = figure.add_subplot(grid[1], sharex=axes)
-    for index, summary in enumerate(charted):
-        colour = PALETTE[index % len(PALETTE)]
-        _draw_curve(axes, summary, names[index], colour)
-        _draw_at_risk(table, summary, len(charted) - 1 - index, names[index], colour, ticks)
-    _style_curves(axes, threshold, ticks)
-    _style_at_risk(table, len(charted))
-    figure.subplots_adjust(left=left, right=right, top=0.97, bottom=0.6 / height)
-
-
-def _draw_curve(axes, summary: GroupSummary, name: str, colour: str) -> None:
-    """One group's curve from 100% at day 0, its 95% band, and ticks where follow-up ended."""
-    rows = summary.curve
-    days = [0.0] + [row.day for row in rows]
-    relief_pct = [100.0] + [row.relief_pct for row in rows]
-    low = [100.0] + [np.nan if row.ci_low_pct is None else row.ci_low_pct for row in rows]
-    high = [100.0] + [np.nan if row.ci_high_pct is None else row.ci_high_pct for row in rows]
-    axes.step(days, relief_pct, where="post", color=colour, linewidth=1.8, label=name)
-    axes.fill_between(days, low, high, step="post", color=colour, alpha=0.14, linewidth=0)
-    censored = [row for row in rows if row.censored]
-    axes.plot(
-        [row.day for row in censored],
-        [row.relief_pct for row in censored],
-        linestyle="none",
-        marker="|",
-        markersize=7,
-        color=colour,
-    )
-
-
-def _draw_at_risk(
-    table, summary: GroupSummary, y: int, name: str, colour: str, ticks: list[int]
-) -> None:
-    """One group's line of the at-risk table: its name, then the number at risk at each tick."""
-    table.text(
-        -0.035,
-        y,
-        name,
-        transform=table.get_yaxis_transform(),
-        ha="right",
-        va="center",
-        color=colour,
-        fontsize=8,
-        fontweight="bold",
-    )
-    for tick in ticks:
-        table.text(tick, y, str(summary.at_risk_on(tick)), ha="center", va="center", fontsize=8)
-
-
-def _style_curves(axes, threshold: float, ticks: list[int]) -> None:
-    """The curves' axes: percent still relieved, the median line at 50%, the legend beside."""
-    axes.axhline(50, color="#888888", linewidth=0.8, linestyle="--")
-    axes.set_ylim(0, 102)
-    axes.set_yticks(range(0, 101, 25))
-    axes.set_ylabel(f"Still relieved (≥ {relief.format_percent(threshold)}%), % of responders")
-    axes.grid(color="#e3e3e3", linewidth=0.6)
-    axes.spines[["top", "right"]].set_visible(False)
-    axes.set_xlim(0, ticks[-1])
-    axes.set_xticks(ticks)
-    axes.tick_params(labelbottom=False)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-
-
-def _style_at_risk(table, groups: int) -> None:
-    """The at-risk table's axes: a row per group, the days below."""
-    table.set_ylim(-0.6, groups - 0.4)
-    table.set_yticks([])
-    table.spines[["top", "right", "left"]].set_visible(False)
-    table.set_xlabel("Days since the procedure")
-    table.set_title("Number at risk", loc="left", fontsize=8, color="#333333", pad=2)

@@ -1,4 +1,4 @@
-"""How long relief lasts: Kaplan–Meier estimates and the log-rank test (DESIGN.md section 4).
+"""How long relief lasts: Kaplan–Meier estimates and the log-rank test (docs/rules.md, Relief and its duration).
 
 Pure: a function of relief durations (whole days) and whether each ended in an **event**
 (relief ended) or is **censored** (relief still ongoing at the last score). No database, no
@@ -8,10 +8,10 @@ Flask. The statistics come from SciPy, a maintained library, rather than being w
   (its ``sf``), and ``sf.confidence_interval(0.95, method="log-log")`` its 95% pointwise
   interval. SciPy documents that method as the "exponential Greenwood" interval: Greenwood's
   variance on the log(−log S) scale (Sawyer, "The Greenwood and Exponential Greenwood
-  Confidence Intervals in Survival Analysis"), which is what DESIGN.md asks for.
+  Confidence Intervals in Survival Analysis"), which is what docs/rules.md states.
 - ``scipy.stats.logrank`` compares two groups.
 
-Rules, as DESIGN.md section 4 states them:
+Rules, as docs/rules.md (Relief and its duration) states them:
 
 - **Median** relief: the first day on which the estimate falls to 0.5 or below; empty when it
   never does. Its 95% interval runs from the first day the lower band falls to 0.5 or below to
@@ -44,15 +44,23 @@ Decisions where section 4 is silent:
   groups it equals SciPy's statistic squared.
 - Groups with no durations take no part in a comparison; fewer than two groups, or no event
   in any group, leaves nothing to compare (``None``).
+
+NumPy and SciPy are imported by the functions that compute, not with the module: the figures a
+report keeps (``CurveRow``, ``KaplanMeier``, ``LogRank``) are read back without them.
 """
 
+from __future__ import annotations
+
+import bisect
 import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-from scipy import stats
+if TYPE_CHECKING:
+    import numpy as np
+    from scipy import stats
 
 CONFIDENCE = 0.95
 HORIZONS = (90, 180, 365)
@@ -92,7 +100,7 @@ class KaplanMeier:
         last = self.rows[-1]
         if day > last.day:
             return 0.0 if last.relief_pct <= TOLERANCE else None
-        index = int(np.searchsorted([row.day for row in self.rows], day, side="right")) - 1
+        index = bisect.bisect_right([row.day for row in self.rows], day) - 1
         return self.rows[index].relief_pct
 
     def horizons(self, days: Sequence[int] = HORIZONS) -> dict[int, float | None]:
@@ -110,6 +118,8 @@ class LogRank:
 
 
 def _arrays(days: Iterable[float], ended: Iterable[bool]) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     times = np.asarray(list(days), dtype=float)
     events = np.asarray(list(ended), dtype=bool)
     if times.shape != events.shape:
@@ -120,6 +130,8 @@ def _arrays(days: Iterable[float], ended: Iterable[bool]) -> tuple[np.ndarray, n
 
 
 def _censored_data(times: np.ndarray, events: np.ndarray) -> stats.CensoredData:
+    from scipy import stats
+
     return stats.CensoredData(uncensored=times[events], right=times[~events])
 
 
@@ -136,6 +148,9 @@ def kaplan_meier(days: Iterable[float], ended: Iterable[bool]) -> KaplanMeier | 
     ``days[i]`` is a responder's relief duration and ``ended[i]`` whether it ended in an event
     (``False``: censored). ``None`` when there are no durations.
     """
+    import numpy as np
+    from scipy import stats
+
     times, events = _arrays(days, ended)
     if times.size == 0:
         return None
@@ -162,7 +177,7 @@ def kaplan_meier(days: Iterable[float], ended: Iterable[bool]) -> KaplanMeier | 
     for index, day in enumerate(unique):
         value = float(estimate[index])
         if value <= TOLERANCE:
-            ci_low = ci_high = None  # DESIGN.md: where the estimate is 0 the interval is empty
+            ci_low = ci_high = None  # docs/rules.md: where the estimate is 0 the interval is empty
         elif value >= 1 - TOLERANCE:
             ci_low = ci_high = 100.0  # no event yet: no variance, the band is the estimate
         else:
@@ -209,6 +224,8 @@ def at_risk_on(days: Iterable[float], day: float) -> int:
 
 def log_rank(groups: Sequence[tuple[Iterable[float], Iterable[bool]]]) -> LogRank | None:
     """The log-rank test across the groups' relief durations; see the module for k > 2."""
+    from scipy import stats
+
     samples = [_arrays(days, ended) for days, ended in groups]
     samples = [(times, events) for times, events in samples if times.size]
     if len(samples) < 2 or not any(events.any() for _, events in samples):
@@ -223,6 +240,9 @@ def log_rank(groups: Sequence[tuple[Iterable[float], Iterable[bool]]]) -> LogRan
 
 def _k_sample_log_rank(samples: list[tuple[np.ndarray, np.ndarray]]) -> LogRank | None:
     """k-sample log-rank: U = Σ(O − E) per group, V its hypergeometric covariance, χ² = U′V⁻U."""
+    import numpy as np
+    from scipy import stats
+
     k = len(samples)
     event_days = np.unique(np.concatenate([times[events] for times, events in samples]))
     # at_risk[j, t]: group j's durations ≥ day t; died[j, t]: its events on day t.

@@ -331,3 +331,55 @@ def test_a_late_blocks_diary_runs_past_midnight_before_the_next_days_question(
     move_clock(late + timedelta(hours=12, minutes=1))
     html = client.get(f"/r/{token}").get_data(as_text=True)
     assert "How is your pain right now?" in html and "diary" not in html
+
+
+def test_two_blocks_whose_diaries_peaked_at_80_percent_open_the_first_rfa(db_session):
+    # Their day-after follow-up scores (NRS 4 of baseline 8: 50%) would not; the diary decides
+    # a diagnostic block where it has one (docs/rules.md, Repeat eligibility).
+    from clinic.models import PainScore
+    from clinic.services.relief.timeline import patient_outcomes
+
+    first = block(spinal_level="L4-L5")
+    two_weeks = timedelta(days=14)
+    second = InterventionFactory(
+        procedure_type=procedure_type("MBB"),
+        status="completed",
+        performed_on=BLOCK_DAY + two_weeks,
+        baseline_nrs=8,
+        starts_at=COMPLETED + two_weeks - timedelta(minutes=30),
+        ends_at=COMPLETED + two_weeks,
+        patient=first.patient,
+        physician=first.physician,
+        spinal_level="L4-L5",
+    )
+    for intervention in (first, second):
+        db_session.add(
+            PainScore(
+                patient_id=intervention.patient_id,
+                intervention_id=intervention.id,
+                recorded_on=intervention.performed_on + timedelta(days=1),
+                nrs=4,
+                source="phone",
+            )
+        )
+    db_session.flush()
+
+    def rfa(today):
+        outcomes = patient_outcomes(db_session, first.patient_id, today)
+        return next(a for a in outcomes.eligibility if a.target_code == "RFA")
+
+    today = BLOCK_DAY + timedelta(days=30)
+    assert not rfa(today).eligible
+    for intervention, later in ((first, timedelta(0)), (second, two_weeks)):
+        for minutes, nrs in ((0, 3), (30, 1)):  # a peak of 87.5%
+            db_session.add(
+                DiaryEntry(
+                    intervention_id=intervention.id,
+                    minutes_after=minutes,
+                    nrs=nrs,
+                    recorded_at=at(minutes) + later,
+                    source="paper",
+                )
+            )
+    db_session.flush()
+    assert rfa(today).eligible

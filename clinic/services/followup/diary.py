@@ -260,6 +260,11 @@ def judge_diary(
     return DiaryResult(intervention_id, len(ordered), peak, hours, threshold)
 
 
+def peak_of(result: "DiaryResult | None") -> float | None:
+    """The diary's peak percent relief, for the eligibility rules; None without a diary."""
+    return None if result is None else result.peak_relief
+
+
 def diary_results(
     session: Session, intervention_ids: Iterable[int], threshold: float = DEFAULT_THRESHOLD
 ) -> dict[int, DiaryResult]:

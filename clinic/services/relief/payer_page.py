@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from clinic.models import Intervention, PainScore, ProcedureType
 from clinic.services import DomainError
+from clinic.services.followup.diary import diary_results, peak_of
 from clinic.services.procedures import normalise_levels
 from clinic.services.relief import eligibility
 from clinic.services.relief.payers import load_regions, load_rules
@@ -167,6 +168,8 @@ def _history(
             .order_by(PainScore.recorded_on)
         ):
             scores[row[0]].append(Score(row[1], row[2], row[3]))
+    # A diagnostic block is judged by its pain diary's peak relief where it has one.
+    diaries = diary_results(session, [i.id for i in interventions if i.procedure_type.diagnostic])
     history = [
         eligibility.PastProcedure(
             i.id,
@@ -176,6 +179,7 @@ def _history(
             scores[i.id],
             region=regions.region_of(i.procedure_type.code, i.spinal_level),
             level=i.spinal_level,
+            peak_relief_pct=peak_of(diaries.get(i.id)),
         )
         for i in interventions
     ]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from clinic.models import Intervention, PainScore
+from clinic.services.followup.diary import diary_results, peak_of
 from clinic.services.relief import eligibility, payers
 from clinic.services.relief import rules as relief
 from clinic.services.relief.charts import ProcedureTrace
@@ -129,6 +130,8 @@ def patient_outcomes(
     procedures = []
     history = []
     regions = payers.load_regions(session)
+    # A diagnostic block is judged by its pain diary's peak relief where it has one.
+    diaries = diary_results(session, [i.id for i in interventions if i.procedure_type.diagnostic])
     for intervention in interventions:
         scores = scores_by_intervention[intervention.id]
         plain = tuple(relief.Score(s.recorded_on, s.nrs, s.percent_relief) for s in scores)
@@ -151,6 +154,7 @@ def patient_outcomes(
                 plain,
                 region=regions.region_of(code, intervention.spinal_level),
                 level=intervention.spinal_level,
+                peak_relief_pct=peak_of(diaries.get(intervention.id)),
             )
         )
     rules = payers.load_rules(session)

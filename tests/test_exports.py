@@ -1,4 +1,4 @@
-"""Exports (DESIGN.md section 5): the same columns and values from the command line and the web.
+"""Exports (docs/formats.md): the same columns and values from the command line and the web.
 
 Every export's header exactly; values and their formatting; formula-safe text; RFC 4180 and
 CRLF; the BOM on the web only; filters; access, headers and audit of downloads; statements
@@ -19,7 +19,15 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from clinic import clock
-from clinic.models import AuditEvent, PainScore, ScsDevice, StimulatorAdjustment
+from clinic.models import (
+    AuditEvent,
+    DiaryEntry,
+    Drug,
+    MedicationGiven,
+    PainScore,
+    ScsDevice,
+    StimulatorAdjustment,
+)
 from clinic.services.filters import ReportFilters
 from clinic.services.identity import audit
 from clinic.services.interchange import exports
@@ -48,10 +56,15 @@ HEADERS = {
     "outcomes": "intervention_id,ref,mrn,procedure_code,physician,performed_on,spinal_level,"
     "laterality,baseline_nrs,followups,best_relief_pct,responder,onset_days,relief_days,"
     "relief_ongoing,last_followup_on,repeat_eligible",
-    "patients": "mrn,first_name,last_name,date_of_birth,sex,phone,email,condition",
+    "patients": "mrn,first_name,last_name,date_of_birth,sex,phone,email,condition,"
+    "email_consent,email_consent_on",
     "interventions": "ref,mrn,procedure_code,physician,scheduled_start,scheduled_end,room,status,"
-    "performed_on,baseline_nrs,spinal_level,laterality,notes",
+    "performed_on,baseline_nrs,spinal_level,laterality,notes,guidance,fluoro_seconds,"
+    "air_kerma_mgy,sedation",
+    "medications": "intervention_id,ref,mrn,performed_on,drug,dose_mg,volume_ml,mpe_mg,route_site",
     "pain-scores": "intervention_ref,recorded_on,nrs,percent_relief,source",
+    "diary": "intervention_id,ref,mrn,procedure_code,performed_on,minutes_after,nrs,"
+    "percent_relief,recorded_at",
     "stimulator-adjustments": "visit_id,mrn,device_serial,visited_on,program,paradigm,"
     "amplitude_ma,frequency_hz,pulse_width_us,contacts,impedance_ohms,battery_pct,cpt_code,"
     "pain_before,pain_after,notes",
@@ -60,6 +73,7 @@ HEADERS = {
     "schedule": "booking_id,kind,mrn,physician,room,scheduled_start,scheduled_end,status,"
     "status_reason,procedure_code,visit_kind,intervention_id,intervention_ref,referral_id,"
     "performed_on,notes,desk_note",
+    "eligibility": "mrn,procedure_code,region,as_of,eligible,rule,reason,deciding_dates",
 }
 RELIEF_EXPORTS = ("relief-summary", "relief-curve")
 OWN_EXPORTS = [name for name in HEADERS if name not in RELIEF_EXPORTS]
@@ -195,6 +209,10 @@ def clinic(db_session, frozen) -> SimpleNamespace:
         spinal_level="L4-L5",
         laterality="left",
         notes='line one\nline two, with "quotes"',
+        guidance="fluoroscopy",
+        fluoro_seconds=38,
+        air_kerma_mgy=Decimal("5.2"),
+        sedation="local_only",
     )
     for day, nrs in [
         (date(2025, 3, 10), 8),  # the pre-procedure score: exported, never a follow-up
@@ -286,6 +304,19 @@ def clinic(db_session, frozen) -> SimpleNamespace:
         baseline_nrs=7,
     )
     PainScoreFactory(intervention=hidden, recorded_on=date(2025, 3, 25), nrs=2)
+    drugs = dict(db_session.execute(select(Drug.name, Drug.id)).all())
+    db_session.add_all(
+        [
+            MedicationGiven(
+                intervention_id=esi.id,
+                drug_id=drugs["dexamethasone"],
+                dose_mg=Decimal("10"),
+                route_site="=L4-L5 left, transforaminal",
+            ),
+            MedicationGiven(intervention_id=esi.id, drug_id=drugs["contrast"], volume_ml=2),
+            MedicationGiven(intervention_id=hidden.id, drug_id=drugs["triamcinolone"], dose_mg=80),
+        ]
+    )
     ReferralFactory(patient=archived, received_on=date(2025, 2, 2))
     db_session.commit()
     return SimpleNamespace(
@@ -347,6 +378,8 @@ def test_patients_export_writes_every_patient_but_the_archived(runner, clinic):
         "phone": "555-0101",
         "email": "ana@example.org",
         "condition": "herniated_disc",
+        "email_consent": "false",
+        "email_consent_on": "",
     }
     assert rows[1]["phone"] == "" and rows[1]["email"] == ""  # unknown → empty
 
@@ -371,6 +404,10 @@ def test_interventions_export_writes_the_import_columns_in_the_clinic_zone(
         "spinal_level": "L4-L5",
         "laterality": "left",
         "notes": 'line one\nline two, with "quotes"',
+        "guidance": "fluoroscopy",
+        "fluoro_seconds": "38",
+        "air_kerma_mgy": "5.2",
+        "sedation": "local_only",
     }
     assert rows["EXT-9"]["mrn"] == "M0002"  # an imported ref is kept
     planned = rows[f"clinic:{clinic.planned.id}"]
@@ -451,8 +488,10 @@ def test_outcomes_export_writes_relief_per_completed_intervention(runner, clinic
         "relief_days": "92",
         "relief_ongoing": "false",
         "last_followup_on": "2025-06-10",
-        # Epidural repeat: 92 days of ≥ 50% relief (≥ 90 needed), 1 session in 12 months.
-        "repeat_eligible": "true",
+        # Epidural repeat: relief lasting 3 months must be documented by a relieved score on or
+        # after 2025-06-10; the last relieved one is 2025-04-21 (day 42), and the score of
+        # 2025-06-10 is not relieved: relief had ended by then.
+        "repeat_eligible": "false",
     }
     rfa = rows[str(clinic.rfa.id)]
     assert rfa["ref"] == "EXT-9"
@@ -684,6 +723,7 @@ def awkward(db_session, backend, frozen) -> None:
     if backend != "postgresql":
         pytest.skip("only PostgreSQL writes the plain exports itself (COPY)")
     physician = PhysicianFactory(username="dr.awkward")
+    drugs = dict(db_session.execute(select(Drug.name, Drug.id)).all())
     room = RoomFactory(name='Room "B", east')
     starts = [
         at(date(2025, 3, 9), 6, 30),  # 01:30 EST, just before the clocks go forward
@@ -730,6 +770,36 @@ def awkward(db_session, backend, frozen) -> None:
             recorded_on=start.date() + timedelta(days=14),
             nrs=3,
             percent_relief=number * 5 if number % 2 else None,
+        )
+        # A diary entry (the `diary` export), timed around the clock changes as the bookings.
+        db_session.add(
+            DiaryEntry(
+                intervention_id=done.id,
+                minutes_after=[0, 30, 60, 120, 240, 360, 480][number % 7],
+                nrs=number % 11,
+                percent_relief=number * 4 if number % 2 else None,
+                recorded_at=start + timedelta(minutes=75),
+                source="self_report",
+            )
+        )
+        done.guidance = ["fluoroscopy", "ct", "ultrasound", "none", None][number % 5]
+        done.fluoro_seconds = number * 7 if number % 2 else None
+        done.air_kerma_mgy = Decimal(number) / 10 if number % 3 else None
+        done.sedation = ["none", "local_only", "minimal", "moderate", None][number % 5]
+        # A corticosteroid with an awkward dose, and contrast by volume.
+        steroids = ["triamcinolone", "dexamethasone", "betamethasone", "methylprednisolone"]
+        db_session.add_all(
+            [
+                MedicationGiven(
+                    intervention_id=done.id,
+                    drug_id=drugs[steroids[number % 4]],
+                    dose_mg=Decimal("0.05") + number * Decimal("3.33"),
+                    route_site=text_value or None,
+                ),
+                MedicationGiven(
+                    intervention_id=done.id, drug_id=drugs["contrast"], volume_ml=Decimal("1.5")
+                ),
+            ]
         )
         check = VisitFactory(
             patient=patient,
@@ -1016,9 +1086,10 @@ def test_a_command_line_export_is_audited_as_the_command_line(runner, db_session
 
 
 def add_patients_with_everything(db_session, count: int, start: int) -> None:
-    """``count`` patients, each with a referral, a completed intervention with two pain scores,
-    and a stimulator programming visit: a row in every export."""
+    """``count`` patients, each with a referral, a completed intervention with two pain scores
+    and a diary entry, and a stimulator programming visit: a row in every export."""
     physician = PhysicianFactory()
+    triamcinolone = db_session.scalar(select(Drug.id).where(Drug.name == "triamcinolone"))
     for number in range(start, start + count):
         patient = PatientFactory()
         day = date(2025, 1, 1) + timedelta(days=number)
@@ -1034,6 +1105,18 @@ def add_patients_with_everything(db_session, count: int, start: int) -> None:
         )
         PainScoreFactory(intervention=intervention, recorded_on=day + timedelta(days=14), nrs=2)
         PainScoreFactory(intervention=intervention, recorded_on=day + timedelta(days=90), nrs=5)
+        db_session.add(
+            MedicationGiven(intervention_id=intervention.id, drug_id=triamcinolone, dose_mg=80)
+        )
+        db_session.add(
+            DiaryEntry(
+                intervention_id=intervention.id,
+                minutes_after=30,
+                nrs=3,
+                recorded_at=at(day, 10, 5),
+                source="paper",
+            )
+        )
         ReferralFactory(patient=patient, received_on=day - timedelta(days=20))
         visit = VisitFactory(
             patient=patient,
@@ -1075,7 +1158,8 @@ def test_a_downloads_statements_do_not_grow_with_its_rows(app, client, manager, 
                 data = web_bytes(client, name)
             counts[rows][name] = counter.count
             if name in OWN_EXPORTS:
-                per_patient = 2 if name in ("pain-scores", "schedule") else 1
+                # eligibility: ESI-CA, ESI-IL and ESI-TF after the patient's ESI-IL.
+                per_patient = {"pain-scores": 2, "schedule": 2, "eligibility": 3}.get(name, 1)
                 assert len(records(data)) == per_patient * rows, name
     assert counts[5] == counts[50]
 

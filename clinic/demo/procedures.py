@@ -4,20 +4,19 @@ follow-up recorded, and the check a few weeks after them."""
 import random
 from datetime import date, timedelta
 
+from clinic.demo.medications import record_given
 from clinic.demo.relief import Relief, end_diary, relief_course
 from clinic.demo.run import DemoClinic, Diary
 from clinic.models import Intervention, Patient, StaffUser, Visit
 from clinic.services.relief.eligibility import PastProcedure
 from clinic.services.relief.rules import Score
 
-PROCEDURE_MINUTES = {"SCS-TRIAL": 90, "SCS-IMPLANT": 120, "RFA": 60}
-
 
 def book_intervention(
     clinic: DemoClinic, patient: Patient, code: str, physician: StaffUser, day: date, referral
 ) -> Intervention:
     room = clinic.procedure_rooms[clinic.rng.randrange(len(clinic.procedure_rooms))]
-    minutes = PROCEDURE_MINUTES.get(code, 30)
+    minutes = clinic.procedures[code].default_minutes  # the catalogue's default length
     starts_at, ends_at = clinic.slots.take(day, minutes, physician.username, room.name, patient.mrn)
     intervention = Intervention(
         patient=patient,
@@ -80,6 +79,7 @@ def complete(
         intervention.laterality = "midline"
     if rng.random() < 0.03:
         intervention.complications = "Transient vasovagal episode; resolved before discharge"
+    record_given(clinic, intervention, code)  # drugs, guidance, radiation, sedation
     end_diary(clinic, history, performed_on)
     relief = relief_course(
         clinic,
@@ -101,6 +101,8 @@ def complete(
             sorted(
                 Score(day, nrs, reported) for day, nrs, reported, _ in relief.calls + relief.diary
             ),
+            region=clinic.regions.region_of(code, intervention.spinal_level),
+            level=intervention.spinal_level,
         )
     )
     return relief

@@ -7,6 +7,7 @@ from sqlalchemy.orm import MANYTOONE, Session
 from clinic import clock
 from clinic.models import (
     Intervention,
+    MedicationGiven,
     PainScore,
     Patient,
     Referral,
@@ -17,7 +18,15 @@ from clinic.models import (
 
 FLUSH_EVERY = 10000  # records queued before a bulk write
 # Children after their parents, so that each batch satisfies its foreign keys as it goes in.
-INSERT_ORDER = [Patient, Referral, Intervention, Visit, ScsDevice, StimulatorAdjustment]
+INSERT_ORDER = [
+    Patient,
+    Referral,
+    Intervention,
+    MedicationGiven,
+    Visit,
+    ScsDevice,
+    StimulatorAdjustment,
+]
 
 
 # The pain-score columns the demo writes, in the order of its queued rows.

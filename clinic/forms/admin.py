@@ -1,7 +1,15 @@
 """Staff account forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TimeField
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TimeField,
+)
 from wtforms.validators import (
     DataRequired,
     EqualTo,
@@ -83,6 +91,21 @@ class ProcedureTypeForm(FlaskForm):
             Length(max=100),
         ],
     )
+    default_minutes = IntegerField(
+        "Default length (minutes)",
+        default=30,
+        # Left empty: it keeps its length (30 minutes for a new procedure).
+        validators=[Optional(), NumberRange(min=5, max=720, message="Between 5 and 720 minutes.")],
+    )
+    usual_steroid_mpe_mg = DecimalField(
+        "Usual corticosteroid dose (methylprednisolone-equivalent mg)",
+        places=None,
+        validators=[Optional(), NumberRange(min=0, max=10000, message="From 0 to 10,000 mg.")],
+    )
+    diagnostic = BooleanField(
+        "Diagnostic block (judged in the hours after it: on its day the self-report link is a "
+        "pain diary)"
+    )
     active = BooleanField("Offered (can be booked)", default=True)
 
 
@@ -105,19 +128,26 @@ class EligibilityRuleForm(FlaskForm):
             NumberRange(min=0, max=100),
         ],
     )
-    min_relief_days = IntegerField(
-        "Relief lasting at least (days)", validators=[Optional(), NumberRange(min=1, max=3650)]
+    min_relief_months = IntegerField(
+        "Relief documented for at least (calendar months)",
+        validators=[Optional(), NumberRange(min=1, max=120)],
     )
     required_prior_count = IntegerField(
-        "Qualifying prior procedures needed",
+        "Most recent prior procedures judged (each must qualify)",
         default=1,
         validators=[InputRequired(), NumberRange(min=1, max=10)],
     )
     max_sessions = IntegerField(
         "At most this many sessions…", validators=[Optional(), NumberRange(min=1, max=52)]
     )
-    window_days = IntegerField(
-        "…in a rolling window of (days)", validators=[Optional(), NumberRange(min=1, max=3650)]
+    window_months = IntegerField(
+        "…in a rolling window of (calendar months)",
+        validators=[Optional(), NumberRange(min=1, max=120)],
+    )
+    per_region = BooleanField("Per spinal region (cervical/thoracic, lumbar/sacral)")
+    trial_days = IntegerField(
+        "Judge only the scores of a trial of (days)",
+        validators=[Optional(), NumberRange(min=1, max=60)],
     )
     active = BooleanField("In force", default=True)
 
@@ -138,8 +168,8 @@ class EligibilityRuleForm(FlaskForm):
         """The fields' own checks, then one across two optional fields (WTForms skips inline
         validators of an empty Optional field)."""
         valid = super().validate(extra_validators)
-        if (self.max_sessions.data is None) != (self.window_days.data is None):
-            self.window_days.errors.append(
+        if (self.max_sessions.data is None) != (self.window_months.data is None):
+            self.window_months.errors.append(
                 "Give both the number of sessions and the window, or neither."
             )
             valid = False

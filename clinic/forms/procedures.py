@@ -1,10 +1,21 @@
 """Forms for the physician's record: completing procedures and visits, recording pain scores."""
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, TextAreaField
+from wtforms import (
+    DecimalField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from clinic.forms.fields import DayField
+from clinic.models.medications import GUIDANCE_LABELS, SEDATION_LABELS
 
 LATERALITY_CHOICES = [
     ("", "— not applicable —"),
@@ -15,6 +26,23 @@ LATERALITY_CHOICES = [
 ]
 SOURCE_CHOICES = [("visit", "At a visit"), ("phone", "By phone"), ("self_report", "Self-report")]
 NRS_HELP = "0 = no pain, 10 = worst pain imaginable"
+GUIDANCE_CHOICES = [("", "— not recorded —"), *GUIDANCE_LABELS.items()]
+SEDATION_CHOICES = [("", "— not recorded —"), *SEDATION_LABELS.items()]
+# Empty lines of medications on the completion form, below those already recorded.
+BLANK_MEDICATION_ROWS = 3
+
+
+class MedicationRowForm(Form):
+    """One line of the medications given: drug, amount in its unit, route/site."""
+
+    drug_id = SelectField("Drug", validators=[Optional()])
+    amount = DecimalField(
+        "Dose (mg) or volume (mL)",
+        places=None,
+        validators=[Optional()],
+        render_kw={"inputmode": "decimal"},
+    )
+    route_site = StringField("Route / site", validators=[Optional(), Length(max=120)])
 
 
 class CompletionForm(FlaskForm):
@@ -36,6 +64,17 @@ class CompletionForm(FlaskForm):
         "Complications", validators=[Optional(), Length(max=2000)], render_kw={"rows": 2}
     )
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)], render_kw={"rows": 3})
+    guidance = SelectField("Guidance", choices=GUIDANCE_CHOICES, validators=[Optional()])
+    fluoro_seconds = IntegerField(
+        "Fluoroscopy time (s)",
+        validators=[Optional()],
+        render_kw={"inputmode": "numeric"},
+    )
+    air_kerma_mgy = DecimalField(
+        "Air kerma (mGy)", places=None, validators=[Optional()], render_kw={"inputmode": "decimal"}
+    )
+    sedation = SelectField("Sedation", choices=SEDATION_CHOICES, validators=[Optional()])
+    medications = FieldList(FormField(MedicationRowForm), min_entries=BLANK_MEDICATION_ROWS)
     version = HiddenField()
 
 

@@ -48,6 +48,7 @@ class ReliefFilterForm(FlaskForm):
         default=ALL,
     )
     procedure_code = SelectField("Procedure", default=ALL)
+    steroid = SelectField("Corticosteroid given", default=ALL)
     threshold = PercentField(
         "Relief threshold (%)",
         default=50,

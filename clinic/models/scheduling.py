@@ -6,11 +6,13 @@ over one table, whichever kind of booking it is.
 """
 
 from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from clinic.models.base import Base, Stamped, in_list
+from clinic.models.medications import GUIDANCES, SEDATIONS
 from clinic.models.patients import Patient
 from clinic.models.referrals import Referral
 from clinic.models.staff import StaffUser
@@ -35,6 +37,7 @@ class ProcedureType(Stamped, Base):
     __tablename__ = "procedure_type"
     __table_args__ = (
         CheckConstraint(in_list("category", PROCEDURE_CATEGORIES), name="category_known"),
+        CheckConstraint("default_minutes BETWEEN 5 AND 720", name="default_minutes_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,6 +47,13 @@ class ProcedureType(Stamped, Base):
     cpt_code: Mapped[str | None] = mapped_column(String(40))
     # When follow-up calls fall due after the performed date: weeks (w), months (m) or days (d).
     followup_schedule: Mapped[str] = mapped_column(String(100), default=DEFAULT_FOLLOWUP_SCHEDULE)
+    # How long a booking of it lasts by default (the booking form and the slot finder use it).
+    default_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
+    # A diagnostic block (seeded: MBB): on its day the self-report link is a pain diary.
+    diagnostic: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The usual corticosteroid dose of one, methylprednisolone-equivalent mg (admin-edited; empty
+    # for a procedure without a steroid): the booking form warns when it would pass a limit.
+    usual_steroid_mpe_mg: Mapped[Decimal | None] = mapped_column(Numeric(8, 1))
     active: Mapped[bool] = mapped_column(default=True)
 
 
@@ -85,7 +95,7 @@ class Booking(Stamped, Base):
     # The physician's clinical notes, written when the procedure or visit is completed.
     notes: Mapped[str | None] = mapped_column(Text)
     # The front desk's note for the day ("needs a wheelchair"), written when booking; kept apart
-    # from the clinical notes, which the front desk must never edit (DESIGN.md section 1).
+    # from the clinical notes, which the front desk must never edit (docs/rules.md, Roles).
     desk_note: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(default=1)
 
@@ -110,6 +120,14 @@ class Intervention(Booking):
             f"laterality IS NULL OR {in_list('laterality', LATERALITIES)}", name="laterality_known"
         ),
         Index("ix_intervention_performed_on", "performed_on"),
+        CheckConstraint(
+            f"guidance IS NULL OR {in_list('guidance', GUIDANCES)}", name="guidance_known"
+        ),
+        CheckConstraint(
+            f"sedation IS NULL OR {in_list('sedation', SEDATIONS)}", name="sedation_known"
+        ),
+        CheckConstraint("fluoro_seconds BETWEEN 0 AND 3600", name="fluoro_seconds_range"),
+        CheckConstraint("air_kerma_mgy BETWEEN 0 AND 5000", name="air_kerma_mgy_range"),
     )
 
     id: Mapped[int] = mapped_column(ForeignKey("booking.id"), primary_key=True)
@@ -122,6 +140,11 @@ class Intervention(Booking):
     spinal_level: Mapped[str | None] = mapped_column(String(40))
     laterality: Mapped[str | None] = mapped_column(String(10))
     complications: Mapped[str | None] = mapped_column(Text)
+    # How it was guided, the radiation it took and the sedation given (docs/rules.md).
+    guidance: Mapped[str | None] = mapped_column(String(20))
+    fluoro_seconds: Mapped[int | None]
+    air_kerma_mgy: Mapped[Decimal | None] = mapped_column(Numeric(7, 1))
+    sedation: Mapped[str | None] = mapped_column(String(20))
 
     procedure_type: Mapped[ProcedureType] = relationship()
     referral: Mapped[Referral | None] = relationship()

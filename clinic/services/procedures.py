@@ -1,7 +1,7 @@
 """Completing procedures and visits: the physician's clinical record of what was done."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -10,6 +10,16 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from clinic.models import LATERALITIES, Intervention, Visit
 from clinic.services import DomainError
+from clinic.services.medications.given import (
+    MedicationRow,
+    Radiation,
+    catalogue,
+    check_medications,
+    check_radiation,
+    medications_of,
+    replace_medications,
+    set_radiation,
+)
 from clinic.services.records import STALE_MESSAGE, StaleRecord, check_version
 
 # One or more spinal levels: "L4-L5", "L5-S1", "C5-C6, C6-C7", "T8-T10", "S1", "sacrococcygeal".
@@ -28,6 +38,9 @@ class Completion:
     laterality: str | None = None
     complications: str | None = None
     notes: str | None = None
+    # What was given (docs/rules.md, Medications); None leaves the recorded list as it is.
+    medications: list[MedicationRow] | None = None
+    radiation: Radiation = field(default_factory=Radiation)
 
 
 def normalise_levels(text: str | None) -> str | None:
@@ -85,6 +98,11 @@ def complete_intervention(
         )
     if completion.laterality and completion.laterality not in LATERALITIES:
         raise DomainError("Choose left, right, bilateral or midline.", "laterality")
+    check_radiation(completion.radiation)
+    if completion.medications is not None:
+        # Checked before anything changes, so a refused dose leaves the record as it was.
+        retired = {given.drug_id for given in medications_of(session, intervention.id)}
+        check_medications(completion.medications, catalogue(session), retired)
     # Read before anything is changed, so that loading it cannot flush half a completion.
     referral = intervention.referral
     intervention.spinal_level = normalise_levels(completion.spinal_level)
@@ -94,6 +112,9 @@ def complete_intervention(
     intervention.complications = (completion.complications or "").strip() or None
     intervention.notes = (completion.notes or "").strip() or None
     intervention.status = "completed"
+    set_radiation(intervention, completion.radiation)
+    if completion.medications is not None:
+        replace_medications(session, intervention, completion.medications)
     if referral is not None and referral.status in ("received", "triaged", "scheduled"):
         # Closing the loop: the referral led to a procedure that has now been done.
         referral.status = "completed"

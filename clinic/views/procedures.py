@@ -391,8 +391,13 @@ def pain_chart(patient_id: int):
     threshold = request.args.get("threshold", default=50, type=float)
     if not 0 < threshold <= 100:
         abort(400)
+    width = request.args.get("width", default=816, type=int)
+    if width not in charts.PAIN_CHART_WIDTHS:
+        abort(400, description="The chart is drawn 816 or 360 pixels wide.")
     outcomes = patient_outcomes(db.session, patient.id, clinic_today(), threshold)
-    svg = charts.pain_chart_svg(outcomes.chart_traces(), threshold, until=clinic_today())
+    svg = charts.pain_chart_svg(
+        outcomes.chart_traces(), threshold, until=clinic_today(), width=width
+    )
     response = Response(svg, mimetype="image/svg+xml")
     # An image document: its own styles are inline (matplotlib), and it may run nothing.
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"

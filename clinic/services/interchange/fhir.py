@@ -9,6 +9,10 @@ The bundle is what a hospital receives when a patient's record is shared (docs/f
 - **Observation** for each pain score: LOINC 72514-3 with ``valueInteger`` 0–10, as the issue
   asks (docs/formats.md's FHIR section reads the same: an integer on the 0–10 scale).
 - **Device** for each spinal cord stimulator; the implant Procedure names it as focal device.
+- **MedicationAdministration** for each medication given at a completed intervention: the
+  drug (the clinic's catalogue name, system ``urn:clinic:drug``), the dose in mg or the volume
+  in mL (UCUM), the route/site as the dosage's text, and ``partOf`` its Procedure. The
+  Procedure's notes say how it was guided, its fluoroscopy time and air kerma, and the sedation.
 
 Coding decisions:
 
@@ -31,8 +35,9 @@ Coding decisions:
   and id, and the resource's ``id`` is the same UUID: stable across exports of one database,
   so references are deterministic and a re-export can be compared line by line.
 
-Loading is by chunks of patients (keyset on the id), each with four queries (patients;
-completed interventions with their procedure types and physicians; pain scores; devices),
+Loading is by chunks of patients (keyset on the id), each with five queries (patients;
+completed interventions with their procedure types and physicians; pain scores; devices;
+medications given),
 so the number of statements depends on the number of chunks, never on the number of rows,
 and ``write_bundle`` streams entries chunk by chunk with flat memory.
 """
@@ -51,10 +56,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from clinic import clock
-from clinic.models import Intervention, PainScore, Patient, ScsDevice
+from clinic.models import Intervention, MedicationGiven, PainScore, Patient, ScsDevice
+from clinic.models.medications import GUIDANCE_LABELS, SEDATION_LABELS
 
 DEFAULT_MRN_SYSTEM = "urn:clinic:mrn"
 PROCEDURE_TYPE_SYSTEM = "urn:clinic:procedure-type"
+DRUG_SYSTEM = "urn:clinic:drug"
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 LOINC_SYSTEM = "http://loinc.org"
 UCUM_SYSTEM = "http://unitsofmeasure.org"
@@ -196,11 +203,57 @@ def procedure_resource(
         notes.append(
             {"text": f"Baseline pain before the procedure: {intervention.baseline_nrs}/10 (NRS)."}
         )
+    if radiation := radiation_text(intervention):
+        notes.append({"text": radiation})
     if text := _text(intervention.notes):
         notes.append({"text": text})
     if notes:
         resource["note"] = notes
     return resource
+
+
+def radiation_text(intervention: Intervention) -> str | None:
+    """Guidance, fluoroscopy time, air kerma and sedation as one sentence, when recorded."""
+    parts = []
+    if intervention.guidance:
+        parts.append(f"Guidance: {GUIDANCE_LABELS[intervention.guidance].lower()}")
+    if intervention.fluoro_seconds is not None:
+        parts.append(f"fluoroscopy time {intervention.fluoro_seconds} s")
+    if intervention.air_kerma_mgy is not None:
+        parts.append(f"air kerma {intervention.air_kerma_mgy} mGy")
+    if intervention.sedation:
+        parts.append(f"sedation: {SEDATION_LABELS[intervention.sedation].lower()}")
+    return "; ".join(parts) + "." if parts else None
+
+
+def _number(value) -> int | float:
+    """A stored decimal as a JSON number: whole numbers without a fraction."""
+    return int(value) if value == int(value) else float(value)
+
+
+def medication_resource(
+    medication: MedicationGiven, intervention: Intervention, patient_url: str, procedure_url: str
+) -> dict[str, Any]:
+    drug = medication.drug
+    unit = "mL" if medication.volume_ml is not None else "mg"
+    amount = medication.volume_ml if medication.volume_ml is not None else medication.dose_mg
+    dosage: dict[str, Any] = {
+        "dose": {"value": _number(amount), "unit": unit, "system": UCUM_SYSTEM, "code": unit}
+    }
+    if site := _text(medication.route_site):
+        dosage["text"] = site
+    return {
+        "resourceType": "MedicationAdministration",
+        "status": "completed",
+        "medicationCodeableConcept": {
+            "coding": [{"system": DRUG_SYSTEM, "code": drug.name}],
+            "text": drug.name,
+        },
+        "subject": _reference(patient_url),
+        "partOf": [_reference(procedure_url)],
+        "effectiveDateTime": intervention.performed_on.isoformat(),
+        "dosage": dosage,
+    }
 
 
 def observation_resource(
@@ -309,6 +362,18 @@ def _chunk_entries(session: Session, patients: list[Patient], mrn_system: str) -
         .order_by(Intervention.performed_on, Intervention.id)
     ).scalars():
         interventions[intervention.patient_id].append(intervention)
+    medications = defaultdict(list)
+    for medication in session.execute(
+        select(MedicationGiven)
+        .join(Intervention, Intervention.id == MedicationGiven.intervention_id)
+        .where(
+            Intervention.patient_id.in_(ids),
+            Intervention.status == "completed",
+            Intervention.performed_on.is_not(None),
+        )
+        .order_by(MedicationGiven.id)
+    ).scalars():
+        medications[medication.intervention_id].append(medication)
     scores = defaultdict(list)
     for score in session.execute(
         select(PainScore)
@@ -338,6 +403,11 @@ def _chunk_entries(session: Session, patients: list[Patient], mrn_system: str) -
             yield _entry(
                 url, procedure_resource(intervention, patient_url, implanted[intervention.id])
             )
+            for medication in medications[intervention.id]:
+                yield _entry(
+                    full_url("medication_given", medication.id),
+                    medication_resource(medication, intervention, patient_url, url),
+                )
         for device in devices[patient.id]:
             yield _entry(full_url("device", device.id), device_resource(device, patient_url))
         for score in scores[patient.id]:

@@ -80,14 +80,19 @@ def label_rows(ordered: list[ProcedureTrace], until: date | None) -> list[int]:
     return rows
 
 
+# The widths the pain chart is drawn for: a desktop's and a phone's. Drawn at the width it is
+# shown at, its 8-point labels are 10.7 px on screen (a chart scaled down to fit would not be).
+PAIN_CHART_WIDTHS = {816: 336, 360: 300}
+
+
 def pain_chart_svg(
-    traces: list[ProcedureTrace], threshold: float, until: date | None = None
+    traces: list[ProcedureTrace], threshold: float, until: date | None = None, width: int = 816
 ) -> bytes:
     """Pain (NRS) over time: a line per procedure from its baseline, the procedure marked, and
     the relief threshold drawn as the NRS at which relief reaches ``threshold`` percent."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    figure = new_figure(8.5, 3.5)
+    figure = new_figure(width / 96, PAIN_CHART_WIDTHS[width] / 96)
     axes = figure.add_subplot()
     ordered = sorted(traces, key=lambda t: t.performed_on)
     rows = label_rows(ordered, until)

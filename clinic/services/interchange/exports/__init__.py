@@ -1,5 +1,6 @@
 """The CSV exports: the registry, the streaming, the plain exports' SELECTs, the outcomes export."""
 
+from clinic.services.interchange.exports.eligibility import ELIGIBILITY_HEADER
 from clinic.services.interchange.exports.outcomes import OUTCOMES_HEADER, outcomes_statements
 from clinic.services.interchange.exports.reading import BATCH_ROWS
 from clinic.services.interchange.exports.registry import (
@@ -22,6 +23,7 @@ from clinic.services.interchange.exports.tables import (
 __all__ = [
     "BATCH_ROWS",
     "DEFAULT_THRESHOLD",
+    "ELIGIBILITY_HEADER",
     "EXPORTS",
     "INTERVENTIONS_HEADER",
     "OUTCOMES_HEADER",

@@ -12,9 +12,13 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from clinic import clock
-from clinic.models import RepeatEligibilityRule
 from clinic.services.filters import ReportFilters
 from clinic.services.interchange.csvio import cell, days_cell, percent_cell
+from clinic.services.interchange.exports.eligibility import (
+    ScoresByPatient,
+    judged_scores_statement,
+    past_procedure,
+)
 from clinic.services.interchange.exports.reading import (
     Opened,
     Rows,
@@ -30,8 +34,9 @@ from clinic.services.interchange.exports.reading import (
     within,
 )
 from clinic.services.relief import sums as relief_sums
-from clinic.services.relief.eligibility import PastProcedure, Rule, assess_target, rule_from_row
-from clinic.services.relief.rules import FollowUps, judge
+from clinic.services.relief.eligibility import Regions, Rule, assess_target
+from clinic.services.relief.payers import load_regions, load_rules
+from clinic.services.relief.rules import FollowUps, Score, judge
 
 OUTCOMES_HEADER = (
     "intervention_id",
@@ -54,23 +59,25 @@ OUTCOMES_HEADER = (
 )
 
 
-def rule_thresholds(rules: Sequence[Rule]) -> list[float]:
-    """Each threshold an active repeat-eligibility rule judges a prior's relief by, once."""
-    thresholds: list[float] = []
-    for rule in rules:
-        if rule.active and rule.min_relief_pct not in thresholds:
-            thresholds.append(rule.min_relief_pct)
-    return thresholds
+def outcome_sums(filters: ReportFilters) -> list[relief_sums.Sum]:
+    """The export's own sum: every score, under its threshold, as the patient page counts them."""
+    return [relief_sums.Sum(filters.threshold)]
 
 
-def outcome_sums(
-    filters: ReportFilters, rules: Sequence[Rule], today: date | None
-) -> list[relief_sums.Sum]:
-    """The export's own sum (every score, as the patient page counts them), then one per rule
-    threshold counting the scores known today (as the patient page judges eligibility)."""
-    return [relief_sums.Sum(filters.threshold)] + [
-        relief_sums.Sum(threshold, today) for threshold in rule_thresholds(rules)
-    ]
+def patients_narrowed(filters: ReportFilters) -> list[ColumnElement[bool]]:
+    """Archived patients left out; with a date range, only patients with a completed
+    intervention in it (their whole history is read)."""
+    narrowed: list[ColumnElement[bool]] = [not_archived]
+    window = on_dates(intervention.c.performed_on, filters)
+    if window:
+        narrowed.append(
+            booking.c.patient_id.in_(
+                select(booking.c.patient_id)
+                .select_from(intervention.join(booking, booking.c.id == intervention.c.id))
+                .where(booking.c.status == "completed", *window)
+            )
+        )
+    return narrowed
 
 
 def outcomes_statements(
@@ -79,23 +86,12 @@ def outcomes_statements(
     rules: Sequence[Rule] = (),
     today: date | None = None,
 ) -> list[Select]:
-    """Completed interventions in (patient, intervention) order, each with its follow-ups summed.
-
-    The database sums the follow-ups (``relief_sums``) as ``outcome_sums`` says: under the
-    export's threshold, and under each rule's counting the scores recorded up to ``today``.
-    """
+    """Completed interventions in (patient, intervention) order, each with its follow-ups summed
+    by the database (``relief_sums``) under the export's threshold; then the scores the
+    repeat-eligibility rules judge (known ``today``), in patient order beside them."""
     completed = booking.c.status == "completed"
-    narrowed: list[ColumnElement[bool]] = [not_archived]
-    window = on_dates(intervention.c.performed_on, filters)
-    if window:
-        # Only patients with a completed intervention in the range; their whole history is read.
-        narrowed.append(
-            booking.c.patient_id.in_(
-                select(booking.c.patient_id)
-                .select_from(intervention.join(booking, booking.c.id == intervention.c.id))
-                .where(completed, *window)
-            )
-        )
+    narrowed = patients_narrowed(filters)
+    today = today or clock.utcnow().astimezone(zone).date()
     history = (
         select(
             booking.c.patient_id,
@@ -118,14 +114,14 @@ def outcomes_statements(
         .where(completed, *narrowed)
         .cte("history")
     )
-    sums = outcome_sums(filters, rules, today)
+    sums = outcome_sums(filters)
     summed = relief_sums.per_intervention(history, sums)
     statement = (
         select(history, *relief_sums.columns(summed, sums))
         .select_from(history.outerjoin(summed, summed.c.intervention_id == history.c.id))
         .order_by(history.c.patient_id, history.c.id)
     )
-    return [statement]
+    return [statement, judged_scores_statement(rules, today, narrowed)]
 
 
 class Completed(NamedTuple):
@@ -145,7 +141,7 @@ class Completed(NamedTuple):
     spinal_level: str | None
     laterality: str | None
     baseline_nrs: int | None
-    follow_ups: list[FollowUps]  # in ``outcome_sums`` order: the export's own first
+    follow_ups: list[FollowUps]  # in ``outcome_sums`` order
 
 
 _PATIENT = itemgetter(0)
@@ -160,15 +156,16 @@ def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
     that patient's rows are written, because ``repeat_eligible`` judges it as a whole.
     """
     today = clock.utcnow().astimezone(zone).date()
-    rules = [rule_from_row(row) for row in session.execute(select(RepeatEligibilityRule)).scalars()]
-    sums = outcome_sums(filters, rules, today)
-    thresholds = rule_thresholds(rules)  # those of sums[1:]
-    (statement,) = outcomes_statements(filters, zone, rules, today)
+    rules = load_rules(session)
+    regions = load_regions(session)
+    sums = outcome_sums(filters)
+    statement, judged = outcomes_statements(filters, zone, rules, today)
 
     def rows() -> Rows:
+        scores = ScoresByPatient(stream_rows(session, judged))
         result = stream_rows(session, statement)
         try:
-            for _, group in groupby(result, key=_PATIENT):
+            for patient_id, group in groupby(result, key=_PATIENT):
                 history = [
                     Completed(
                         *row[:_OWN_COLUMNS],
@@ -176,38 +173,45 @@ def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
                     )
                     for row in group
                 ]
-                yield from _patient_outcomes(history, thresholds, filters, rules, today)
+                yield from _patient_outcomes(
+                    history, scores.take(patient_id), regions, filters, rules, today
+                )
         finally:
             result.close()
+            scores.close()
 
     return OUTCOMES_HEADER, rows()
 
 
 def _patient_outcomes(
     group: list[Completed],
-    thresholds: list[float],
+    scores: dict[int, list[Score]],
+    regions: Regions,
     filters: ReportFilters,
     rules: list[Rule],
     today: date,
 ) -> Rows:
-    """The outcome rows of one patient's completed interventions within the date range."""
+    """The outcome rows of one patient's completed interventions within the date range.
+
+    ``repeat_eligible``: may this procedure be done again in this region, today — judged once
+    per (code, region), on the scores known today.
+    """
     history = [
-        PastProcedure(
-            row.id,
-            row.code,
-            row.performed_on,
-            row.baseline_nrs,
-            # Each rule threshold's sum, counting the scores known today.
-            summed=dict(zip(thresholds, row.follow_ups[1:], strict=True)),
+        past_procedure(
+            row.id, row.code, row.performed_on, row.baseline_nrs, row.spinal_level, scores, regions
         )
         for row in group
-        if row.performed_on is not None
+        if row.performed_on is not None and row.performed_on <= today
     ]
-    eligible: dict[str, str] = {}
+    eligible: dict[tuple[str, str | None], str] = {}
     group.sort(key=lambda row: (row.performed_on or date.min, row.id))
     for row in group:
         if not within(row.performed_on, filters):
             continue
+        region = regions.region_of(row.code, row.spinal_level)
+        if (row.code, region) not in eligible:
+            assessment = assess_target(rules, row.code, history, today, region)
+            eligible[row.code, region] = cell(assessment.eligible) if assessment.checks else ""
         outcome = judge(row.baseline_nrs, row.performed_on, row.follow_ups[0], filters.threshold)
         if row.code not in eligible:
             assessment = assess_target(rules, row.code, history, today)
@@ -229,5 +233,5 @@ def _patient_outcomes(
             days_cell(outcome.relief_days),
             cell(outcome.relief_ongoing),
             cell(outcome.last_followup_on),
-            eligible[row.code],
+            eligible[row.code, region],
         ]

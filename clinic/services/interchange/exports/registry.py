@@ -9,7 +9,9 @@ the byte-order mark).
 Streaming: every query runs with ``yield_per`` (a server-side cursor on PostgreSQL, planned for
 reading every row), rows are turned into cells one at a time and nothing is collected. No
 export sends a query per row: ``outcomes`` reads one row per completed intervention, in (patient, intervention) order, its
-follow-up scores summed by the database (``clinic.services.relief.sums``).
+follow-up scores summed by the database (``clinic.services.relief.sums``), and beside it the
+scores the payer rules judge, patient by patient (``eligibility.ScoresByPatient``); the
+``eligibility`` export reads the same two streams.
 
 Filters (``ReportFilters``: ``date_from``/``date_to`` inclusive, ``threshold``):
 
@@ -28,8 +30,8 @@ Decisions (written up for users in docs/formats.md, Exports):
   ``clinic:ID`` (never the bare number, which an imported ref may be), in every export that
   names interventions by ref (``interventions``, ``pain-scores``, ``outcomes``, ``schedule``),
   so that the files join on it and import back.
-- ``outcomes.repeat_eligible``: whether the patient may have this procedure again *as of the
-  export date* (today on the clinic's calendar), under the admin's repeat-eligibility rules
+- ``outcomes.repeat_eligible``: whether the patient may have this procedure again, in the
+  region of the row's level, *as of the export date* (today on the clinic's calendar), under the admin's repeat-eligibility rules
   judged by ``eligibility.assess_target`` against the patient's whole completed history up to
   that date, whatever the date filter — the same answer the patient page gives today. Empty
   when no active rule names the procedure code. The rules use their own relief thresholds; the
@@ -61,6 +63,12 @@ from sqlalchemy.orm import Session
 from clinic.services import DomainError
 from clinic.services.filters import ReportFilters
 from clinic.services.interchange.csvio import cell
+from clinic.services.interchange.exports.diary import diary_statements
+from clinic.services.interchange.exports.eligibility import (
+    eligibility_export,
+    eligibility_statements,
+)
+from clinic.services.interchange.exports.medications import medications_statements
 from clinic.services.interchange.exports.outcomes import outcomes_export, outcomes_statements
 from clinic.services.interchange.exports.reading import Opened, Rows
 from clinic.services.interchange.exports.tables import (
@@ -182,9 +190,21 @@ EXPORTS: dict[str, Export] = {
             outcomes_statements,
         ),
         Export(
+            "eligibility",
+            "Repeat eligibility",
+            "One row per patient, procedure and spinal region that a payer rule names from the "
+            "history: eligible or not as of the day given (today by default), the rule, the "
+            "reason and the dates that decided it.",
+            None,
+            False,
+            eligibility_export,
+            eligibility_statements,
+        ),
+        Export(
             "patients",
             "Patients",
-            "Every patient (not archived): MRN, name, date of birth, sex, contact, condition. "
+            "Every patient (not archived): MRN, name, date of birth, sex, contact, condition, "
+            "consent to email contact. "
             "The import's columns.",
             None,
             False,
@@ -195,7 +215,8 @@ EXPORTS: dict[str, Export] = {
             "interventions",
             "Interventions",
             "Every intervention: ref, patient, procedure, physician, times, room, status, "
-            "performed date, baseline, level, side, notes. The import's columns.",
+            "performed date, baseline, level, side, notes, guidance, fluoroscopy time, air "
+            "kerma, sedation. The import's columns.",
             PERFORMED,
             False,
             None,  # plain: its SELECT is its CSV
@@ -210,6 +231,27 @@ EXPORTS: dict[str, Export] = {
             False,
             None,  # plain: its SELECT is its CSV
             pain_scores_statements,
+        ),
+        Export(
+            "medications",
+            "Medications given",
+            "One row per medication given at an intervention: drug, dose in mg or volume in mL, "
+            "methylprednisolone-equivalent mg of a corticosteroid, route/site. Imports back.",
+            PERFORMED,
+            False,
+            None,  # plain: its SELECT is its CSV
+            medications_statements,
+        ),
+        Export(
+            "diary",
+            "Block diaries",
+            "Every entry of the pain diaries of diagnostic blocks: the block (id, ref, "
+            "patient, procedure, performed date), the time point in minutes after it, NRS, "
+            "percent relief and when the entry was given.",
+            PERFORMED,
+            False,
+            None,  # plain: its SELECT is its CSV
+            diary_statements,
         ),
         Export(
             "stimulator-adjustments",
@@ -287,10 +329,12 @@ def parse_threshold(given: str | None, option: str = "--threshold") -> int:
     return value
 
 
-def make_filters(date_from: date | None, date_to: date | None, threshold: int) -> ReportFilters:
+def make_filters(
+    date_from: date | None, date_to: date | None, threshold: int, as_of: date | None = None
+) -> ReportFilters:
     """The filters of an export, refusing a range that ends before it starts."""
     if date_from is not None and date_to is not None and date_from > date_to:
         raise DomainError(
             f"--from {date_from} is after --to {date_to}: give the earlier date first.", "--to"
         )
-    return ReportFilters(date_from=date_from, date_to=date_to, threshold=threshold)
+    return ReportFilters(date_from=date_from, date_to=date_to, threshold=threshold, as_of=as_of)

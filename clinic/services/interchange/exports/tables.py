@@ -77,6 +77,8 @@ def patients_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
                 patient.c.phone,
                 patient.c.email,
                 patient.c.condition,
+                patient.c.email_consent,
+                patient.c.email_consent_on,
             )
             .where(not_archived)
             .order_by(patient.c.mrn)
@@ -101,6 +103,10 @@ def interventions_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Sel
             intervention.c.spinal_level,
             intervention.c.laterality,
             booking.c.notes,
+            intervention.c.guidance,
+            intervention.c.fluoro_seconds,
+            intervention.c.air_kerma_mgy,
+            intervention.c.sedation,
         )
         .select_from(
             intervention.join(booking, booking.c.id == intervention.c.id)

@@ -1,0 +1,1 @@
+"""What was given during a procedure: medications, corticosteroid equivalence and exposure."""

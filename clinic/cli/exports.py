@@ -117,6 +117,12 @@ def write_out(target: Path | None, mode: str, write: Callable[[IO], None]) -> No
     metavar="N",
     help="Percent relief that counts as relieved, 1–100 (default 50): outcomes, relief-*.",
 )
+@click.option(
+    "--on",
+    "as_of",
+    metavar="DATE",
+    help="The day repeat eligibility is judged as of (YYYY-MM-DD; default today): eligibility.",
+)
 @click.option("--bom", is_flag=True, help="Start with a UTF-8 byte-order mark (for Excel).")
 def export_command(
     name: str,
@@ -124,6 +130,7 @@ def export_command(
     date_from: str | None,
     date_to: str | None,
     threshold: str | None,
+    as_of: str | None,
     bom: bool,
 ) -> None:
     act_as(db.session, COMMAND_LINE)
@@ -140,6 +147,7 @@ def export_command(
             service.parse_day(date_from, "--from"),
             service.parse_day(date_to, "--to"),
             service.parse_threshold(threshold),
+            service.parse_day(as_of, "--on"),
         )
     except DomainError as error:
         raise CommandError(error.message) from error

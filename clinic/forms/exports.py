@@ -1,4 +1,4 @@
-"""The filters of the manager's downloads (DESIGN.md section 5), sent as a GET query."""
+"""The filters of the manager's downloads (docs/formats.md), sent as a GET query."""
 
 from flask_wtf import FlaskForm
 from wtforms.validators import NumberRange, Optional, ValidationError
@@ -21,6 +21,7 @@ class ExportFilterForm(FlaskForm):
 
     date_from = DayField("From", name="from", validators=[Optional()])
     date_to = DayField("To", name="to", validators=[Optional()])
+    as_of = DayField("Eligibility as of", name="on", validators=[Optional()])
     threshold = WholeNumberField(
         "Relief threshold (%)",
         default=DEFAULT_THRESHOLD,
@@ -37,5 +38,8 @@ class ExportFilterForm(FlaskForm):
     def filters(self) -> ReportFilters:
         threshold = self.threshold.data if self.threshold.data is not None else DEFAULT_THRESHOLD
         return ReportFilters(
-            date_from=self.date_from.data, date_to=self.date_to.data, threshold=threshold
+            date_from=self.date_from.data,
+            date_to=self.date_to.data,
+            threshold=threshold,
+            as_of=self.as_of.data,
         )

@@ -12,7 +12,7 @@ SEX_CHOICES = [("female", "Female"), ("male", "Male"), ("other", "Other"), ("unk
 
 class PatientForm(FlaskForm):
     """Registration and edit. The view removes ``mrn`` unless an administrator is editing: the
-    MRN is generated, and only an administrator may correct it (DESIGN.md section 2)."""
+    MRN is generated, and only an administrator may correct it (docs/rules.md, Records)."""
 
     mrn = StringField(
         "MRN",
@@ -49,6 +49,14 @@ class PatientForm(FlaskForm):
                 message="Enter an email address like name@example.org.", check_deliverability=False
             ),
         ],
+    )
+    email_consent = BooleanField(
+        "Agrees to be emailed the link to report their pain at each follow-up"
+    )
+    email_consent_on = DayField(
+        "Email consent given on",
+        validators=[Optional()],
+        description="YYYY-MM-DD; empty means today. Kept only while the patient agrees.",
     )
     register_anyway = BooleanField(
         "Register anyway: this is a different person with the same name and date of birth"

@@ -40,6 +40,10 @@ class Patient(Stamped, Base):
     __table_args__ = (
         CheckConstraint(in_list("sex", SEXES), name="sex_known"),
         CheckConstraint(in_list("condition", CONDITIONS), name="condition_known"),
+        # The date the patient agreed to email contact is kept only while they agree.
+        CheckConstraint(
+            "email_consent OR email_consent_on IS NULL", name="email_consent_on_with_consent"
+        ),
         # Name search looks for each word anywhere in the key: PostgreSQL answers from a trigram
         # index (pg_trgm), which also serves the duplicate check's equality; SQLite scans the
         # short keys (a few milliseconds at 50,000 patients) and uses this b-tree for equality.
@@ -61,6 +65,9 @@ class Patient(Stamped, Base):
     phone: Mapped[str | None] = mapped_column(String(40))
     email: Mapped[str | None] = mapped_column(String(254))
     condition: Mapped[str] = mapped_column(String(40))
+    # Agreed to be emailed the self-report link at each due follow-up, and since when.
+    email_consent: Mapped[bool] = mapped_column(default=False)
+    email_consent_on: Mapped[date | None]
     archived: Mapped[bool] = mapped_column(default=False)
     # When the patient last checked in: the patient list shows the most recently seen first.
     last_seen_at: Mapped[datetime | None]

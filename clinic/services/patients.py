@@ -16,7 +16,7 @@ from clinic.services.records import STALE_MESSAGE, StaleRecord, check_version
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y")
 MRN_PATTERN = re.compile(r"^[A-Za-z]{0,3}\d{3,}$")
 MRN_LENGTH = 20  # patient.mrn's column
-MRN_EDITORS = ("admin",)  # DESIGN.md section 2: the MRN is generated, editable only by admin
+MRN_EDITORS = ("admin",)  # docs/rules.md, Records: the MRN is generated, editable only by admin
 
 
 def parse_date(text: str) -> date | None:
@@ -85,6 +85,9 @@ class PatientDetails:
     condition: str
     phone: str | None = None
     email: str | None = None
+    # Agreed to be emailed the self-report link; the date (None: today) is kept only while true.
+    email_consent: bool = False
+    email_consent_on: date | None = None
 
 
 class LikelyDuplicate(DomainError):
@@ -126,9 +129,17 @@ def _check_details(details: PatientDetails, today: date) -> None:
         raise DomainError("Choose female, male, other or unknown.", "sex")
     if details.condition not in CONDITIONS:
         raise DomainError("Choose the primary condition.", "condition")
+    if details.email_consent and not (details.email or "").strip():
+        raise DomainError(
+            "Enter the email address the patient agreed to be emailed at, or untick their "
+            "consent to email contact.",
+            "email",
+        )
+    if details.email_consent and details.email_consent_on and details.email_consent_on > today:
+        raise DomainError("The date of consent cannot be in the future.", "email_consent_on")
 
 
-def _apply(patient: Patient, details: PatientDetails) -> None:
+def _apply(patient: Patient, details: PatientDetails, today: date) -> None:
     patient.first_name = details.first_name.strip()
     patient.last_name = details.last_name.strip()
     patient.date_of_birth = details.date_of_birth
@@ -136,6 +147,10 @@ def _apply(patient: Patient, details: PatientDetails) -> None:
     patient.condition = details.condition
     patient.phone = (details.phone or "").strip() or None
     patient.email = (details.email or "").strip() or None
+    patient.email_consent = details.email_consent
+    patient.email_consent_on = (
+        (details.email_consent_on or today) if details.email_consent else None
+    )
 
 
 def register_patient(
@@ -150,7 +165,7 @@ def register_patient(
         if matches:
             raise LikelyDuplicate(matches)
     patient = Patient(mrn=next_mrn(session))
-    _apply(patient, details)
+    _apply(patient, details, today)
     session.add(patient)
     session.flush()
     return patient
@@ -208,7 +223,7 @@ def update_patient(
                 raise DomainError("Only an administrator can change an MRN.", "mrn")
             _check_mrn(session, patient, mrn)
             patient.mrn = mrn
-    _apply(patient, details)
+    _apply(patient, details, today)
     try:
         with session.begin_nested():
             session.flush()

@@ -14,12 +14,12 @@ from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
 from clinic import clock
-from clinic.models import AuditEvent, Base, LoginAttempt, StaffSession
+from clinic.models import AuditEvent, Base, LinkGuess, LoginAttempt, StaffSession
 
 # Never written to the trail, only the fact that they changed.
 REDACTED_FIELDS = {"password_hash"}
 # Bookkeeping that is not a clinical or staff record.
-UNAUDITED_MODELS = (AuditEvent, LoginAttempt, StaffSession)
+UNAUDITED_MODELS = (AuditEvent, LoginAttempt, StaffSession, LinkGuess)
 IGNORED_FIELDS = {"updated_at", "created_at", "version", "name_key"}
 
 

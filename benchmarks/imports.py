@@ -130,8 +130,10 @@ def write_files(folder: Path, rows: int, seed: int = 7) -> dict[str, Path]:
         ("interventions", intervention_rows),
         ("pain_scores", score_rows),
     ):
+        width = len(COLUMNS[kind])
+        padded = (row + [""] * (width - len(row)) for row in generate())  # newer columns empty
         with paths[kind].open("w", encoding="utf-8", newline="") as out:
-            for chunk in csv_lines(COLUMNS[kind], generate()):
+            for chunk in csv_lines(COLUMNS[kind], padded):
                 out.write(chunk)
     return paths
 
@@ -254,9 +256,13 @@ def main() -> None:
         help="a PostgreSQL server to benchmark as well (a throwaway database is created)",
     )
     parser.add_argument("--skip-memory", action="store_true", help="time only")
+    parser.add_argument(
+        "--postgresql-only", action="store_true", help="leave SQLite out (needs --database-url)"
+    )
     arguments = parser.parse_args()
     rows = arguments.rows
-    backends = ["sqlite"] + (["postgresql"] if arguments.database_url else [])
+    backends = [] if arguments.postgresql_only else ["sqlite"]
+    backends += ["postgresql"] if arguments.database_url else []
     with tempfile.TemporaryDirectory(prefix="clinic-bench-") as workdir:
         folder = Path(workdir)
         print(f"Writing CSV files for {rows:,} pain scores and for {rows // 10:,} …", flush=True)

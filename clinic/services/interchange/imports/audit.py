@@ -107,6 +107,7 @@ def audit_intervention_updates(
     staged: Mapping[int, Any],
     changed_bookings: list[dict[str, Any]],
     changed_interventions: list[dict[str, Any]],
+    radiation: tuple[str, ...] = (),
 ) -> None:
     """The audit events of a batch's changed interventions, booking and intervention fields
     together as the flush hook records an ``Intervention``."""
@@ -117,7 +118,7 @@ def audit_intervention_updates(
             select(
                 booking_table.c.id,
                 *[booking_table.c[name] for name in BOOKING_COLUMNS],
-                *[intervention_table.c[name] for name in INTERVENTION_COLUMNS],
+                *[intervention_table.c[name] for name in INTERVENTION_COLUMNS + radiation],
             )
             .join(intervention_table, intervention_table.c.id == booking_table.c.id)
             .where(job.among(booking_table.c.id, ids))
@@ -142,5 +143,5 @@ def audit_intervention_updates(
         intervention_table.name,
         changed,
         before,
-        (*BOOKING_COLUMNS, *INTERVENTION_COLUMNS),
+        (*BOOKING_COLUMNS, *INTERVENTION_COLUMNS, *radiation),
     )

@@ -63,6 +63,7 @@ class Job:
         self.counts = {kind: FileCounts(kind, self.names[kind]) for kind in self.kinds}
         self.problems: list[tuple[tuple[int, int, int], Problem]] = []
         self.unusable: set[str] = set()  # files whose rows could not all be read
+        self.headers: dict[str, frozenset[str]] = {}  # the columns each file has
         self.writing = False
         self.now = clock.utcnow()
         self.staff = {

@@ -31,6 +31,18 @@ PATIENT_FIELDS = (
     "email",
     "condition",
 )
+# Consent to email contact, compared and written only when the file has its columns: an older
+# file without them leaves the stored consent as it is.
+CONSENT_FIELDS = ("email_consent", "email_consent_on")
+
+
+def patient_fields(job: Job) -> tuple[str, ...]:
+    """The patient fields this import's patients file compares and writes."""
+    if "email_consent" in job.headers.get("patients", ()):
+        return PATIENT_FIELDS + CONSENT_FIELDS
+    return PATIENT_FIELDS
+
+
 INTERVENTION_FIELDS = (
     "mrn",  # an intervention of the same patient is unchanged however its MRN was stored
     "procedure_code",
@@ -45,7 +57,20 @@ INTERVENTION_FIELDS = (
     "laterality",
     "notes",
 )
+# How it was guided, its radiation and sedation: compared and written only when the file has
+# these columns, so that an older file leaves them as they are.
+RADIATION_FIELDS = ("guidance", "fluoro_seconds", "air_kerma_mgy", "sedation")
 SCORE_FIELDS = ("nrs", "percent_relief", "source")
+
+
+def radiation_fields(job: Job) -> tuple[str, ...]:
+    """The radiation fields this import's interventions file compares and writes."""
+    return RADIATION_FIELDS if "guidance" in job.headers.get("interventions", ()) else ()
+
+
+def intervention_fields(job: Job) -> tuple[str, ...]:
+    """The intervention fields this import's interventions file compares and writes."""
+    return INTERVENTION_FIELDS + radiation_fields(job)
 
 
 def compare(found: Any, values: Mapping[str, Any], fields: tuple[str, ...]) -> int:
@@ -122,6 +147,7 @@ def existing_interventions(job: Job, refs: set[str]) -> dict[str, Any]:
         intervention_table.c.spinal_level,
         intervention_table.c.laterality,
         booking_table.c.notes,
+        *[intervention_table.c[name] for name in RADIATION_FIELDS],
     ]
     joined = (
         intervention_table.join(booking_table, booking_table.c.id == intervention_table.c.id)

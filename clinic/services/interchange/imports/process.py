@@ -18,6 +18,10 @@ One import is one transaction, made of two streaming passes over the files:
 4. **Audit** (``audit.py``): the ``update`` events of changed rows, written batch by batch with
    the writes, and the one ``import`` event with the counts per file.
 
+On PostgreSQL the pain-score file takes another way through stages 1, 3 and 4 (``copied.py``):
+its raw cells go in by ``COPY``, SQL checks them and fills the same staged table, and one
+``INSERT … SELECT … ON CONFLICT`` writes it, with the same problems, counts, rows and audit.
+
 Every problem is reported as ``FILE:LINE: column: message``, FILE as the user named it and
 LINE the physical line (the header is line 1). Header problems name line 1 and the column;
 problems of a whole file or record use the pseudo-columns ``file`` and ``row``.
@@ -49,7 +53,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from clinic import clock
-from clinic.services.interchange.imports import audit, checks, reading, staging, writing
+from clinic.services.interchange.imports import (
+    audit,
+    checks,
+    copied,
+    reading,
+    staging,
+    writing,
+)
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.report import ImportReport
 from clinic.services.scheduling.bookings import lock_schedule
@@ -82,7 +93,10 @@ def import_files(
     staging.create_tables(job)
     try:
         for kind in job.kinds:
-            staging.stage(job, kind, reading.batches(job, kind))
+            if kind == "pain_scores" and copied.enabled(job):
+                copied.stage_scores(job)  # PostgreSQL: COPY, then the checks in SQL
+            else:
+                staging.stage(job, kind, reading.batches(job, kind))
         checks.check(job)
         report = job.report()
         if report.problems or dry_run:

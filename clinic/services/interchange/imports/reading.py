@@ -9,7 +9,7 @@ from typing import IO, Any
 from clinic.services.interchange.csvio import BOM, CELL_COUNT_MISMATCH, read_rows, trim
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.records import PARSERS, Record
-from clinic.services.interchange.imports.report import COLUMNS, KIND_LABELS
+from clinic.services.interchange.imports.report import COLUMNS, KIND_LABELS, OPTIONAL_COLUMNS
 from clinic.services.patients import normalise_mrn
 
 # (line, key, the parsed values or None when the row is refused, the record) per row.
@@ -71,6 +71,11 @@ def batches(job: Job, kind: str) -> Iterator[Batch]:
             batch = []
     if batch:
         yield batch
+
+
+def records(job: Job, kind: str) -> Iterator[tuple[int, Mapping[str, str], bool]]:
+    """(line, row, whole) for each record of a file, unparsed; its read problems noted."""
+    return _records(job, kind)
 
 
 def _records(job: Job, kind: str) -> Iterator[tuple[int, Mapping[str, str], bool]]:
@@ -151,8 +156,17 @@ def _check_header(job: Job, kind: str, first_line: str) -> bool:
                 f"unknown column; a {KIND_LABELS[kind]} file has the columns {','.join(expected)}",
             )
         seen.add(name)
+    optional = OPTIONAL_COLUMNS.get(kind, ())
+    given = [name for name in optional if name in seen]
     for name in expected:
-        if name not in seen:
+        if name in seen:
+            continue
+        if name not in optional:
             job.problem(kind, 1, name, "missing column")
             usable = False
+        elif given:
+            # The newer columns come together: a consent date means nothing without the consent.
+            job.problem(kind, 1, name, f"missing column; it comes with {', '.join(given)}")
+            usable = False
+    job.headers[kind] = frozenset(seen)
     return usable

@@ -4,20 +4,24 @@ docs/formats.md), each fault noted against its column, and the rules within one 
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from clinic.models import BOOKING_STATUSES, CONDITION_LABELS, CONDITIONS, LATERALITIES, SEXES
 from clinic.models.followup import PAIN_SCORE_SOURCES
+from clinic.models.medications import GUIDANCES, SEDATIONS
 from clinic.services.interchange.csvio import trim
 from clinic.services.interchange.imports.job import LONGEST_BOOKING, Job
 from clinic.services.interchange.imports.report import local_minute
+from clinic.services.medications.given import MAX_AIR_KERMA_MGY, MAX_FLUORO_SECONDS
 from clinic.services.patients import MRN_LENGTH, normalise_mrn
 from clinic.services.scheduling.bookings import MAX_DURATION_MINUTES
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _WHOLE = re.compile(r"[+-]?\d+")
+_TENTHS = re.compile(r"[+-]?\d+(\.\d)?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 # A condition may be written as its code or as its label, in any case (docs/formats.md); it is
@@ -142,6 +146,30 @@ class Record:
             return None
         return number
 
+    def tenths(self, column: str, low: int, high: int) -> Decimal | None:
+        """A number with at most one decimal place from ``low`` to ``high``; empty is None."""
+        value = self.text(column)
+        if value is None:
+            return None
+        if not _TENTHS.fullmatch(value):
+            self.fault(column, f'"{value}" is not a number with at most one decimal place')
+            return None
+        number = Decimal(value)
+        if not low <= number <= high:
+            self.fault(column, f"{value} is out of range: a number from {low} to {high:,}")
+            return None
+        return number
+
+    def boolean(self, column: str) -> bool | None:
+        """``true`` or ``false`` in any case; an empty cell is false."""
+        value = self.text(column)
+        if value is None:
+            return False
+        if value.casefold() not in ("true", "false"):
+            self.fault(column, f'"{value}" is not true or false')
+            return None
+        return value.casefold() == "true"
+
     def day(self, column: str, *, required: bool) -> date | None:
         value = self.text(column, required=required)
         if value is None:
@@ -184,7 +212,26 @@ def parse_patient(job: Job, record: Record) -> dict[str, Any]:
     email = values["email"]
     if email is not None and not _EMAIL.fullmatch(email):
         record.fault("email", f'"{email}" is not an email address')
+    if "email_consent" in job.headers.get("patients", ()):
+        _parse_consent(job, record, values)
     return values
+
+
+def _parse_consent(job: Job, record: Record, values: dict[str, Any]) -> None:
+    """Consent to email contact (``true``/``false``; empty is false) and its date, which is
+    required when consent is ``true`` and empty otherwise."""
+    consent = record.boolean("email_consent")
+    consented_on = record.day("email_consent_on", required=False)
+    values["email_consent"] = bool(consent)
+    values["email_consent_on"] = consented_on if consent else None
+    if consent and values["email"] is None and trim(record.row.get("email", "")) == "":
+        record.fault("email_consent", "true, but the email is empty; give the address agreed to")
+    if consent and consented_on is None and not trim(record.row.get("email_consent_on", "")):
+        record.fault("email_consent_on", "empty; give the date consent was given as YYYY-MM-DD")
+    elif consent is False and consented_on is not None:
+        record.fault("email_consent_on", "must be empty unless email_consent is true")
+    elif consented_on is not None and consented_on > job.today:
+        record.fault("email_consent_on", f"{consented_on.isoformat()} is in the future")
 
 
 def parse_intervention(job: Job, record: Record) -> dict[str, Any]:
@@ -204,6 +251,8 @@ def parse_intervention(job: Job, record: Record) -> dict[str, Any]:
         "laterality": record.choice("laterality", LATERALITIES, required=False),
         "notes": record.notes("notes"),
     }
+    if "guidance" in job.headers.get("interventions", ()):
+        _parse_radiation(record, values)
     _find_in_catalogue(job, record, values)
     _check_times(record, values, zone)
     status, performed_on = values["status"], values["performed_on"]
@@ -217,6 +266,14 @@ def parse_intervention(job: Job, record: Record) -> dict[str, Any]:
     if performed_on is not None and performed_on > job.today:
         record.fault("performed_on", f"{performed_on.isoformat()} is in the future")
     return values
+
+
+def _parse_radiation(record: Record, values: dict[str, Any]) -> None:
+    """Guidance, fluoroscopy time (s), air kerma (mGy) and sedation, each empty when unknown."""
+    values["guidance"] = record.choice("guidance", GUIDANCES, required=False)
+    values["fluoro_seconds"] = record.whole("fluoro_seconds", 0, MAX_FLUORO_SECONDS, required=False)
+    values["air_kerma_mgy"] = record.tenths("air_kerma_mgy", 0, int(MAX_AIR_KERMA_MGY))
+    values["sedation"] = record.choice("sedation", SEDATIONS, required=False)
 
 
 def _find_in_catalogue(job: Job, record: Record, values: dict[str, Any]) -> None:

@@ -19,6 +19,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "interventions": INTERVENTIONS_COLUMNS,
     "pain_scores": PAIN_SCORES_COLUMNS,
 }
+# Columns added after the first files were written: a file without them still imports, and a
+# column it lacks leaves the stored value as it is.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "patients": ("email_consent", "email_consent_on"),
+    "interventions": ("guidance", "fluoro_seconds", "air_kerma_mgy", "sedation"),
+}
 KIND_LABELS = {
     "patients": "patients",
     "interventions": "interventions",

@@ -30,16 +30,21 @@ from sqlalchemy import (
 
 from clinic.models.base import UTCDateTime
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
-from clinic.services.interchange.csvio import CELL_COUNT_MISMATCH, clinic_id, trim
+from clinic.services.interchange.csvio import (
+    CELL_COUNT_MISMATCH,
+    PAIN_SCORES_COLUMNS,
+    clinic_id,
+    trim,
+)
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.matching import (
-    INTERVENTION_FIELDS,
-    PATIENT_FIELDS,
     SCORE_FIELDS,
     compare,
     existing_interventions,
     existing_patients,
+    intervention_fields,
     mrn_clash,
+    patient_fields,
 )
 from clinic.services.interchange.imports.reading import Batch
 from clinic.services.interchange.imports.records import Record, parse_day, parse_minute
@@ -91,6 +96,28 @@ STAGED_SCORE = Table(
     Column("action", SmallInteger),
     Column("intervention_id", Integer),  # when the intervention is already in the database
     Column("score_id", Integer),  # the score this row updates
+    # The typed values, staged only by the COPY stage (``copied.py``), which writes from here.
+    Column("nrs", SmallInteger),
+    Column("percent_relief", SmallInteger),
+    Column("source", String),
+    prefixes=["TEMPORARY"],
+)
+# The COPY stage (PostgreSQL): a pain-score file's cells as written, by line, and its refs.
+RAW_SCORE = Table(
+    "clinic_import_score_raw",
+    _staging,
+    Column("line", Integer, primary_key=True, autoincrement=False),
+    Column("whole", Boolean, nullable=False),  # its cells match the header
+    Column("refused", Boolean, nullable=False),  # already refused by the Python parser
+    *[Column(name, String) for name in PAIN_SCORES_COLUMNS],
+    prefixes=["TEMPORARY"],
+)
+SCORE_REF = Table(
+    "clinic_import_score_ref",
+    _staging,
+    Column("ref", String, primary_key=True),
+    Column("known", Boolean, nullable=False),  # in the interventions file or the database
+    Column("intervention_id", Integer),  # when already in the database
     prefixes=["TEMPORARY"],
 )
 STAGED_SCORE_KEY = Index(
@@ -151,11 +178,12 @@ def _copy_into(job: Job, table: Table, rows: list[dict[str, Any]]) -> None:
         cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
     ):
         for row in rows:
-            copy.write_row([row[name] for name in names])
+            copy.write_row([row.get(name) for name in names])
 
 
 def _stage_patients(job: Job, batch: Batch) -> None:
-    columns = [patient_table.c[name] for name in PATIENT_FIELDS if name != "mrn"]
+    fields = patient_fields(job)
+    columns = [patient_table.c[name] for name in fields if name != "mrn"]
     existing = existing_patients(job, {key for _, key, _, _ in batch}, *columns)
     rows = []
     for line, key, values, record in batch:
@@ -166,7 +194,7 @@ def _stage_patients(job: Job, batch: Batch) -> None:
             values = None
         action = None
         if values is not None:
-            action = compare(found, values, PATIENT_FIELDS)
+            action = compare(found, values, fields)
             job.counts["patients"].add(action)
         rows.append(
             {
@@ -214,7 +242,7 @@ def _stage_interventions(job: Job, batch: Batch) -> None:
         action = None
         if values is not None:
             compared = {**values, "mrn": found.mrn} if same_patient else values
-            action = compare(found, compared, INTERVENTION_FIELDS)
+            action = compare(found, compared, intervention_fields(job))
             job.counts["interventions"].add(action)
             foreign_id = clinic_id(key) if action == NEW else None
             if foreign_id is not None:

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from clinic.models.patients import search_key
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
 from clinic.services.ids import reserve_ids
-from clinic.services.interchange.imports import audit, reading, staging
+from clinic.services.interchange.imports import audit, copied, reading, staging
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.matching import (
-    PATIENT_FIELDS,
     SCORE_FIELDS,
     existing_patients,
+    patient_fields,
+    radiation_fields,
 )
 from clinic.services.interchange.imports.reading import Batch
 from clinic.services.interchange.imports.report import CHANGED, NEW, ImportFailed, Refused
@@ -135,6 +136,7 @@ def _copy_rows(job: Job, table: Table, rows: list[dict[str, Any]]) -> None:
 
 
 def _write_patients(job: Job) -> None:
+    fields_written = patient_fields(job)
     for batch in reading.batches(job, "patients"):
         staged = staging.staged(job, "patients", batch, "action", "patient_id")
         new, changed = [], []
@@ -142,7 +144,7 @@ def _write_patients(job: Job) -> None:
             row = staged[line]
             if row.action not in (NEW, CHANGED):
                 continue
-            fields = {name: values[name] for name in PATIENT_FIELDS}
+            fields = {name: values[name] for name in fields_written}
             fields["name_key"] = search_key(f"{values['last_name']} {values['first_name']}")
             fields["updated_at"] = job.now
             if row.action == NEW:
@@ -153,8 +155,8 @@ def _write_patients(job: Job) -> None:
             _insert_rows(job, patient_table, new)
         if changed:
             ids = [row["b_id"] for row in changed]
-            old = audit.current_values(job, patient_table, ids, PATIENT_FIELDS)
-            audit.audit_updates(job, patient_table.name, changed, old, PATIENT_FIELDS)
+            old = audit.current_values(job, patient_table, ids, fields_written)
+            audit.audit_updates(job, patient_table.name, changed, old, fields_written)
             job.session.execute(_CHANGE_PATIENT, changed)
 
 
@@ -213,6 +215,7 @@ def _first_new_booking_id(job: Job) -> int:
 def _write_intervention_batch(job: Job, batch: Batch, next_id: int) -> int:
     """One batch of interventions, their bookings first; the next free id on SQLite."""
     staged = staging.staged(job, "interventions", batch, "action", "existing_id", "old_status")
+    radiation = radiation_fields(job)
     mrns = {values["mrn"] for _, _, values, _ in batch if values is not None}
     patient_ids = {mrn: row.id for mrn, row in existing_patients(job, mrns).items()}
     new_bookings, new_interventions = [], []
@@ -237,6 +240,7 @@ def _write_intervention_batch(job: Job, batch: Batch, next_id: int) -> int:
             "baseline_nrs": values["baseline_nrs"],
             "spinal_level": values["spinal_level"],
             "laterality": values["laterality"],
+            **{name: values[name] for name in radiation},
         }
         if row.action == NEW:
             new_bookings.append(
@@ -250,7 +254,7 @@ def _write_intervention_batch(job: Job, batch: Batch, next_id: int) -> int:
         next_id = _insert_interventions(job, new_bookings, new_interventions, next_id)
     if changed_bookings:
         audit.audit_intervention_updates(
-            job, batch, staged, changed_bookings, changed_interventions
+            job, batch, staged, changed_bookings, changed_interventions, radiation
         )
         job.session.execute(_CHANGE_BOOKING, changed_bookings)
         job.session.execute(_CHANGE_INTERVENTION, changed_interventions)
@@ -275,8 +279,10 @@ def _insert_interventions(
         ids = reserve_ids(job.session, booking_table, len(bookings))
     for booking_id, booking_row, intervention_row in zip(ids, bookings, interventions, strict=True):
         booking_row["id"] = intervention_row["id"] = booking_id
-    _insert_rows(job, booking_table, bookings)
-    _insert_rows(job, intervention_table, interventions)
+    # COPY on PostgreSQL: an executemany is a statement per row there, and each statement
+    # fires the tables' statement triggers (the relief report's data version) once more.
+    _copy_rows(job, booking_table, bookings)
+    _copy_rows(job, intervention_table, interventions)
     return next_id
 
 
@@ -340,6 +346,9 @@ def _overlap_triggers_set_aside(session: Session) -> Iterator[None]:
 
 
 def _write_scores(job: Job) -> None:
+    if copied.enabled(job):
+        copied.write_scores(job)  # PostgreSQL: INSERT … SELECT … ON CONFLICT
+        return
     for batch in reading.batches(job, "pain_scores"):
         staged = staging.staged(job, "pain_scores", batch, "action", "intervention_id", "score_id")
         targets = _score_targets(job, batch, staged)

@@ -51,6 +51,22 @@ def record_given(clinic: DemoClinic, intervention: Intervention, code: str) -> N
     # A stream of its own, so that adding what was given leaves the rest of the demo as it was.
     rng = random.Random(intervention.id)
     drugs = _drug_ids(clinic)
+    _guidance_and_radiation(rng, intervention, code)
+    for name, amount, where in _medications(rng, intervention, code):
+        contrast = name == "contrast"
+        clinic.add(
+            MedicationGiven(
+                intervention_id=intervention.id,
+                drug_id=drugs[name],
+                dose_mg=None if contrast else amount,
+                volume_ml=amount if contrast else None,
+                route_site=where,
+            )
+        )
+
+
+def _guidance_and_radiation(rng: random.Random, intervention: Intervention, code: str) -> None:
+    """How the needle was guided, the radiation that took, and the sedation."""
     low, high = FLUORO_SECONDS.get(code, (20, 90))
     cervical = (intervention.spinal_level or "").startswith("C")
     intervention.guidance = (
@@ -70,6 +86,12 @@ def record_given(clinic: DemoClinic, intervention: Intervention, code: str) -> N
         intervention.air_kerma_mgy = Decimal(str(round(seconds * per_second, 1)))
     choices, weights = SEDATION.get(code, (["local_only"], [1]))
     intervention.sedation = rng.choices(choices, weights)[0]
+
+
+def _medications(
+    rng: random.Random, intervention: Intervention, code: str
+) -> list[tuple[str, Decimal, str | None]]:
+    """What was injected, how much, and where, as a clinic gives it for this procedure."""
     site = f"{intervention.spinal_level or ''} {intervention.laterality or ''}".strip()
     given: list[tuple[str, Decimal, str | None]] = []
     if code.startswith("ESI"):
@@ -116,14 +138,4 @@ def record_given(clinic: DemoClinic, intervention: Intervention, code: str) -> N
             else rng.choice(["3", "5"])
         )
         given.append(("contrast", volume, "confirming spread"))
-    for name, amount, where in given:
-        contrast = name == "contrast"
-        clinic.add(
-            MedicationGiven(
-                intervention_id=intervention.id,
-                drug_id=drugs[name],
-                dose_mg=None if contrast else amount,
-                volume_ml=amount if contrast else None,
-                route_site=where,
-            )
-        )
+    return given

@@ -1607,3 +1607,32 @@ def test_confirm_accepts_only_the_token_of_this_session(client, login, db_sessio
     # Without the CSRF token the form is refused outright.
     assert client.post("/imports/confirm", data={"token": token}).status_code == 400
     assert imported_patient(db_session, "C9000001") is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "row", "column"),
+    [
+        ("patients", "C90\x0000001,Ana,Okafor,1960-05-17,female,,,herniated_disc", "mrn"),
+        ("patients", "C9000001,An\x01a,Okafor,1960-05-17,female,,,herniated_disc", "first_name"),
+        ("patients", "C9000001,Ana,Oka\x1bfor,1960-05-17,female,,,herniated_disc", "last_name"),
+    ],
+)
+def test_a_control_character_in_a_cell_is_refused_with_its_line_and_column(
+    db_session, kind, row, column
+):
+    report = run(db_session, **{kind: [row]})
+    assert any(
+        f"{NAMES[kind]}:2: {column}:" in message
+        and "control character" in message.lower()
+        or f"{NAMES[kind]}:2: {column}: contains a NUL character" in message
+        for message in messages(report)
+    ), messages(report)
+    assert db_session.execute(select(func.count()).select_from(Patient)).scalar_one() == 0
+
+
+def test_tabs_and_line_breaks_in_notes_are_kept(db_session, catalogue):
+    row = with_cell(INTERVENTIONS[0], "interventions", notes='"Line one\r\nline\ttwo"')
+    report = good(db_session, interventions=[row, INTERVENTIONS[1]])
+    assert not report.problems, messages(report)
+    notes = db_session.execute(select(Intervention.notes).where(Intervention.ref == "R-1"))
+    assert notes.scalar_one() == "Line one\r\nline\ttwo"

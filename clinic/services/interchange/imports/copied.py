@@ -6,7 +6,7 @@ same problems and the same rows. Here:
 1. **Stage.** Python reads the file once, as the batch path does (``reading.py``: UTF-8, the
    header, CSV records and each record's first physical line, the formula guard taken off), and
    sends each record's cells untouched with its line number into a temporary table through
-   ``COPY``. A record with a character outside ASCII or a NUL is the exception: the Python
+   ``COPY``. A record with a character outside ASCII or a control character is the exception: the Python
    parser (``records.py``) judges it, since only Python knows what ``\\d`` and ``int()`` make of
    every digit of Unicode; its cells go on as the parser read them.
 2. **Check.** Each cell's format, range and choices are SQL expressions over the raw text that
@@ -29,7 +29,12 @@ from clinic.services.interchange.csvio import MAX_ID, PAIN_SCORES_COLUMNS, trim
 from clinic.services.interchange.imports import reading
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.matching import SCORE_FIELDS
-from clinic.services.interchange.imports.records import Record, parse_day, parse_score
+from clinic.services.interchange.imports.records import (
+    CONTROL_CHARACTER,
+    Record,
+    parse_day,
+    parse_score,
+)
 from clinic.services.interchange.imports.report import CHANGED, NEW, UNCHANGED, Refused
 from clinic.services.interchange.imports.staging import (
     RAW_SCORE,
@@ -224,7 +229,7 @@ def _copy_raw(job: Job) -> None:
             cells = [row.get(name, "") for name in PAIN_SCORES_COLUMNS]
             joined = "".join(cells)
             refused = False
-            if not joined.isascii() or "\x00" in joined:
+            if not joined.isascii() or CONTROL_CHARACTER.search(joined):
                 refused, cells = _parse_in_python(job, line, row, cells, whole)
             copy.write_row((line, whole, refused, *cells))
     job.counts["pain_scores"].rows += rows

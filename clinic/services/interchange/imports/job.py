@@ -116,7 +116,9 @@ class Job:
         psycopg parses a query's placeholders on the client and caches only short queries: an
         IN list of a batch's keys would be parsed afresh for every batch.
         """
-        values = list(values)
+        # A key holding a NUL matches nothing stored (PostgreSQL's text cannot hold one) and
+        # would be refused as a parameter; its record is refused with the line and column.
+        values = [v for v in values if not (isinstance(v, str) and "\x00" in v)]
         if self.sqlite:
             return column.in_(values)
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))

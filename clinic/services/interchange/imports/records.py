@@ -56,6 +56,24 @@ def parse_minute(value: str, zone: ZoneInfo) -> datetime | str | None:
     return instant
 
 
+# Characters no cell may hold: the control characters but tab, line feed and carriage return
+# (notes have lines); PostgreSQL cannot even store a NUL.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def control_fault(value: str) -> str | None:
+    """What is wrong with a cell holding a control character, or None."""
+    found = CONTROL_CHARACTER.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character"
+    return (
+        f"contains a control character (U+{ord(found.group()):04X}); "
+        "only tab, line feed and carriage return are kept"
+    )
+
+
 class Record:
     """One CSV record being read: typed values out, each fault noted against its column."""
 
@@ -74,8 +92,8 @@ class Record:
             if required:
                 self.fault(column, "empty; a value is required")
             return None
-        if "\x00" in value:
-            self.fault(column, "contains a NUL character")
+        if fault := control_fault(value):
+            self.fault(column, fault)
             return None
         if max_length is not None and len(value) > max_length:
             self.fault(column, f"longer than {max_length} characters")
@@ -102,8 +120,8 @@ class Record:
         value = self.row.get(column, "")
         if not trim(value):
             return None
-        if "\x00" in value:
-            self.fault(column, "contains a NUL character")
+        if fault := control_fault(value):
+            self.fault(column, fault)
             return None
         return value
 

@@ -178,7 +178,13 @@ def _copy_into(job: Job, table: Table, rows: list[dict[str, Any]]) -> None:
         cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
     ):
         for row in rows:
-            copy.write_row([row.get(name) for name in names])
+            # A key with a NUL is staged as U+FFFD (PostgreSQL's text holds no NUL); its
+            # record is refused with the line and column all the same.
+            copy.write_row([_storable(row.get(name)) for name in names])
+
+
+def _storable(value):
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
 def _stage_patients(job: Job, batch: Batch) -> None:

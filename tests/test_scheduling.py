@@ -689,8 +689,11 @@ def test_a_booking_of_a_deactivated_physician_or_room_is_still_drawn(
         # Deactivated and holding nothing this day or week: no column.
         assert "Dr. Idle Retired" not in page and "Suite Shut" not in page
     if view == "day":
-        row = re.search(r"Dr\. Lindqvist \(deactivated\)</th>\s*<td>(.*?)</td>", by_physician, re.S)
-        assert row and "Smith, Ana" in row.group(1)
+        # The time grid: Dr. Lindqvist's is the first column, and the block is drawn in it.
+        heads = re.findall(r'<th scope="col" class="grid-head">([^<]+)</th>', by_physician)
+        assert heads == ["Dr. Lindqvist (deactivated)", "Dr. Okafor"]
+        row = re.search(r'<th scope="row" class="grid-time">09:00</th>\s*<td([^>]*)>(.*?)</td>', by_physician, re.S)
+        assert row and "grid-block" in row.group(1) and "Smith, Ana" in row.group(2)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 import secrets
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
@@ -11,6 +12,7 @@ from clinic.cli.common import CommandError
 from clinic.extensions import db
 from clinic.models import Patient, StaffUser
 from clinic.services import DomainError
+from clinic.services.followup.links import link_key
 from clinic.services.identity import accounts
 from clinic.services.identity.audit import COMMAND_LINE, act_as
 
@@ -27,7 +29,9 @@ def seed_demo(patients: int, seed: int) -> None:
     """Load a realistic synthetic dataset into a database without patients."""
     act_as(db.session, COMMAND_LINE)
     try:
-        summary = demo.seed_demo(db.session, patients=patients, seed=seed)
+        summary = demo.seed_demo(
+            db.session, patients=patients, seed=seed, link_key=link_key(current_app.config)
+        )
     except DomainError as error:
         raise CommandError(error.message) from error
     db.session.commit()
@@ -51,7 +55,9 @@ def init_demo(patients: int) -> None:
     act_as(db.session, COMMAND_LINE)
     fresh = db.session.execute(select(func.count()).select_from(StaffUser)).scalar_one() == 0
     if db.session.execute(select(func.count()).select_from(Patient)).scalar_one() == 0:
-        summary = demo.seed_demo(db.session, patients=patients)
+        summary = demo.seed_demo(
+            db.session, patients=patients, link_key=link_key(current_app.config)
+        )
         click.echo(f"Demo data loaded: {summary.patients} patients.")
     else:
         click.echo("Patients exist already; demo data not loaded.")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from clinic.demo.writing import write_records, write_scores
 from clinic.models import Intervention, PainScore, ProcedureType, Room, StaffUser
 from clinic.services.ids import IdBlocks
-from clinic.services.relief.eligibility import Rule
+from clinic.services.relief.eligibility import Regions, Rule
 
 
 @dataclass
@@ -27,13 +27,57 @@ class DemoSummary:
 
 
 class SlotBook:
-    """Hands out clash-free half-hour slots per physician, room and patient (08:00–17:00 UTC)."""
+    """Hands out clash-free half-hour slots per physician, room and patient (08:00–17:00 UTC),
+    inside the physician's sessions of the kind the room is for."""
 
     FIRST_SLOT, SLOTS_PER_DAY = 8 * 2, 18
 
     def __init__(self, rng: random.Random) -> None:
         self.busy: set[tuple[object, date, int]] = set()
         self.rng = rng
+        # Kept to sessions once told them: physician -> weekday -> (start, end, kind) minutes.
+        self.sessions: dict[object, dict[int, list[tuple[int, int, str]]]] = {}
+        self.time_off: dict[tuple[object, date], list[tuple[int, int]]] = {}
+        self.room_kinds: dict[object, str] = {}
+        self._fits: dict[tuple, frozenset[int]] = {}
+
+    def keep_to_sessions(self, templates, time_off, usernames, room_kinds) -> None:
+        """Book procedures only in procedure sessions and visits only in clinic sessions.
+
+        The first resource of ``take`` is the physician's username; the kind of session comes
+        from the room booked (a procedure suite or a consult room).
+        """
+        for row in templates:
+            week = self.sessions.setdefault(usernames[row.physician_id], {})
+            week.setdefault(row.weekday, []).append((row.start_minute, row.end_minute, row.kind))
+        for row in time_off:
+            key = (usernames[row.physician_id], row.day)
+            self.time_off.setdefault(key, []).append((row.start_minute, row.end_minute))
+        self.room_kinds = dict(room_kinds)
+
+    def _in_session(self, day: date, first: int, minutes: int, resources) -> bool:
+        week = self.sessions.get(resources[0]) if resources else None
+        if week is None:
+            return True
+        kind = next((self.room_kinds[r] for r in resources if r in self.room_kinds), None)
+        key = (resources[0], day.weekday(), kind, minutes)
+        allowed = self._fits.get(key)
+        if allowed is None:  # the slots where such a booking fits a session, worked out once
+            allowed = self._fits[key] = frozenset(
+                slot
+                for slot in range(self.SLOTS_PER_DAY)
+                if any(
+                    kind in (None, k)
+                    and a <= 30 * (self.FIRST_SLOT + slot)
+                    and 30 * (self.FIRST_SLOT + slot) + minutes <= b
+                    for a, b, k in week.get(day.weekday(), [])
+                )
+            )
+        if first not in allowed:
+            return False
+        start = 30 * (self.FIRST_SLOT + first)
+        off = self.time_off.get((resources[0], day))
+        return not off or not any(a < start + minutes and start < b for a, b in off)
 
     def take(self, day: date, minutes: int, *resources: object) -> tuple[datetime, datetime]:
         length = math.ceil(minutes / 30)
@@ -44,7 +88,9 @@ class SlotBook:
                 offset = self.rng.randint(0, last_start)
                 for first in [*range(offset, last_start + 1), *range(0, offset)]:
                     keys = [(r, day, first + k) for r in resources for k in range(length)]
-                    if not any(key in self.busy for key in keys):
+                    if not any(key in self.busy for key in keys) and self._in_session(
+                        day, first, minutes, resources
+                    ):
                         self.busy.update(keys)
                         start = datetime.combine(day, time(0), tzinfo=UTC) + timedelta(
                             minutes=30 * (self.FIRST_SLOT + first)
@@ -75,6 +121,7 @@ class DemoClinic:
     consult_rooms: list[Room]
     procedures: dict[str, ProcedureType]
     rules: list[Rule] = field(default_factory=list)
+    regions: Regions = field(default_factory=Regions)
     slots: SlotBook = field(init=False)
     ids: IdBlocks = field(init=False)
     pending: list[object] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     HiddenField,
     IntegerField,
     SelectField,
@@ -61,9 +62,19 @@ class SlotForm(FlaskForm):
             NumberRange(min=1, max=720, message="Between 1 and 720 minutes."),
         ],
     )
+    # Shown once a time outside the physician's sessions or the room's hours was refused.
+    book_anyway = BooleanField("Book anyway, outside the usual sessions or hours")
 
 
 class BookingForm(SlotForm):
+    # Left empty, the booking lasts the procedure's or visit's default length.
+    duration_minutes = IntegerField(
+        "Duration (minutes)",
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=720, message="Between 1 and 720 minutes."),
+        ],
+    )
     patient_mrn = StringField(
         "Patient MRN", validators=[DataRequired(message="Enter the patient's MRN.")]
     )

@@ -5,13 +5,20 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from clinic import clock
 from clinic.extensions import db
 from clinic.forms.scheduling import MAX_RECORD_ID, BookingForm, RescheduleForm, StatusForm
 from clinic.models import Booking, Intervention, Patient, Referral, Room, StaffUser
 from clinic.security import CLINICAL_ROLES, role_required
 from clinic.services import DomainError
+from clinic.services.identity.audit import record_event
 from clinic.services.records import StaleRecord
 from clinic.services.scheduling import bookings as scheduling
+from clinic.services.scheduling import grid as schedule_grid
+from clinic.services.scheduling import lengths
+from clinic.services.scheduling.lengths import form_lengths
+from clinic.services.scheduling.sheet import day_sheet
+from clinic.views.booking_params import fill_booking_form
 from clinic.views.common import (
     NO_ROOM,
     clinic_today,
@@ -21,9 +28,14 @@ from clinic.views.common import (
     saving,
     what_choices,
 )
-from clinic.views.params import date_arg
+from clinic.views.params import date_arg, page_arg
+from clinic.views.payers import payer_link
+from clinic.views.slot_finder import find
+from clinic.views.steroids import flash_steroid_warning, planned_steroid_exposure
 
 bp = Blueprint("scheduling", __name__, url_prefix="/schedule")
+# The slot finder (its own module): /schedule/find, endpoint scheduling.find.
+bp.add_url_rule("/find", view_func=find)
 
 SCHEDULERS = ("front_desk", "physician")
 # The kind of visit booked from a procedure's row: the check that follows it up.
@@ -44,44 +56,47 @@ def parse_day() -> date:
     return date_arg("date") or clinic_today()
 
 
+def _choice_arg(name: str, choices: tuple[str, ...]) -> str:
+    """A query parameter that must be one of ``choices`` (the first when absent): else a 400."""
+    text = request.args.get(name)
+    if not text:
+        return choices[0]
+    if text not in choices:
+        abort(400, description=f"The {name} must be {' or '.join(choices)} (not “{text}”).")
+    return text
+
+
+def _grid_filter(by: str) -> str | None:
+    """The one physician (username) or room (name) the grid is narrowed to, if any: a 400
+    naming it when there is no such physician or room."""
+    name = "physician" if by == "physician" else "room"
+    key = (request.args.get(name) or "").strip() or None
+    if key is None:
+        return None
+    model, column = (StaffUser, StaffUser.username) if by == "physician" else (Room, Room.name)
+    query = select(model.id).where(column == key)
+    if by == "physician":
+        query = query.where(StaffUser.role == "physician")
+    if len(key) > 120 or db.session.execute(query).first() is None:
+        abort(400, description=f"No {name} is called “{key[:120]}”. Choose one from the list.")
+    return key
+
+
 @bp.route("")
 @role_required(*CLINICAL_ROLES)
 def index():
-    """Bookings of a day or a week, in columns by physician or by room."""
+    """The time grid of a day or a week, a page of up to 8 physicians (or rooms) at a time."""
     day = parse_day()
-    view = "week" if request.args.get("view") == "week" else "day"
-    by = "room" if request.args.get("by") == "room" else "physician"
+    view = _choice_arg("view", ("day", "week"))
+    by = _choice_arg("by", ("physician", "room"))
+    key = _grid_filter(by)
+    page = page_arg()
     first = day - timedelta(days=day.weekday()) if view == "week" else day
     days = [first + timedelta(days=n) for n in range(7 if view == "week" else 1)]
     zone = clinic_zone()
-    start = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
-    end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    bookings = scheduling.bookings_between(db.session, start, end)
-    # A column for every active physician or room, and for the deactivated ones still holding
-    # a booking shown here: that booking blocks its slot, so it must be drawn.
-    if by == "physician":
-        active = db.session.execute(
-            select(StaffUser).where(StaffUser.role == "physician", StaffUser.active.is_(True))
-        ).scalars()
-        resources = {user.id: user for user in [*active, *(b.physician for b in bookings)]}
-        column_of = lambda b: b.physician_id  # noqa: E731
-        name_of = lambda user: user.full_name  # noqa: E731
-    else:
-        active = db.session.execute(select(Room).where(Room.active.is_(True))).scalars()
-        held = (b.room for b in bookings if b.room is not None)
-        resources = {room.id: room for room in [*active, *held]}
-        column_of = lambda b: b.room_id  # noqa: E731
-        name_of = lambda room: room.name  # noqa: E731
-    column_names = {
-        resource.id: name_of(resource) + ("" if resource.active else " (deactivated)")
-        for resource in sorted(resources.values(), key=name_of)
-    }
-    grid: dict[tuple, list[Booking]] = {}
-    for booking in bookings:
-        key = (booking.starts_at.astimezone(zone).date(), column_of(booking))
-        grid.setdefault(key, []).append(booking)
-    if None in {column_of(b) for b in bookings}:
-        column_names[None] = "No room"
+    grid = schedule_grid.build(db.session, days, by, zone, page, key)
+    if page > grid.page.pages:
+        abort(404)
     step = timedelta(days=7 if view == "week" else 1)
     return render_template(
         "scheduling/index.html",
@@ -89,15 +104,56 @@ def index():
         days=days,
         view=view,
         by=by,
-        column_names=column_names,
         grid=grid,
+        key=key,
+        cells=grid.day_cells(day) if view == "day" else None,
         previous_day=day - step,
         next_day=day + step,
         today=clinic_today(),
         zone=zone,
+        now=clock.utcnow(),
         status_labels=scheduling.STATUS_LABELS,
+        next_statuses=scheduling.next_statuses,
         can_book=request_user_can_book(),
     )
+
+
+@bp.route("/sheet")
+@role_required(*SCHEDULERS)
+def sheet():
+    """The printable day sheet: a page per physician (or the one asked for), bookings in order."""
+    day = parse_day()
+    username = (request.args.get("physician") or "").strip()
+    physician = None
+    if username:
+        physician = db.session.execute(
+            select(StaffUser).where(
+                StaffUser.username == username[:64], StaffUser.role == "physician"
+            )
+        ).scalar_one_or_none()
+        if physician is None:
+            abort(
+                400,
+                description=f"No physician is called “{username[:120]}”. Choose one from the list.",
+            )
+    zone = clinic_zone()
+    pages = day_sheet(db.session, day, zone, physician)
+    page = render_template(
+        "scheduling/sheet.html", day=day, pages=pages, physician=physician, zone=zone
+    )
+    # The sheet lists patients by name and MRN: its printing is a view of their records.
+    record_event(
+        db.session,
+        "view",
+        record_type="day_sheet",
+        details={
+            "date": day.isoformat(),
+            "physician": username or "all",
+            "bookings": [b.id for p in pages for b in p.bookings],
+        },
+    )
+    db.session.commit()
+    return page
 
 
 def request_user_can_book() -> bool:
@@ -130,6 +186,7 @@ def new():
         followed = _record_named_by_arg(Intervention, "intervention_id")
         if followed is not None:
             _follow_up_of(form, followed)
+        fill_booking_form(form)
     if not form.validate_on_submit():
         # The hidden links have no place on the page to show an error: say it at the top.
         for hidden in (form.referral_id, form.follows_intervention_id):
@@ -139,6 +196,7 @@ def new():
             booking = _book_from_form(form)
         if saved:
             flash(f"Booked: {scheduling.describe(booking, clinic_zone())}.", "success")
+            flash_steroid_warning(form)  # corticosteroid limits (medications)
             return redirect(url_for("scheduling.index", date=form.day.data.isoformat()))
     referral = db.session.get(Referral, form.referral_id.data) if form.referral_id.data else None
     followed = (
@@ -146,7 +204,35 @@ def new():
         if form.follows_intervention_id.data
         else None
     )
-    return render_template("scheduling/new.html", form=form, referral=referral, followed=followed)
+    return render_template(
+        "scheduling/new.html",
+        form=form,
+        referral=referral,
+        followed=followed,
+        lengths=form_lengths(db.session),
+        finder_link=_finder_link(form),
+        steroids=planned_steroid_exposure(form),  # corticosteroid limits (medications)
+        payer_link=payer_link(form.patient_mrn.data, form.what.data),  # the payer's page
+    )
+
+
+def _finder_link(form: BookingForm) -> str:
+    """The slot finder asked for what the form holds so far (what, physician, patient, date)."""
+    what = lengths.what_of_form_value(db.session, form.what.data or "")
+    offered = dict(form.physician_id.choices)  # only an offered physician: never a stray id
+    physician = (
+        db.session.get(StaffUser, form.physician_id.data)
+        if form.physician_id.data in offered
+        else None
+    )
+    return url_for(
+        "scheduling.find",
+        what=what.code if what else None,
+        physician=physician.username if physician else None,
+        patient=(form.patient_mrn.data or "").strip() or None,
+        referral_id=form.referral_id.data,
+        **{"from": form.day.data.isoformat() if form.day.data else None},
+    )
 
 
 def _follow_up_of(form: BookingForm, procedure: Intervention) -> None:
@@ -188,8 +274,14 @@ def _book_from_form(form: BookingForm) -> Booking:
             "patient_mrn",
         )
     kind, _, value = form.what.data.partition(":")
+    minutes = form.duration_minutes.data
+    if minutes is None:  # left empty: the procedure's or visit's default length
+        what = lengths.what_of_form_value(db.session, form.what.data)
+        if what is None:
+            raise DomainError("Choose a procedure or a kind of visit.", "what")
+        minutes = form.duration_minutes.data = what.minutes
     starts_at, ends_at = scheduling.local_slot_times(
-        form.day.data, form.start_time.data, form.duration_minutes.data, clinic_zone()
+        form.day.data, form.start_time.data, minutes, clinic_zone()
     )
     return scheduling.book(
         db.session,
@@ -204,6 +296,7 @@ def _book_from_form(form: BookingForm) -> Booking:
             referral_id=form.referral_id.data,
             follows_intervention_id=form.follows_intervention_id.data,
             desk_note=form.desk_note.data,
+            book_anyway=form.book_anyway.data,
         ),
         clinic_zone(),
     )
@@ -254,6 +347,7 @@ def reschedule(booking_id: int):
                 form.physician_id.data,
                 form.room_id.data or None,
                 zone,
+                book_anyway=form.book_anyway.data,
             )
         if saved:
             flash(f"Moved: {scheduling.describe(booking, zone)}.", "success")

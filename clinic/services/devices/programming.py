@@ -208,6 +208,8 @@ def record_adjustment_visit(
                 ends_at=ends_at,
                 visit_kind="stimulator_adjustment",
                 follows_intervention_id=device.implant_intervention_id,
+                # The patient is here now: outside a session it is still recorded (audited).
+                book_anyway=True,
             ),
             zone,
         )

@@ -26,8 +26,11 @@ from clinic.models import (
     Visit,
 )
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES, VISIT_KINDS
-from clinic.services import DomainError
+from clinic.models.sessions import SESSION_KIND_LABELS, PhysicianSession, SessionException
+from clinic.services import DomainError, referrals
+from clinic.services.identity.audit import record_event
 from clinic.services.records import check_version
+from clinic.services.scheduling import sessions
 
 MAX_DURATION_MINUTES = 12 * 60
 # Where a booking may go next; completing is the physician's (clinical record).
@@ -49,6 +52,18 @@ STATUS_LABELS = {
 
 class BookingClash(DomainError):
     """The slot is taken: the message names who or what is already booked, and when."""
+
+
+class OutsideSessions(DomainError):
+    """The slot is free but outside the physician's sessions or the room's hours: ask first."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(
+            "Outside the usual hours: " + " ".join(reasons) + " Tick “Book anyway” to book it "
+            "all the same, or find a free slot.",
+            "book_anyway",
+        )
+        self.reasons = reasons
 
 
 class ScheduleBusy(DomainError):
@@ -155,20 +170,6 @@ def _check_slot(
         room = session.get(Room, slot.room_id)
         if room is None or not room.active:
             raise DomainError("Choose an open room.", "room_id")
-        local_start = slot.starts_at.astimezone(zone)
-        local_end = slot.ends_at.astimezone(zone)
-        start_minute = local_start.hour * 60 + local_start.minute
-        end_minute = (
-            (local_end.date() - local_start.date()).days * 24 * 60
-            + local_end.hour * 60
-            + local_end.minute
-        )
-        if start_minute < room.opens_at_minute or end_minute > room.closes_at_minute:
-            raise DomainError(
-                f"{room.name} is open {minutes_label(room.opens_at_minute)}–{minutes_label(room.closes_at_minute)}; "
-                "choose a time inside its hours.",
-                "start_time",
-            )
     clashes = find_clashes(session, slot, exclude_id)
     if clashes:
         raise clash_error(slot, clashes, zone)
@@ -176,6 +177,81 @@ def _check_slot(
 
 def minutes_label(minute_of_day: int) -> str:
     return f"{minute_of_day // 60:02d}:{minute_of_day % 60:02d}"
+
+
+def outside_reasons(session: Session, slot: Slot, kind: str, zone: ZoneInfo) -> list[str]:
+    """Why the slot lies outside the physician's sessions of ``kind`` or its room's hours.
+
+    Procedures belong in procedure sessions, visits in clinic sessions. A physician with no
+    sessions recorded at all (no weekly template, no dated exception) is not held to them:
+    their week has not been set up. Empty when the slot is inside both.
+    """
+    reasons = []
+    local_start = slot.starts_at.astimezone(zone)
+    local_end = slot.ends_at.astimezone(zone)
+    has_sessions = session.execute(
+        select(PhysicianSession.id)
+        .where(PhysicianSession.physician_id == slot.physician_id)
+        .union_all(
+            select(SessionException.id).where(SessionException.physician_id == slot.physician_id)
+        )
+        .limit(1)
+    ).first()
+    if has_sessions is not None:
+        spans = sessions.sessions_between(
+            session, local_start.date(), local_end.date(), zone, [slot.physician_id]
+        )
+        if not sessions.within_sessions(
+            spans, slot.physician_id, kind, slot.starts_at, slot.ends_at
+        ):
+            physician = session.get(StaffUser, slot.physician_id)
+            that_day = [
+                f"{s.starts_at.astimezone(zone):%H:%M}–{s.ends_at.astimezone(zone):%H:%M} "
+                f"{SESSION_KIND_LABELS[s.kind].lower()}"
+                for s in spans
+                if s.day == local_start.date()
+            ]
+            known = f" (that day: {', '.join(that_day)})" if that_day else " (none that day)"
+            what = "procedure" if kind == "procedures" else "clinic"
+            reasons.append(f"{physician.full_name} has no {what} session at that time{known}.")
+    if slot.room_id is not None:
+        room = session.get(Room, slot.room_id)
+        start_minute = local_start.hour * 60 + local_start.minute
+        end_minute = (
+            (local_end.date() - local_start.date()).days * 24 * 60
+            + local_end.hour * 60
+            + local_end.minute
+        )
+        if start_minute < room.opens_at_minute or end_minute > room.closes_at_minute:
+            reasons.append(
+                f"{room.name} is open {minutes_label(room.opens_at_minute)}–"
+                f"{minutes_label(room.closes_at_minute)}."
+            )
+    return reasons
+
+
+def _ask_or_audit(
+    session: Session, slot: Slot, kind: str, zone: ZoneInfo, book_anyway: bool
+) -> list[str]:
+    """Refuse a slot outside sessions or hours unless booked anyway; the reasons, if any."""
+    reasons = outside_reasons(session, slot, kind, zone)
+    if reasons and not book_anyway:
+        raise OutsideSessions(reasons)
+    return reasons
+
+
+def _audit_booked_anyway(
+    session: Session, booking: Booking, reasons: list[str], moved: bool
+) -> None:
+    """The audit row of a booking made or moved outside sessions or opening hours."""
+    if reasons:
+        record_event(
+            session,
+            "update" if moved else "create",
+            record_type="booking",
+            record_id=booking.id,
+            details={"booked_anyway": "outside sessions or opening hours", "reasons": reasons},
+        )
 
 
 def _flush_booking(
@@ -229,6 +305,8 @@ class NewBooking:
     follows_intervention_id: int | None = None
     # The desk's note for the day; never the clinical notes, which only the physician writes.
     desk_note: str | None = None
+    # Booked although outside the physician's sessions or the room's hours (audited).
+    book_anyway: bool = False
 
 
 def lock_schedule(session: Session) -> None:
@@ -301,6 +379,8 @@ def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
     if request.visit_kind is not None and request.visit_kind not in VISIT_KINDS:
         raise DomainError("Choose a known kind of visit.", "what")
     _check_slot(session, slot, zone)
+    kind = "procedures" if request.procedure_type_id is not None else "clinic"
+    reasons = _ask_or_audit(session, slot, kind, zone, request.book_anyway)
     referral = _patients_open_referral(session, request.referral_id, slot.patient_id)
     followed = _patients_intervention(session, request.follows_intervention_id, slot.patient_id)
     common = dict(
@@ -321,6 +401,7 @@ def book(session: Session, request: NewBooking, zone: ZoneInfo) -> Booking:
     else:
         booking = Visit(visit_kind=request.visit_kind, intervention=followed, **common)
     _flush_booking(session, slot, zone, new=booking)
+    _audit_booked_anyway(session, booking, reasons, moved=False)
     return booking
 
 
@@ -333,17 +414,21 @@ def reschedule(
     physician_id: int,
     room_id: int | None,
     zone: ZoneInfo,
+    book_anyway: bool = False,
 ) -> None:
-    """Move a booking to another time, physician or room, under the same clash rules."""
+    """Move a booking to another time, physician or room, under the same clash and session rules."""
     lock_schedule(session)
     check_version(booking, version)
     if booking.status not in ("scheduled", "checked_in"):
         raise DomainError(f"A {STATUS_LABELS[booking.status].lower()} booking cannot be moved.")
     slot = Slot(booking.patient_id, physician_id, room_id, starts_at, ends_at)
     _check_slot(session, slot, zone, exclude_id=booking.id)
+    kind = "procedures" if isinstance(booking, Intervention) else "clinic"
+    reasons = _ask_or_audit(session, slot, kind, zone, book_anyway)
     booking.starts_at, booking.ends_at = starts_at, ends_at
     booking.physician_id, booking.room_id = physician_id, room_id
     _flush_booking(session, slot, zone, exclude_id=booking.id)
+    _audit_booked_anyway(session, booking, reasons, moved=True)
 
 
 def too_early(booking: Booking, status: str, zone: ZoneInfo, now: datetime) -> str | None:
@@ -400,7 +485,10 @@ def change_status(
     zone: ZoneInfo,
     now: datetime | None = None,
 ) -> None:
-    """Check in (from the booking's day), cancel (with a reason) or mark a no-show (from its start)."""
+    """Check in (from the booking's day), cancel (with a reason) or mark a no-show (from its start).
+
+    A cancelled or missed procedure sends its referral back to triage when nothing else is booked.
+    """
     check_version(booking, version)
     if status not in TRANSITIONS[booking.status]:
         raise DomainError(
@@ -417,6 +505,8 @@ def change_status(
         raise DomainError("Say why the booking is cancelled.", "reason")
     booking.status = status
     booking.status_reason = (reason or "").strip() or None
+    if status in ("cancelled", "no_show") and isinstance(booking, Intervention):
+        referrals.follow_dropped_booking(session, booking)
     if status == "checked_in":
         # "Most recently seen first" on the patient list.
         session.get(Patient, booking.patient_id).last_seen_at = booking.starts_at

@@ -4,9 +4,6 @@ Every test that asks for ``app`` runs once on SQLite and, when ``TEST_DATABASE_U
 once more on PostgreSQL in a throwaway database created and dropped by this run.
 """
 
-import os
-import re
-import uuid
 from collections.abc import Iterator
 
 import flask_sqlalchemy.session
@@ -14,46 +11,22 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from clinic import create_app
 from clinic.extensions import db
 from clinic.models import StaffUser
-from clinic.services.identity import accounts
 from tests import factories
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-PASSWORD = "quiet harbour lantern 2917"
-BACKENDS = ["sqlite", "postgresql"]
-
-
-def skip_without_postgres() -> None:
-    """Skip a PostgreSQL test when no server is named; in CI (CLINIC_REQUIRE_POSTGRES), fail."""
-    if os.environ.get("CLINIC_REQUIRE_POSTGRES"):
-        pytest.fail("CLINIC_REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not")
-    pytest.skip(
-        "PostgreSQL tests need TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1/postgres"
-    )
-
-
-def create_throwaway_database(base_url: str) -> str:
-    url = make_url(base_url).set(drivername="postgresql+psycopg")
-    name = f"clinic_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
+from tests.helpers.app import (
+    BACKENDS,
+    TEST_DATABASE_URL,
+    create_throwaway_database,
+    drop_database,
+    make_app,
+    make_user,
+    sign_in,
+    skip_without_postgres,
+)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -72,15 +45,6 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def backend(database_url: str) -> str:
     return make_url(database_url).get_backend_name()
-
-
-def make_app(database_url: str, instance_path: str, **overrides) -> Flask:
-    config = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "t" * 40}
-    config.update(overrides)
-    os.environ.setdefault("CLINIC_ENV", "testing")
-    app = create_app(config)
-    app.instance_path = instance_path
-    return app
 
 
 @pytest.fixture(scope="session")
@@ -134,41 +98,6 @@ def runner(app: Flask, db_session: Session):
     return app.test_cli_runner()
 
 
-CSRF_PATTERN = re.compile(
-    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
-)
-
-
-def csrf_token(client: FlaskClient, url: str = "/login") -> str:
-    """The CSRF token of the form on ``url``, as a browser would send it back."""
-    html = client.get(url).get_data(as_text=True)
-    match = CSRF_PATTERN.search(html)
-    assert match, f"no CSRF token on {url}"
-    return match.group(1) or match.group(2)
-
-
-def make_user(session: Session, role: str, username: str | None = None, **kwargs) -> StaffUser:
-    user = accounts.create_user(
-        session,
-        username or f"{role.replace('_', '')}{uuid.uuid4().hex[:6]}",
-        kwargs.pop("full_name", f"Test {role}"),
-        role,
-        kwargs.pop("password", PASSWORD),
-    )
-    session.commit()
-    return user
-
-
-def sign_in(
-    client: FlaskClient, username: str, password: str = PASSWORD, next_url: str | None = None
-):
-    url = "/login" + (f"?next={next_url}" if next_url else "")
-    return client.post(
-        url,
-        data={"username": username, "password": password, "csrf_token": csrf_token(client)},
-    )
-
-
 @pytest.fixture
 def login(client: FlaskClient, db_session: Session):
     """``login(role)`` creates a user with that role and signs the test client in as them."""
@@ -219,3 +148,7 @@ def page_records(db_session: Session) -> dict[str, int]:
         "device_id": device.id,
         "referral_id": referral.id,
     }
+
+
+# Fixtures that tests of several layers share, defined beside what they need.
+from tests.helpers.round_trip import empty_clinic, its_own_session  # noqa: E402, F401

@@ -9,8 +9,6 @@ failing test leaves a screenshot in tests/browser/screenshots/.
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
@@ -18,7 +16,8 @@ from werkzeug.serving import make_server
 
 from clinic.extensions import db
 from clinic.services.identity import accounts
-from tests.conftest import (
+from tests.browser.helpers.live import PASSWORD, ROLES, SCREENSHOTS, LiveServer
+from tests.helpers.app import (
     BACKENDS,
     TEST_DATABASE_URL,
     create_throwaway_database,
@@ -28,19 +27,6 @@ from tests.conftest import (
 )
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).parent / "screenshots"
-PASSWORD = "amber meadow compass 4471"
-ROLES = ("front_desk", "physician", "manager", "admin")
-
-
-@dataclass
-class LiveServer:
-    url: str
-    app: object
-    backend: str
-
-    def username(self, role: str) -> str:
-        return role.replace("_", "")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -139,16 +125,3 @@ def page(browser, live_server, request):
         page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
     context.close()
     assert not problems, f"console errors or missing assets: {problems}"
-
-
-def snap(page, name: str) -> None:
-    """Keep a screenshot of a page for people to look at (tests/browser/screenshots/)."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page, live_server: LiveServer, role: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("Username").fill(live_server.username(role))
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()

@@ -26,17 +26,14 @@ from clinic import demo
 from clinic.extensions import db
 from clinic.services.identity import accounts
 from clinic.services.identity.audit import COMMAND_LINE, act_as
-from tests.browser.conftest import PASSWORD, ROLES, LiveServer, sign_in, snap
-from tests.browser.test_referrals import add_overdue_referral
-from tests.conftest import make_app
+from tests.browser.helpers.accessibility import violations
+from tests.browser.helpers.live import PASSWORD, ROLES, LiveServer, sign_in, snap
+from tests.browser.helpers.referrals import add_overdue_referral
+from tests.helpers.app import make_app
 from tests.pages import BY_ENDPOINT, HTML, example_records, pages_for
 
 pytestmark = pytest.mark.browser
 
-AXE_OPTIONS = {
-    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
-    "resultTypes": ["violations"],
-}
 DEMO_PATIENTS = 24
 # The demo's first physician signs in as the physician, so the worklist and the schedule are theirs.
 DEMO_PHYSICIAN = demo.PHYSICIANS[0][0]
@@ -92,17 +89,6 @@ def records(live_server) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def axe() -> Axe:
     return Axe()
-
-
-def violations(axe: Axe, page) -> list[str]:
-    """axe-core's WCAG A/AA violations on the page, one line per element: rule, element, why."""
-    found = []
-    for violation in axe.run(page, options=AXE_OPTIONS).response["violations"]:
-        for node in violation["nodes"]:
-            target = " ".join(str(part) for part in node["target"])
-            summary = " ".join((node.get("failureSummary") or "").split())
-            found.append(f"{violation['id']} on {page.url}: {target}: {summary}")
-    return found
 
 
 def record_pages_linked(page, live_server, role: str) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from clinic.extensions import db
 from clinic.models import Room, StaffUser
-from tests.browser.conftest import sign_in, snap
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 

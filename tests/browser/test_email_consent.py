@@ -4,7 +4,7 @@ patient's page; the form fits a 360-pixel-wide phone without sideways scrolling.
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in, snap
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 

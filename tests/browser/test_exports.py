@@ -13,7 +13,7 @@ from sqlalchemy import select
 from clinic import clock
 from clinic.extensions import db
 from clinic.models import Patient
-from tests.browser.conftest import sign_in, snap
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 

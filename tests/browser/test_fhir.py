@@ -13,7 +13,7 @@ from clinic import clock
 from clinic.extensions import db
 from clinic.models import Intervention, PainScore, ProcedureType, StaffUser
 from clinic.services.patients import PatientDetails, register_patient
-from tests.browser.conftest import sign_in
+from tests.browser.helpers.live import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from clinic.extensions import db
 from clinic.models import Room, StaffUser
-from tests.browser.conftest import sign_in, snap
+from tests.browser.helpers.front_desk import register
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 
@@ -35,20 +36,6 @@ def clinic_rooms_and_physicians(live_server):
                 StaffUser(username="dr.browser", full_name="Dr. Bea Browser", role="physician")
             )
             db.session.commit()
-
-
-def register(page, first: str, last: str, born: str) -> str:
-    page.goto("/patients")
-    page.get_by_role("link", name="Register a patient").click()
-    page.get_by_label("First name").fill(first)
-    page.get_by_label("Last name").fill(last)
-    page.get_by_label("Date of birth").fill(born)
-    page.get_by_label("Sex").select_option("female")
-    page.get_by_label("Primary condition").select_option("herniated_disc")
-    page.get_by_label("Phone").fill("555-010-2020")
-    page.get_by_role("button", name="Register").click()
-    expect(page.get_by_text(f"Registered {first} {last} with MRN")).to_be_visible()
-    return page.get_by_role("heading", level=1).inner_text().split("MRN ")[1].strip()
 
 
 def fill_booking(

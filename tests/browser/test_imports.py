@@ -9,7 +9,7 @@ from sqlalchemy import select
 from clinic.extensions import db
 from clinic.models import Room, StaffUser
 from clinic.services.interchange.imports import COLUMNS
-from tests.browser.conftest import sign_in, snap
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from clinic.extensions import db
 from clinic.models import Drug, Intervention, MedicationGiven, Patient, ProcedureType, StaffUser
-from tests.browser.conftest import sign_in, snap
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 
@@ -140,9 +140,7 @@ def _esi_il_id(live_server) -> str:
         )
 
 
-def test_admin_keeps_the_drug_catalogue_and_a_manager_compares_relief_by_steroid(
-    page, live_server
-):
+def test_admin_keeps_the_drug_catalogue_and_a_manager_compares_relief_by_steroid(page, live_server):
     sign_in(page, live_server, "admin")
     page.goto("/admin/drugs")
     expect(page.get_by_role("table").first).to_contain_text("dexamethasone")

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from clinic import clock
 from clinic.extensions import db
 from clinic.models import Intervention, PainScore, Patient, ProcedureType, Room, StaffUser
-from tests.browser.conftest import sign_in, snap
-from tests.browser.test_accessibility import violations
-from tests.browser.test_self_report import no_sideways_scroll, pdf_pages
+from tests.browser.helpers.accessibility import violations
+from tests.browser.helpers.live import sign_in, snap
+from tests.browser.helpers.self_report import no_sideways_scroll, pdf_pages
 
 pytestmark = pytest.mark.browser
 

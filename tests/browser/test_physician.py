@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from clinic.extensions import db
 from clinic.models import Intervention, Patient, ProcedureType, StaffUser
-from tests.browser.conftest import sign_in, snap
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 

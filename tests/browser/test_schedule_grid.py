@@ -18,7 +18,7 @@ from clinic.models import (
     StaffUser,
 )
 from clinic.services.patients import PatientDetails, register_patient
-from tests.browser.conftest import sign_in, snap
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 

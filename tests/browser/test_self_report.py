@@ -12,23 +12,14 @@ from sqlalchemy import select
 
 from clinic.extensions import db
 from clinic.models import Intervention, Patient
-from tests.browser.conftest import sign_in, snap
-from tests.browser.test_accessibility import violations
-from tests.browser.test_worklist import seed_calls
+from tests.browser.helpers.accessibility import violations
+from tests.browser.helpers.live import sign_in, snap
+from tests.browser.helpers.self_report import no_sideways_scroll, pdf_pages
+from tests.browser.helpers.worklist import seed_calls
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 360, "height": 740}
-
-
-def pdf_pages(page, paper: str) -> int:
-    """How many pages the browser prints the open page on, on ``paper`` (A4 or Letter)."""
-    pdf = page.pdf(format=paper, print_background=False)
-    return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
-
-
-def no_sideways_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_print_the_sheet_answer_on_a_phone_and_the_call_is_done(page, browser, live_server):

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ROLES, sign_in, snap
+from tests.browser.helpers.live import ROLES, sign_in, snap
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from clinic.extensions import db
 from clinic.models import Intervention, Patient, PhysicianSession, Room, StaffUser
-from tests.browser.conftest import sign_in, snap
-from tests.browser.test_front_desk import register
+from tests.browser.helpers.front_desk import register
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from clinic.extensions import db
 from clinic.models import Intervention, ProcedureType, Room, StaffUser, Visit
 from clinic.services.devices import DeviceDetails, register_device
 from clinic.services.patients import PatientDetails, register_patient
-from tests.browser.conftest import sign_in, snap
+from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 

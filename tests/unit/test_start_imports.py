@@ -1,0 +1,89 @@
+"""Creating the app, and serving the sign-in page, import only what every request needs.
+
+scipy, matplotlib, fhir.resources, zxcvbn, argon2 and alembic (with Flask-Migrate) are imported
+where they are used: a chart, a relief computation, a FHIR export, a password change, a sign-in,
+``flask db``. Each check runs in a fresh interpreter, so other tests' imports do not count.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFERRED = ("scipy", "matplotlib", "fhir.resources", "zxcvbn", "argon2", "alembic", "flask_migrate")
+
+PROBE = """
+import json, sys
+from clinic import create_app
+app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": %(url)r, "SECRET_KEY": "t" * 40})
+after_create = sorted(m for m in %(deferred)r if m in sys.modules)
+app.instance_path = %(instance)r
+response = app.test_client().get("/login")
+after_login = sorted(m for m in %(deferred)r if m in sys.modules)
+after_use = None
+if %(use)r:
+    from clinic.services.identity.accounts import passwords, password_problem
+    passwords.hash("quiet harbour lantern 2917")
+    password_problem("quiet harbour lantern 2917")
+    with app.app_context():
+        app.extensions["migrate"].migrate.get_config()
+    after_use = sorted(m for m in %(deferred)r if m in sys.modules)
+print(json.dumps([response.status_code, after_create, after_login, after_use]))
+"""
+
+
+def probe(tmp_path, use: bool = False) -> list:
+    script = PROBE % {
+        "url": f"sqlite:///{tmp_path / 'clinic.db'}",
+        "deferred": DEFERRED,
+        "instance": str(tmp_path / "instance"),
+        "use": use,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"CLINIC_ENV": "testing", "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_creating_the_app_and_the_sign_in_page_import_no_heavy_package(tmp_path):
+    status, after_create, after_login, _ = probe(tmp_path)
+    assert status == 200
+    assert after_create == []
+    assert after_login == []
+
+
+def test_the_deferred_packages_load_when_used(tmp_path):
+    """The probe can see an import: hashing, the password check and Flask-Migrate load theirs."""
+    *_, after_use = probe(tmp_path, use=True)
+    assert {"argon2", "zxcvbn", "alembic", "flask_migrate"} <= set(after_use)
+
+
+@pytest.mark.parametrize("command", [["--help"], ["db", "--help"]])
+def test_the_command_line_lists_the_db_group(tmp_path, command):
+    """``flask --help`` lists ``db`` without importing it; ``flask db --help`` imports it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "clinic", *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            "CLINIC_ENV": "testing",
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+        },
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    if command == ["--help"]:
+        assert "Perform database migrations." in done.stdout
+    else:
+        assert "upgrade" in done.stdout and "downgrade" in done.stdout

@@ -1,0 +1,141 @@
+"""Hostile or out-of-range input answers 4xx with a message that says what to fix, never a 500."""
+
+import pytest
+from sqlalchemy import func, select
+
+from clinic.models import Patient
+from tests.factories import PatientFactory
+from tests.helpers.app import csrf_token
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/patients/2147483648",
+        "/patients/9223372036854775808",
+        "/schedule/bookings/9223372036854775808",
+        "/admin/users/2147483648",
+        "/referrals/99999999999999999999",
+    ],
+)
+def test_an_id_beyond_the_columns_range_is_not_found(client, login, url):
+    login("admin")
+    assert client.get(url).status_code == 404
+
+
+def test_the_largest_id_a_column_holds_is_still_looked_up(client, login):
+    login("admin")
+    assert client.get("/patients/2147483647").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["q=a%00b", "q=%01", "q=x%7F", "page=1%00"],
+)
+def test_a_control_character_in_a_query_is_refused_naming_the_parameter(client, login, query):
+    login("front_desk")
+    response = client.get(f"/patients?{query}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    name = query.split("=")[0]
+    assert f"The parameter “{name}” holds a control character" in page
+
+
+def test_tab_and_line_breaks_in_a_search_are_still_searched(client, login, db_session):
+    PatientFactory(first_name="Ada", last_name="Lovelace")
+    login("front_desk")
+    db_session.commit()
+    response = client.get("/patients?q=Lovelace%09")
+    assert response.status_code == 200
+    assert "Lovelace" in response.get_data(as_text=True)
+
+
+def test_a_control_character_in_a_form_field_is_refused_and_nothing_saved(
+    client, login, db_session
+):
+    login("front_desk")
+    token = csrf_token(client, "/patients/new")
+    response = client.post(
+        "/patients/new",
+        data={
+            "csrf_token": token,
+            "first_name": "Nul\x00l",
+            "last_name": "Person",
+            "date_of_birth": "1970-01-01",
+            "sex": "female",
+            "condition": "other",
+        },
+    )
+    assert response.status_code == 400
+    assert "The field “first_name” holds a control character" in response.get_data(as_text=True)
+    assert db_session.execute(select(func.count()).select_from(Patient)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    ("month", "message"),
+    [
+        ("not-a-month", "The month must be written YYYY-MM, e.g. 2026-11"),
+        ("2026-13", "The month must be written YYYY-MM"),
+        ("0001-01", "The month must be between 1900-01-01 and 9998-12-31"),
+    ],
+)
+def test_a_month_the_home_page_cannot_show_is_a_400_that_says_why(client, login, month, message):
+    login("manager")
+    response = client.get(f"/?month={month}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
+def test_the_earliest_month_and_a_month_to_come_are_shown(client, login):
+    login("manager")
+    assert client.get("/?month=1900-01").status_code == 200
+    assert client.get("/?month=9998-12").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("date=9999-12-31", "The date must be between 1900-01-01 and 9998-12-31"),
+        ("date=0001-01-01&view=week", "The date must be between 1900-01-01 and 9998-12-31"),
+        ("date=31/12/2026", "The date must be written YYYY-MM-DD"),
+    ],
+)
+def test_a_schedule_date_it_cannot_show_is_a_400_that_says_why(client, login, query, message):
+    login("front_desk")
+    response = client.get(f"/schedule?{query}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["date=1900-01-01&view=week", "date=9998-12-31&view=week"])
+def test_the_schedule_shows_the_first_and_last_weeks_it_can(client, login, query):
+    login("front_desk")
+    assert client.get(f"/schedule?{query}").status_code == 200
+
+
+def test_an_export_filter_beyond_the_calendar_gets_the_page_not_a_broken_stream(client, login):
+    login("manager")
+    response = client.get("/exports/schedule.csv?to=9999-12-31")
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
+    assert "Dates run from 1900-01-01 to 9998-12-31" in response.get_data(as_text=True)
+
+
+def test_a_date_typed_beyond_the_calendar_is_refused_with_the_input_kept(client, login):
+    login("front_desk")
+    token = csrf_token(client, "/patients/new")
+    response = client.post(
+        "/patients/new",
+        data={
+            "csrf_token": token,
+            "first_name": "Ada",
+            "last_name": "Farfuture",
+            "date_of_birth": "9999-12-31",
+            "sex": "female",
+            "condition": "other",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Dates run from 1900-01-01 to 9998-12-31" in page
+    assert 'value="Farfuture"' in page

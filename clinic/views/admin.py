@@ -393,4 +393,3 @@ def remove_session():
     if saved:
         flash(f"Removed: {removed}.", "success")
     return redirect(url_for("admin.sessions"))
-

@@ -598,3 +598,14 @@ def test_the_board_sends_the_same_number_of_statements_however_many_referrals(
     few = board_statements(3)
     assert few > 0
     assert board_statements(27) == few  # 30 referrals on the board now
+
+
+def test_the_board_and_the_schedule_lead_to_the_slot_finder(client, login, db_session):
+    referral = ReferralFactory(status="triaged")
+    login("front_desk")
+    db_session.commit()
+    board = client.get("/referrals").get_data(as_text=True)
+    finder = f"/schedule/find?patient={referral.patient.mrn}&amp;referral_id={referral.id}"
+    assert finder in board
+    assert client.get(finder.replace("&amp;", "&")).status_code == 200
+    assert "/schedule/find?from=" in client.get("/schedule").get_data(as_text=True)

@@ -5,6 +5,7 @@ once more on PostgreSQL in a throwaway database created and dropped by this run.
 """
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 
 import flask_sqlalchemy.session
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from clinic.extensions import db
-from clinic.models import StaffUser
+from clinic.models import ScsDevice, StaffUser
 from tests import factories
 from tests.helpers.app import (
     BACKENDS,
@@ -27,6 +28,7 @@ from tests.helpers.app import (
     sign_in,
     skip_without_postgres,
 )
+from tests.pages import SAMPLE_IDS
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -114,12 +116,7 @@ def login(client: FlaskClient, db_session: Session):
 @pytest.fixture
 def page_records(db_session: Session) -> dict[str, int]:
     """The records the page list's URLs point at (tests/pages.py): a patient, a staff account,
-    bookings, a room, a stimulator, a referral; shared by the role, fuzz and page tests."""
-    from datetime import date, timedelta
-
-    from clinic.models import ScsDevice
-    from tests.pages import SAMPLE_IDS
-
+    bookings, a room, a stimulator, a referral, a block; shared by the role and fuzz tests."""
     patient = factories.PatientFactory()
     staff = make_user(db_session, "front_desk")
     booking = factories.VisitFactory(patient=patient)
@@ -136,6 +133,11 @@ def page_records(db_session: Session) -> dict[str, int]:
     )
     db_session.add(device)
     referral = factories.ReferralFactory(patient=patient)
+    block = factories.InterventionFactory(
+        patient=patient,
+        procedure_type=factories.procedure_type("MBB"),
+        starts_at=booking.starts_at + timedelta(hours=4),
+    )
     db_session.commit()
     return {
         **SAMPLE_IDS,  # the rooms, procedures and eligibility rules the migrations create
@@ -147,6 +149,9 @@ def page_records(db_session: Session) -> dict[str, int]:
         "room_id": room.id,
         "device_id": device.id,
         "referral_id": referral.id,
+        "intervention_patient_id": patient.id,
+        "block_id": block.id,
+        "block_patient_id": patient.id,
     }
 
 

@@ -5,23 +5,14 @@ there fails ``test_every_route_is_in_the_matrix``, so nobody ships a page withou
 may see it.
 """
 
-from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
 
 from clinic.extensions import db
-from clinic.models import ROLES, AuditEvent, ScsDevice
-from tests.factories import (
-    InterventionFactory,
-    PatientFactory,
-    ReferralFactory,
-    RoomFactory,
-    VisitFactory,
-    procedure_type,
-)
-from tests.helpers.app import csrf_token, make_user
+from clinic.models import ROLES, AuditEvent
+from tests.helpers.app import csrf_token
 from tests.pages import (
     ACTION,
     BY_ENDPOINT,
@@ -47,44 +38,9 @@ def case_id(case: tuple[str, str]) -> str:
 
 
 @pytest.fixture
-def records(db_session) -> dict[str, int]:
-    """The records the page list's URLs point at: a patient, a staff account, bookings…"""
-    patient = PatientFactory()
-    staff = make_user(db_session, "front_desk")
-    booking = VisitFactory(patient=patient)
-    intervention = InterventionFactory(
-        patient=patient, starts_at=booking.starts_at + timedelta(hours=2)
-    )
-    room = RoomFactory()
-    device = ScsDevice(
-        patient=patient,
-        manufacturer="Abbott",
-        model="Proclaim XR",
-        serial_number="MATRIX-0001",
-        implanted_on=date(2024, 1, 15),
-    )
-    db_session.add(device)
-    referral = ReferralFactory(patient=patient)
-    block = InterventionFactory(
-        patient=patient,
-        procedure_type=procedure_type("MBB"),
-        starts_at=booking.starts_at + timedelta(hours=4),
-    )
-    db_session.commit()
-    return {
-        **SAMPLE_IDS,  # the rooms, procedures and eligibility rules the migrations create
-        "patient_id": patient.id,
-        "user_id": staff.id,
-        "booking_id": booking.id,
-        "intervention_id": intervention.id,
-        "visit_id": booking.id,
-        "room_id": room.id,
-        "device_id": device.id,
-        "referral_id": referral.id,
-        "intervention_patient_id": patient.id,
-        "block_id": block.id,
-        "block_patient_id": patient.id,
-    }
+def records(page_records) -> dict[str, int]:
+    """The records the page list's URLs point at (tests/conftest.py: ``page_records``)."""
+    return page_records
 
 
 def url_for_endpoint(endpoint: str, records: dict[str, int]) -> str:

@@ -2,7 +2,7 @@
 
 import random
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from clinic import clock
@@ -100,6 +100,10 @@ def seed_demo(
     clinic.flush()
     diary_entries, _ = add_self_report(session, seed, today, link_key)
     clinic.written["diary_entry"] = diary_entries
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics for the tables just filled: without them PostgreSQL plans the call
+        # list that picks whom to remind as if they were empty (minutes instead of milliseconds).
+        session.execute(text("ANALYZE booking, intervention, patient, pain_score, follow_up_call"))
     clinic.written["email_consent"] = add_email_consent(session, seed, today, link_key)
     # Links come from both steps: the self-report histories and those due a reminder today.
     clinic.written["self_report_link"] = session.execute(

@@ -13,11 +13,12 @@ from sqlalchemy import select
 from clinic import clock
 from clinic.extensions import db
 from clinic.models import Patient
+from clinic.services.interchange.csvio import PATIENTS_COLUMNS
 from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 
-HEADER = "mrn,first_name,last_name,date_of_birth,sex,phone,email,condition"
+HEADER = ",".join(PATIENTS_COLUMNS)  # the patients file, consent columns included
 
 
 def seed_patients(live_server) -> None:

@@ -9,13 +9,16 @@ from sqlalchemy import select
 from clinic.extensions import db
 from clinic.models import Room, StaffUser
 from clinic.services.interchange.imports import COLUMNS
+from clinic.services.interchange.imports.report import OPTIONAL_COLUMNS
 from tests.browser.helpers.live import sign_in, snap
 
 pytestmark = pytest.mark.browser
 
 
 def csv_file(name: str, kind: str, rows: list[str]) -> dict:
-    text = "\r\n".join([",".join(COLUMNS[kind]), *rows]) + "\r\n"
+    """A file as a spreadsheet of the first round writes it: without the later, optional columns."""
+    header = [name for name in COLUMNS[kind] if name not in OPTIONAL_COLUMNS.get(kind, ())]
+    text = "\r\n".join([",".join(header), *rows]) + "\r\n"
     return {"name": name, "mimeType": "text/csv", "buffer": text.encode("utf-8")}
 
 

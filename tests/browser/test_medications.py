@@ -67,8 +67,9 @@ def steroid_history(live_server):
             patient=patient,
             physician=physician,
             procedure_type=esi,
-            starts_at=_at(today, 7),
-            ends_at=_at(today, 7) + timedelta(minutes=30),
+            # 13:00, clear of the other journeys' bookings of the same physician today.
+            starts_at=_at(today, 13),
+            ends_at=_at(today, 13) + timedelta(minutes=30),
             status="checked_in",
         )
         db.session.add_all([patient, checked_in])

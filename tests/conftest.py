@@ -156,4 +156,5 @@ def page_records(db_session: Session) -> dict[str, int]:
 
 
 # Fixtures that tests of several layers share, defined beside what they need.
+from tests.helpers.imports import catalogue  # noqa: E402, F401
 from tests.helpers.round_trip import empty_clinic, its_own_session  # noqa: E402, F401

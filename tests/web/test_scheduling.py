@@ -387,7 +387,7 @@ def test_the_day_view_makes_the_same_number_of_queries_however_many_bookings(
 ):
     login("physician")
     db_session.commit()
-    from tests.test_statement_count import count_statements
+    from tests.helpers.statement_count import count_statements
 
     def day_page_statements(n: int) -> int:
         for i in range(n):

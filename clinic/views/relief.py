@@ -8,7 +8,7 @@ from clinic.forms.relief import ALL, COMMON_THRESHOLDS, ReliefFilterForm
 from clinic.models import CONDITION_LABELS, Drug, ProcedureType, StaffUser
 from clinic.security import role_required
 from clinic.services.filters import NO_STEROID, ReportFilters
-from clinic.services.relief import blocks, reports
+from clinic.services.relief import blocks, charts, reports
 from clinic.services.relief.rules import format_percent
 
 bp = Blueprint("relief", __name__, url_prefix="/reports")
@@ -138,7 +138,7 @@ def relief():
     summaries = report.summaries
     charted = [s for s in summaries if s.km is not None]
     args = query_args(form)
-    width, height = reports.chart_size(len(charted))
+    width, height = charts.chart_size(len(charted))
     return render_template(
         "relief/relief.html",
         form=form,
@@ -151,8 +151,8 @@ def relief():
         grouped_by=reports.GROUPINGS[form.group_by.data],
         selection=filter_words(form),
         chart_url=url_for("relief.relief_chart", **args),
-        chart_width=round(width * reports.CHART_DPI),
-        chart_height=round(height * reports.CHART_DPI),
+        chart_width=round(width * charts.CHART_DPI),
+        chart_height=round(height * charts.CHART_DPI),
         thresholds=COMMON_THRESHOLDS,
         threshold_links={
             t: url_for("relief.relief", **{**args, "threshold": str(t)}) for t in COMMON_THRESHOLDS
@@ -170,7 +170,7 @@ def relief_chart():
     # The figures the page computed and kept, read back (computed here only if the data changed).
     summaries = reports.relief_summary(db.session, report_filters(form), form.group_by.data)
     db.session.commit()
-    svg = reports.relief_chart_svg(summaries, float(form.threshold.data), form.group_by.data)
+    svg = charts.relief_chart_svg(summaries, float(form.threshold.data), form.group_by.data)
     response = Response(svg, mimetype="image/svg+xml")
     # An image document: its own styles are inline (matplotlib), and it may run nothing.
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"

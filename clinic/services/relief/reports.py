@@ -52,7 +52,6 @@ from clinic.services.relief import rules as relief
 from clinic.services.relief import sums as relief_sums
 
 # The report's chart, drawn from its figures: named here for the page that shows both.
-from clinic.services.relief.charts import CHART_DPI, chart_size, relief_chart_svg  # noqa: F401
 
 if TYPE_CHECKING:
     import numpy as np

@@ -138,7 +138,7 @@ def test_a_physician_registers_a_device_and_records_its_programming(page, live_s
     expect(page.get_by_label("Physician")).to_have_value(re.compile(r"\d+"))
     page.get_by_label("Room").select_option(label=seeded["room"])
     page.get_by_label("Date", exact=True).fill(seeded["today"].isoformat())
-    page.get_by_label("Start").fill("07:05")
+    page.get_by_label("Start").fill("15:05")
     page.get_by_label("Duration (minutes)").fill("20")
     page.get_by_label("Program slot").fill("3")
     page.get_by_label("Paradigm").select_option(label="Burst")
@@ -159,7 +159,7 @@ def test_a_physician_registers_a_device_and_records_its_programming(page, live_s
     expect(page.get_by_label("Amplitude (mA)")).to_be_focused()
     expect(page.get_by_label("Active contacts and polarity")).to_have_value("1+ 2- 3+")
     expect(page.get_by_label("Notes")).to_have_value("Coverage of the left leg improved")
-    expect(page.get_by_label("Start")).to_have_value("07:05")
+    expect(page.get_by_label("Start")).to_have_value("15:05")
     expect(page.get_by_text("No programming recorded for this device.")).to_be_visible()
     page.keyboard.press("Control+A")
     page.keyboard.type("2.75")
@@ -172,7 +172,7 @@ def test_a_physician_registers_a_device_and_records_its_programming(page, live_s
     row = table.get_by_role("row").nth(1)
     for shown in (
         seeded["today"].isoformat(),
-        "07:05",
+        "15:05",
         "Burst",
         "2.75",
         "40",

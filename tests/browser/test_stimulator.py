@@ -192,8 +192,9 @@ def test_a_physician_registers_a_device_and_records_its_programming(page, live_s
     snap(page, "stimulator-history-print")
     page.emulate_media(media="screen")
 
-    # The visit it booked is on the schedule, completed.
-    page.goto(f"/schedule?date={seeded['today'].isoformat()}")
+    # The visit it booked is on the schedule, completed (the physician's own column: other
+    # journeys add physicians, and the grid shows eight a screen).
+    page.goto(f"/schedule?date={seeded['today'].isoformat()}&physician=physician")
     expect(page.get_by_role("table")).to_contain_text(seeded["name"].split()[-1])
 
 

@@ -14,6 +14,7 @@ from clinic.services.followup import diary, links
 from clinic.services.followup.diary import DiaryPoint, judge_diary
 from tests.factories import InterventionFactory, procedure_type
 from tests.helpers.app import csrf_token
+from tests.helpers.exports import cli_bytes, records
 
 BLOCK_DAY = date(2026, 3, 10)
 COMPLETED = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
@@ -333,21 +334,17 @@ def test_a_late_blocks_diary_runs_past_midnight_before_the_next_days_question(
     assert "How is your pain right now?" in html and "diary" not in html
 
 
-def test_two_blocks_whose_diaries_peaked_at_80_percent_open_the_first_rfa(db_session):
-    # Their day-after follow-up scores (NRS 4 of baseline 8: 50%) would not; the diary decides
-    # a diagnostic block where it has one (docs/rules.md, Repeat eligibility).
-    from clinic.models import PainScore
-    from clinic.services.relief.timeline import patient_outcomes
-
+def two_blocks_scored_50_percent_the_day_after(db_session):
+    """Two medial branch blocks of L4-L5, two weeks apart, each with a day-after phone score of
+    NRS 4 of baseline 8 (50%): too little for the RFA rule's 80%."""
     first = block(spinal_level="L4-L5")
-    two_weeks = timedelta(days=14)
     second = InterventionFactory(
         procedure_type=procedure_type("MBB"),
         status="completed",
-        performed_on=BLOCK_DAY + two_weeks,
+        performed_on=BLOCK_DAY + TWO_WEEKS,
         baseline_nrs=8,
-        starts_at=COMPLETED + two_weeks - timedelta(minutes=30),
-        ends_at=COMPLETED + two_weeks,
+        starts_at=COMPLETED + TWO_WEEKS - timedelta(minutes=30),
+        ends_at=COMPLETED + TWO_WEEKS,
         patient=first.patient,
         physician=first.physician,
         spinal_level="L4-L5",
@@ -363,14 +360,11 @@ def test_two_blocks_whose_diaries_peaked_at_80_percent_open_the_first_rfa(db_ses
             )
         )
     db_session.flush()
+    return first, second
 
-    def rfa(today):
-        outcomes = patient_outcomes(db_session, first.patient_id, today)
-        return next(a for a in outcomes.eligibility if a.target_code == "RFA")
 
-    today = BLOCK_DAY + timedelta(days=30)
-    assert not rfa(today).eligible
-    for intervention, later in ((first, timedelta(0)), (second, two_weeks)):
+def write_diaries_peaking_at_87_percent(db_session, first, second) -> None:
+    for intervention, later in ((first, timedelta(0)), (second, TWO_WEEKS)):
         for minutes, nrs in ((0, 3), (30, 1)):  # a peak of 87.5%
             db_session.add(
                 DiaryEntry(
@@ -382,4 +376,55 @@ def test_two_blocks_whose_diaries_peaked_at_80_percent_open_the_first_rfa(db_ses
                 )
             )
     db_session.flush()
+
+
+TWO_WEEKS = timedelta(days=14)
+
+
+def test_two_blocks_whose_diaries_peaked_at_80_percent_open_the_first_rfa(db_session):
+    # Their day-after follow-up scores (NRS 4 of baseline 8: 50%) would not; the diary decides
+    # a diagnostic block where it has one (docs/rules.md, Repeat eligibility).
+    from clinic.services.relief.timeline import patient_outcomes
+
+    first, second = two_blocks_scored_50_percent_the_day_after(db_session)
+
+    def rfa(today):
+        outcomes = patient_outcomes(db_session, first.patient_id, today)
+        return next(a for a in outcomes.eligibility if a.target_code == "RFA")
+
+    today = BLOCK_DAY + timedelta(days=30)
+    assert not rfa(today).eligible
+    write_diaries_peaking_at_87_percent(db_session, first, second)
     assert rfa(today).eligible
+
+
+def test_the_exports_judge_a_block_by_its_diary_as_the_patient_page_does(
+    db_session, runner, move_clock
+):
+    # outcomes: the diary makes each block a responder at the 80% threshold, where its 50%
+    # day-after score would not, and opens the RFA; eligibility says the same, but only as of
+    # a day the diaries had been written.
+    first, second = two_blocks_scored_50_percent_the_day_after(db_session)
+    move_clock(COMPLETED + timedelta(days=30))
+
+    def outcomes() -> dict[str, dict[str, str]]:
+        rows = records(cli_bytes(runner, "outcomes", "--threshold", "80"))
+        return {row["intervention_id"]: row for row in rows}
+
+    def rfa_eligible(as_of: date) -> str:
+        rows = records(cli_bytes(runner, "eligibility", "--on", as_of.isoformat()))
+        return next(row for row in rows if row["procedure_code"] == "RFA")["eligible"]
+
+    before = outcomes()
+    assert [before[str(i.id)]["responder"] for i in (first, second)] == ["false", "false"]
+    assert rfa_eligible(BLOCK_DAY + timedelta(days=30)) == "false"
+
+    write_diaries_peaking_at_87_percent(db_session, first, second)
+    after = outcomes()
+    assert [after[str(i.id)]["responder"] for i in (first, second)] == ["true", "true"]
+    # The day-based figures still read the follow-up scores alone.
+    assert after[str(first.id)]["best_relief_pct"] == "50.0"
+    assert after[str(first.id)]["relief_days"] == ""
+    assert rfa_eligible(BLOCK_DAY + timedelta(days=30)) == "true"
+    # As of the day before the second block, its diary had not been written.
+    assert rfa_eligible(BLOCK_DAY + TWO_WEEKS - timedelta(days=1)) == "false"

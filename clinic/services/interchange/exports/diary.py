@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 
-from clinic.models import DiaryEntry
 from clinic.services.filters import ReportFilters
 from clinic.services.interchange.exports.reading import (
     booking,
+    diary_entry,
     intervention,
     not_archived,
     on_dates,
@@ -19,8 +19,6 @@ from clinic.services.interchange.exports.reading import (
     procedure_type,
     sql_ref,
 )
-
-diary_entry = DiaryEntry.__table__
 
 DIARY_HEADER = (
     "intervention_id",

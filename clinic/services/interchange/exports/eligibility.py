@@ -1,16 +1,20 @@
 """The ``eligibility`` export, and the patients' histories that it and ``outcomes`` judge.
 
-Two streamed statements, whatever the number of patients: the completed interventions in
-(patient, performed date, id) order, and the pain scores the rules judge — of interventions
-whose code a rule names, recorded on or before the day of the assessment — in (patient,
-intervention, date) order. ``ScoresByPatient`` walks the second alongside the first, so one
-patient's history is held at a time and memory stays flat.
+Three streamed statements, whatever the number of patients: the completed interventions in
+(patient, performed date, id) order; the pain scores the rules judge — of interventions whose
+code a rule names, recorded on or before the day of the assessment — in (patient,
+intervention, date) order; and the diary entries of diagnostic blocks written by the end of that
+day, whose peak relief judges the block where it has a diary (docs/rules.md, The
+diagnostic-block diary). ``ByPatient`` walks the last two alongside the first, so one patient's
+history is held at a time and memory stays flat.
 """
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from datetime import date
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime, time, timedelta
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, select
@@ -18,11 +22,13 @@ from sqlalchemy.orm import Session
 
 from clinic import clock
 from clinic.services.filters import ReportFilters
+from clinic.services.followup.diary import DiaryPoint, DiaryResult, judge_diary
 from clinic.services.interchange.csvio import cell
 from clinic.services.interchange.exports.reading import (
     Opened,
     Rows,
     booking,
+    diary_entry,
     intervention,
     not_archived,
     pain_score,
@@ -38,7 +44,7 @@ from clinic.services.relief.eligibility import (
     assess_patient,
 )
 from clinic.services.relief.payers import load_regions, load_rules
-from clinic.services.relief.rules import Score
+from clinic.services.relief.rules import DEFAULT_THRESHOLD, Score
 
 ELIGIBILITY_HEADER = (
     "mrn",
@@ -93,21 +99,57 @@ def judged_scores_statement(
     )
 
 
-class ScoresByPatient:
-    """Walks the judged scores' stream patient by patient, in step with another stream in
-    ascending patient order: ``take(patient_id)`` gives that patient's scores per intervention,
-    skipping any patient passed over."""
+def judged_diaries_statement(
+    known_before: datetime | None = None, narrowed: Sequence[ColumnElement[bool]] = ()
+) -> Select:
+    """The diary entries of completed diagnostic blocks (written before ``known_before`` when
+    given), with the block's baseline, in (patient, intervention, time point) order."""
+    known = [diary_entry.c.recorded_at < known_before] if known_before is not None else []
+    return (
+        select(
+            booking.c.patient_id,
+            diary_entry.c.intervention_id,
+            intervention.c.baseline_nrs,
+            diary_entry.c.minutes_after,
+            diary_entry.c.nrs,
+            diary_entry.c.percent_relief,
+        )
+        .select_from(
+            diary_entry.join(intervention, intervention.c.id == diary_entry.c.intervention_id)
+            .join(booking, booking.c.id == intervention.c.id)
+            .join(patient, patient.c.id == booking.c.patient_id)
+            .join(procedure_type, procedure_type.c.id == intervention.c.procedure_type_id)
+        )
+        .where(_completed, not_archived, procedure_type.c.diagnostic.is_(True), *known, *narrowed)
+        .order_by(booking.c.patient_id, diary_entry.c.intervention_id, diary_entry.c.minutes_after)
+    )
 
-    def __init__(self, rows: Iterator[Any]) -> None:
+
+def end_of_day(on: date, zone: ZoneInfo) -> datetime:
+    """The instant ``on`` ends on the clinic's calendar: what was written before it is known that day."""
+    return datetime.combine(on + timedelta(days=1), time(), tzinfo=zone)
+
+
+Item = TypeVar("Item")
+
+
+class ByPatient(Generic[Item]):
+    """Walks a stream in (patient, intervention, …) order in step with another stream in
+    ascending patient order: ``take(patient_id)`` gives that patient's items per intervention,
+    skipping any patient passed over. ``item`` makes one item of a row (its columns after the
+    patient and intervention ids)."""
+
+    def __init__(self, rows: Iterator[Any], item: Callable[[Any], Item]) -> None:
         self._rows = rows
+        self._item = item
         self._next: Any = next(rows, None)
 
-    def take(self, patient_id: int) -> dict[int, list[Score]]:
-        found: dict[int, list[Score]] = defaultdict(list)
+    def take(self, patient_id: int) -> dict[int, list[Item]]:
+        found: dict[int, list[Item]] = defaultdict(list)
         while self._next is not None and self._next[0] <= patient_id:
             row = self._next
             if row[0] == patient_id:
-                found[row[1]].append(Score(row[2], row[3], row[4]))
+                found[row[1]].append(self._item(row))
             self._next = next(self._rows, None)
         return found
 
@@ -115,6 +157,28 @@ class ScoresByPatient:
         close = getattr(self._rows, "close", None)
         if close is not None:
             close()
+
+
+def scores_by_patient(rows: Iterator[Any]) -> "ByPatient[Score]":
+    """The judged scores (``judged_scores_statement``) patient by patient."""
+    return ByPatient(rows, lambda row: Score(row[2], row[3], row[4]))
+
+
+def diaries_by_patient(rows: Iterator[Any]) -> "ByPatient[tuple[int | None, DiaryPoint]]":
+    """The diary entries (``judged_diaries_statement``) patient by patient, with the baseline."""
+    return ByPatient(rows, lambda row: (row[2], DiaryPoint(row[3], row[4], row[5])))
+
+
+def judged_diaries(
+    entries: dict[int, list[tuple[int | None, DiaryPoint]]], threshold: float
+) -> dict[int, DiaryResult]:
+    """Each block's diary result under ``threshold``, by intervention id."""
+    return {
+        intervention_id: judge_diary(
+            intervention_id, rows[0][0], [point for _, point in rows], threshold
+        )
+        for intervention_id, rows in entries.items()
+    }
 
 
 def past_procedure(
@@ -125,8 +189,11 @@ def past_procedure(
     level: str | None,
     scores: dict[int, list[Score]],
     regions: Regions,
+    diaries: dict[int, DiaryResult] | None = None,
 ) -> PastProcedure:
-    """A completed intervention as the eligibility engine takes it."""
+    """A completed intervention as the eligibility engine takes it; a diagnostic block with a
+    diary is judged by its peak relief."""
+    diary = (diaries or {}).get(intervention_id)
     return PastProcedure(
         intervention_id,
         code,
@@ -135,6 +202,7 @@ def past_procedure(
         scores.get(intervention_id, ()),
         region=regions.region_of(code, level),
         level=level,
+        peak_relief_pct=None if diary is None else diary.peak_relief,
     )
 
 
@@ -163,7 +231,11 @@ def history_statement() -> Select:
 def eligibility_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:
     """The SELECTs the export streams (for a bare read of the same rows)."""
     on = filters.as_of or clock.utcnow().astimezone(zone).date()
-    return [history_statement(), judged_scores_statement([], on)]
+    return [
+        history_statement(),
+        judged_scores_statement([], on),
+        judged_diaries_statement(end_of_day(on, zone)),
+    ]
 
 
 def reason_text(assessment: Assessment) -> tuple[str, str, str]:
@@ -185,31 +257,37 @@ def eligibility_export(session: Session, filters: ReportFilters, zone: ZoneInfo)
     regions = load_regions(session)
 
     def rows() -> Rows:
-        scores = ScoresByPatient(stream_rows(session, judged_scores_statement(rules, on)))
+        scores = scores_by_patient(stream_rows(session, judged_scores_statement(rules, on)))
+        diaries = diaries_by_patient(
+            stream_rows(session, judged_diaries_statement(end_of_day(on, zone)))
+        )
         result = stream_rows(session, history_statement().where(intervention.c.performed_on <= on))
         try:
-            current: list[Any] = []
-            for row in result:
-                if current and current[0][0] != row[0]:
-                    yield from _patient_rows(current, scores, rules, regions, on)
-                    current = []
-                current.append(row)
-            if current:
-                yield from _patient_rows(current, scores, rules, regions, on)
+            for _, group in groupby(result, key=itemgetter(0)):
+                yield from _patient_rows(list(group), scores, diaries, rules, regions, on)
         finally:
             result.close()
             scores.close()
+            diaries.close()
 
     return ELIGIBILITY_HEADER, rows()
 
 
 def _patient_rows(
-    group: list[Any], scores: ScoresByPatient, rules: list[Rule], regions: Regions, on: date
+    group: list[Any],
+    scores: "ByPatient[Score]",
+    diaries: "ByPatient[tuple[int | None, DiaryPoint]]",
+    rules: list[Rule],
+    regions: Regions,
+    on: date,
 ) -> Rows:
     patient_id, mrn = group[0][0], group[0][1]
     judged = scores.take(patient_id)
+    # Only the peak is read: it does not depend on the threshold.
+    blocks = judged_diaries(diaries.take(patient_id), DEFAULT_THRESHOLD)
     history = [
-        past_procedure(row[2], row[3], row[4], row[5], row[6], judged, regions) for row in group
+        past_procedure(row[2], row[3], row[4], row[5], row[6], judged, regions, blocks)
+        for row in group
     ]
     for assessment in assess_patient(rules, history, on, regions):
         rule, reason, dates = reason_text(assessment)

@@ -1,5 +1,10 @@
 """The ``outcomes`` export: relief per completed intervention under the export's threshold, and
-whether the patient may have the procedure again as of the export date."""
+whether the patient may have the procedure again as of the export date.
+
+A diagnostic block with a pain diary is a responder when its diary's peak relief reaches the
+threshold, and the repeat-eligibility rules judge it by that peak; its day-based figures
+(best relief, onset, relief days) still come from the follow-up scores alone (docs/rules.md,
+The diagnostic-block diary)."""
 
 from collections.abc import Sequence
 from datetime import date
@@ -13,11 +18,16 @@ from sqlalchemy.orm import Session
 
 from clinic import clock
 from clinic.services.filters import ReportFilters
+from clinic.services.followup.diary import DiaryResult
 from clinic.services.interchange.csvio import cell, days_cell, percent_cell
 from clinic.services.interchange.exports.eligibility import (
-    ScoresByPatient,
+    diaries_by_patient,
+    end_of_day,
+    judged_diaries,
+    judged_diaries_statement,
     judged_scores_statement,
     past_procedure,
+    scores_by_patient,
 )
 from clinic.services.interchange.exports.reading import (
     Opened,
@@ -88,7 +98,8 @@ def outcomes_statements(
 ) -> list[Select]:
     """Completed interventions in (patient, intervention) order, each with its follow-ups summed
     by the database (``relief_sums``) under the export's threshold; then the scores the
-    repeat-eligibility rules judge (known ``today``), in patient order beside them."""
+    repeat-eligibility rules judge and the diagnostic blocks' diary entries (known ``today``),
+    in patient order beside them."""
     completed = booking.c.status == "completed"
     narrowed = patients_narrowed(filters)
     today = today or clock.utcnow().astimezone(zone).date()
@@ -121,7 +132,11 @@ def outcomes_statements(
         .select_from(history.outerjoin(summed, summed.c.intervention_id == history.c.id))
         .order_by(history.c.patient_id, history.c.id)
     )
-    return [statement, judged_scores_statement(rules, today, narrowed)]
+    return [
+        statement,
+        judged_scores_statement(rules, today, narrowed),
+        judged_diaries_statement(end_of_day(today, zone), narrowed),
+    ]
 
 
 class Completed(NamedTuple):
@@ -159,10 +174,11 @@ def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
     rules = load_rules(session)
     regions = load_regions(session)
     sums = outcome_sums(filters)
-    statement, judged = outcomes_statements(filters, zone, rules, today)
+    statement, judged, diary_entries = outcomes_statements(filters, zone, rules, today)
 
     def rows() -> Rows:
-        scores = ScoresByPatient(stream_rows(session, judged))
+        scores = scores_by_patient(stream_rows(session, judged))
+        diaries = diaries_by_patient(stream_rows(session, diary_entries))
         result = stream_rows(session, statement)
         try:
             for patient_id, group in groupby(result, key=_PATIENT):
@@ -173,12 +189,14 @@ def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
                     )
                     for row in group
                 ]
+                blocks = judged_diaries(diaries.take(patient_id), filters.threshold)
                 yield from _patient_outcomes(
-                    history, scores.take(patient_id), regions, filters, rules, today
+                    history, scores.take(patient_id), blocks, regions, filters, rules, today
                 )
         finally:
             result.close()
             scores.close()
+            diaries.close()
 
     return OUTCOMES_HEADER, rows()
 
@@ -186,6 +204,7 @@ def outcomes_export(session: Session, filters: ReportFilters, zone: ZoneInfo) ->
 def _patient_outcomes(
     group: list[Completed],
     scores: dict[int, list[Score]],
+    diaries: dict[int, DiaryResult],
     regions: Regions,
     filters: ReportFilters,
     rules: list[Rule],
@@ -198,7 +217,14 @@ def _patient_outcomes(
     """
     history = [
         past_procedure(
-            row.id, row.code, row.performed_on, row.baseline_nrs, row.spinal_level, scores, regions
+            row.id,
+            row.code,
+            row.performed_on,
+            row.baseline_nrs,
+            row.spinal_level,
+            scores,
+            regions,
+            diaries,
         )
         for row in group
         if row.performed_on is not None and row.performed_on <= today
@@ -213,6 +239,10 @@ def _patient_outcomes(
             assessment = assess_target(rules, row.code, history, today, region)
             eligible[row.code, region] = cell(assessment.eligible) if assessment.checks else ""
         outcome = judge(row.baseline_nrs, row.performed_on, row.follow_ups[0], filters.threshold)
+        diary = diaries.get(row.id)
+        responder = outcome.responder
+        if diary is not None and diary.responder is not None:
+            responder = diary.responder
         if row.code not in eligible:
             assessment = assess_target(rules, row.code, history, today)
             eligible[row.code] = cell(assessment.eligible) if assessment.checks else ""
@@ -228,7 +258,7 @@ def _patient_outcomes(
             cell(row.baseline_nrs),
             cell(outcome.followups),
             percent_cell(outcome.best_relief_pct),
-            cell(outcome.responder),
+            cell(responder),
             days_cell(outcome.onset_days),
             days_cell(outcome.relief_days),
             cell(outcome.relief_ongoing),

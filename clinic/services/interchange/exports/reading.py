@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from clinic.models import (
     Booking,
+    DiaryEntry,
     Intervention,
     PainScore,
     Patient,
@@ -42,6 +43,7 @@ pain_score = PainScore.__table__
 referral = Referral.__table__
 scs_device = ScsDevice.__table__
 adjustment = StimulatorAdjustment.__table__
+diary_entry = DiaryEntry.__table__
 
 # Archived patients and all their records are left out of every export.
 not_archived = patient.c.archived.is_(False)

@@ -10,8 +10,8 @@ Streaming: every query runs with ``yield_per`` (a server-side cursor on PostgreS
 reading every row), rows are turned into cells one at a time and nothing is collected. No
 export sends a query per row: ``outcomes`` reads one row per completed intervention, in (patient, intervention) order, its
 follow-up scores summed by the database (``clinic.services.relief.sums``), and beside it the
-scores the payer rules judge, patient by patient (``eligibility.ScoresByPatient``); the
-``eligibility`` export reads the same two streams.
+scores the payer rules judge and the diagnostic blocks' diary entries, patient by patient
+(``eligibility.ByPatient``); the ``eligibility`` export reads the same three streams.
 
 Filters (``ReportFilters``: ``date_from``/``date_to`` inclusive, ``threshold``):
 

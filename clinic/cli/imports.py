@@ -1,6 +1,7 @@
-"""``flask --app clinic import``: CSV files of patients, interventions and pain scores.
+"""``flask --app clinic import``: CSV files of patients, interventions, pain scores and
+medications.
 
-Any subset of the three files, in one transaction (``clinic.services.interchange.imports``):
+Any subset of the four files, in one transaction (``clinic.services.interchange.imports``):
 when any row of any file is refused, every problem goes to standard error as
 ``FILE:LINE: column: message`` (FILE as typed on the command line), nothing is written and the
 exit status is 1. ``--dry-run`` checks and counts without writing. A real import is audited as
@@ -34,26 +35,38 @@ def columns_help(kind: str) -> str:
 @click.option("--interventions", type=CSV_FILE, metavar="FILE", help=columns_help("interventions"))
 @click.option("--pain-scores", type=CSV_FILE, metavar="FILE", help=columns_help("pain_scores"))
 @click.option(
+    "--medications",
+    type=CSV_FILE,
+    metavar="FILE",
+    help=columns_help("medications") + " Replaces the list of each intervention it names.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Check the files and count new, changed and unchanged rows; write nothing.",
 )
 def import_command(
-    patients: str | None, interventions: str | None, pain_scores: str | None, dry_run: bool
+    patients: str | None,
+    interventions: str | None,
+    pain_scores: str | None,
+    medications: str | None,
+    dry_run: bool,
 ) -> None:
-    """Import CSV files of patients, interventions and pain scores: all or nothing."""
+    """Import CSV files of patients, interventions, pain scores and medications: all or nothing."""
     given = {
         kind: path
         for kind, path in (
             ("patients", patients),
             ("interventions", interventions),
             ("pain_scores", pain_scores),
+            ("medications", medications),
         )
         if path
     }
     if not given:
         raise CommandError(
-            "Give at least one file: --patients FILE, --interventions FILE or --pain-scores FILE."
+            "Give at least one file: --patients FILE, --interventions FILE, --pain-scores FILE "
+            "or --medications FILE."
         )
     act_as(db.session, COMMAND_LINE)
     zone = ZoneInfo(current_app.config["CLINIC_TIMEZONE"])

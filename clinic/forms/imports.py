@@ -8,11 +8,12 @@ CSV_ONLY = FileAllowed(["csv", "txt"], "Choose a CSV file (.csv).")
 
 
 class UploadForm(FlaskForm):
-    """Up to three files; any one is enough. Nothing is written until the confirm step."""
+    """Up to four files; any one is enough. Nothing is written until the confirm step."""
 
     patients = FileField("Patients", validators=[CSV_ONLY])
     interventions = FileField("Interventions", validators=[CSV_ONLY])
     pain_scores = FileField("Pain scores", validators=[CSV_ONLY])
+    medications = FileField("Medications", validators=[CSV_ONLY])
 
 
 class ConfirmForm(FlaskForm):

@@ -1,4 +1,4 @@
-"""The manager's CSV import: upload up to three files, read the dry run, then confirm.
+"""The manager's CSV import: upload up to four files, read the dry run, then confirm.
 
 Between the dry run and the confirmation the uploaded files stay on the server, never in the
 browser: each upload gets a folder named by a random token under ``IMPORT_UPLOAD_FOLDER``

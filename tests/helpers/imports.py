@@ -23,6 +23,7 @@ NAMES = {
     "patients": "patients.csv",
     "interventions": "interventions.csv",
     "pain_scores": "pain_scores.csv",
+    "medications": "medications.csv",
 }
 
 

@@ -49,6 +49,17 @@ INTERVENTIONS_COLUMNS = (
     "sedation",
 )
 PAIN_SCORES_COLUMNS = ("intervention_ref", "recorded_on", "nrs", "percent_relief", "source")
+MEDICATIONS_COLUMNS = (
+    "intervention_id",
+    "ref",
+    "mrn",
+    "performed_on",
+    "drug",
+    "dose_mg",
+    "volume_ml",
+    "mpe_mg",
+    "route_site",
+)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 # An intervention created in Clinic has no ref from a source system: the exports name it
 # ``clinic:ID``, a form apart from the bare numbers and codes that source systems use, so that

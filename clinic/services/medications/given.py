@@ -16,6 +16,8 @@ MAX_FLUORO_SECONDS = 3600
 MAX_AIR_KERMA_MGY = Decimal(5000)
 # A dose more than this many times the catalogue's usual largest one is taken as a typing slip.
 ABSURD_FACTOR = 10
+# The longest route/site text a medication keeps.
+MAX_ROUTE_SITE = 120
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,10 @@ def check_medications(
                 "figure and its unit.",
                 "medications",
             )
-        if len(site) > 120:
+        if len(site) > MAX_ROUTE_SITE:
             raise DomainError(
-                f"Medication {number} ({drug.name}): keep the route/site to 120 characters.",
+                f"Medication {number} ({drug.name}): keep the route/site to "
+                f"{MAX_ROUTE_SITE} characters.",
                 "medications",
             )
         kept.append(MedicationRow(drug.id, row.amount, site or None))

@@ -12,6 +12,7 @@ from sqlalchemy import Numeric, Select, cast, func, select
 
 from clinic.models import Drug, MedicationGiven
 from clinic.services.filters import ReportFilters
+from clinic.services.interchange.csvio import MEDICATIONS_COLUMNS
 from clinic.services.interchange.exports.reading import (
     booking,
     intervention,
@@ -25,17 +26,8 @@ from clinic.services.medications.equivalence import mpe_sql
 drug = Drug.__table__
 medication = MedicationGiven.__table__
 
-MEDICATIONS_HEADER = (
-    "intervention_id",
-    "ref",
-    "mrn",
-    "performed_on",
-    "drug",
-    "dose_mg",
-    "volume_ml",
-    "mpe_mg",
-    "route_site",
-)
+# The import reads the same columns back (docs/formats.md).
+MEDICATIONS_HEADER = MEDICATIONS_COLUMNS
 
 
 def medications_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Select]:

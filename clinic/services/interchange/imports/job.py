@@ -23,6 +23,7 @@ from clinic.services.interchange.imports.report import (
 )
 from clinic.services.interchange.imports.tables import (
     booking_table,
+    drug_table,
     patient_table,
     procedure_table,
     room_table,
@@ -51,7 +52,9 @@ class Job:
         if unknown:
             raise ValueError(f"unknown kinds of import file: {sorted(unknown)}")
         if not files:
-            raise DomainError("Give at least one file: patients, interventions or pain scores.")
+            raise DomainError(
+                "Give at least one file: patients, interventions, pain scores or medications."
+            )
         self.session = session
         self.dry_run = dry_run
         self.zone = zone
@@ -77,6 +80,22 @@ class Job:
             session.execute(select(procedure_table.c.code, procedure_table.c.id)).all()
         )
         self.rooms = dict(session.execute(select(room_table.c.name, room_table.c.id)).all())
+        # The drug catalogue by name in lower case, retired drugs too (imports bring in history).
+        self.drugs = (
+            {
+                row.name.lower(): row
+                for row in session.execute(
+                    select(
+                        drug_table.c.id,
+                        drug_table.c.name,
+                        drug_table.c.unit,
+                        drug_table.c.usual_max,
+                    )
+                )
+            }
+            if "medications" in self.kinds
+            else {}
+        )
         self.room_names = {room_id: name for name, room_id in self.rooms.items()}
         self.sqlite = session.get_bind().dialect.name == "sqlite"
         # How far back a booking can start and still reach a given time: the clash queries

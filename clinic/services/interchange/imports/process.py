@@ -1,4 +1,5 @@
-"""Importing patients, interventions and pain scores from CSV files (docs/formats.md), as stages.
+"""Importing patients, interventions, pain scores and medications from CSV files
+(docs/formats.md), as stages.
 
 One import is one transaction, made of two streaming passes over the files:
 
@@ -17,6 +18,9 @@ One import is one transaction, made of two streaming passes over the files:
    same files change nothing.
 4. **Audit** (``audit.py``): the ``update`` events of changed rows, written batch by batch with
    the writes, and the one ``import`` event with the counts per file.
+
+The medications file replaces the list of each intervention it names, so its rows are compared
+and written per intervention (``medications.py``), after the other files.
 
 On PostgreSQL the pain-score file takes another way through stages 1, 3 and 4 (``copied.py``):
 its raw cells go in by ``COPY``, SQL checks them and fills the same staged table, and one
@@ -57,6 +61,7 @@ from clinic.services.interchange.imports import (
     audit,
     checks,
     copied,
+    medications,
     reading,
     staging,
     writing,
@@ -77,9 +82,10 @@ def import_files(
     today: date | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
-    """Check, and unless ``dry_run`` write, CSV files of patients, interventions and pain scores.
+    """Check, and unless ``dry_run`` write, CSV files of patients, interventions, pain scores
+    and medications.
 
-    ``files`` maps a kind (``patients``, ``interventions``, ``pain_scores``) to the name the
+    ``files`` maps a kind (``patients``, ``interventions``, ``pain_scores``, ``medications``) to the name the
     user knows the file by and a seekable stream of it (text, or UTF-8 bytes: the exact line of
     any byte that is not UTF-8 is then named). All or nothing: when any row of any file is
     refused, every problem is in the report and nothing is written. Raises ``ImportFailed``
@@ -95,6 +101,8 @@ def import_files(
         for kind in job.kinds:
             if kind == "pain_scores" and copied.enabled(job):
                 copied.stage_scores(job)  # PostgreSQL: COPY, then the checks in SQL
+            elif kind == "medications":
+                medications.stage(job, reading.batches(job, kind))
             else:
                 staging.stage(job, kind, reading.batches(job, kind))
         checks.check(job)

@@ -9,7 +9,12 @@ from typing import IO, Any
 from clinic.services.interchange.csvio import BOM, CELL_COUNT_MISMATCH, read_rows, trim
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.records import PARSERS, Record
-from clinic.services.interchange.imports.report import COLUMNS, KIND_LABELS, OPTIONAL_COLUMNS
+from clinic.services.interchange.imports.report import (
+    COLUMNS,
+    KEY_COLUMNS,
+    KIND_LABELS,
+    OPTIONAL_COLUMNS,
+)
 from clinic.services.patients import normalise_mrn
 
 # (line, key, the parsed values or None when the row is refused, the record) per row.
@@ -47,7 +52,7 @@ def batches(job: Job, kind: str) -> Iterator[Batch]:
     A row without a key is left out (its fault is noted); while checking, each row is counted.
     """
     parse = PARSERS[kind]
-    key_column = COLUMNS[kind][0]
+    key_column = KEY_COLUMNS.get(kind, COLUMNS[kind][0])
     batch: Batch = []
     for line, row, whole in _records(job, kind):
         if not job.writing:

@@ -14,7 +14,12 @@ from clinic.models.medications import GUIDANCES, SEDATIONS
 from clinic.services.interchange.csvio import trim
 from clinic.services.interchange.imports.job import LONGEST_BOOKING, Job
 from clinic.services.interchange.imports.report import local_minute
-from clinic.services.medications.given import MAX_AIR_KERMA_MGY, MAX_FLUORO_SECONDS
+from clinic.services.medications.given import (
+    ABSURD_FACTOR,
+    MAX_AIR_KERMA_MGY,
+    MAX_FLUORO_SECONDS,
+    MAX_ROUTE_SITE,
+)
 from clinic.services.patients import MRN_LENGTH, normalise_mrn
 from clinic.services.scheduling.bookings import MAX_DURATION_MINUTES
 
@@ -22,6 +27,7 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _WHOLE = re.compile(r"[+-]?\d+")
 _TENTHS = re.compile(r"[+-]?\d+(\.\d)?")
+_HUNDREDTHS = re.compile(r"[+-]?\d+(\.\d{1,2})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 # A condition may be written as its code or as its label, in any case (docs/formats.md); it is
@@ -352,8 +358,62 @@ def parse_score(job: Job, record: Record) -> dict[str, Any]:
     return values
 
 
+def parse_medication(job: Job, record: Record) -> dict[str, Any]:
+    """A medication given: the intervention's ``ref``, the drug by its catalogue name (any case),
+    the dose in mg — or the volume in mL for a drug measured so (contrast) — and the route/site.
+    ``intervention_id``, ``performed_on`` and ``mpe_mg`` are the export's, for people: they are
+    not read (``mpe_mg`` is always worked out again); an ``mrn``, when given, must be the
+    intervention's patient (checked while staging)."""
+    values = {
+        "ref": record.text("ref", required=True, max_length=64),
+        "mrn": normalise_mrn(trim(record.row.get("mrn", ""))) or None,
+        "drug_id": None,
+        "dose_mg": None,
+        "volume_ml": None,
+        "route_site": record.text("route_site", max_length=MAX_ROUTE_SITE),
+    }
+    name = record.text("drug", required=True)
+    drug = job.drugs.get(name.lower()) if name else None
+    if name and drug is None:
+        known = ", ".join(sorted(job.drugs)) or "none yet"
+        record.fault("drug", f'"{name}" is not in the drug catalogue; it has {known}')
+    if drug is None:
+        return values
+    values["drug_id"] = drug.id
+    column, other = ("volume_ml", "dose_mg") if drug.unit == "ml" else ("dose_mg", "volume_ml")
+    unit = "mL" if drug.unit == "ml" else "mg"
+    if trim(record.row.get(other, "")):
+        record.fault(other, f"must be empty: {drug.name} is given in {unit}, in {column}")
+    values[column] = _amount(record, column, unit, drug.usual_max * ABSURD_FACTOR)
+    return values
+
+
+def _amount(record: Record, column: str, unit: str, ceiling: Decimal) -> Decimal | None:
+    """A dose or volume: required, at most two decimal places, from 0 to ``ceiling`` (ten times
+    the drug's usual largest amount: more is taken as a slip of the unit or a decimal point)."""
+    value = record.text(column, required=True)
+    if value is None:
+        return None
+    if not _HUNDREDTHS.fullmatch(value):
+        record.fault(column, f'"{value}" is not a number with at most two decimal places')
+        return None
+    amount = Decimal(value)
+    if amount < 0:
+        record.fault(column, f"{value} {unit} is negative")
+        return None
+    if amount > ceiling:
+        record.fault(
+            column,
+            f"{value} {unit} is more than ten times the usual largest amount "
+            f"({(ceiling / ABSURD_FACTOR).normalize():f} {unit}); check the figure and its unit",
+        )
+        return None
+    return amount
+
+
 PARSERS: dict[str, Callable[[Job, Record], dict[str, Any]]] = {
     "patients": parse_patient,
     "interventions": parse_intervention,
     "pain_scores": parse_score,
+    "medications": parse_medication,
 }

@@ -9,16 +9,21 @@ from zoneinfo import ZoneInfo
 from clinic.services import DomainError
 from clinic.services.interchange.csvio import (
     INTERVENTIONS_COLUMNS,
+    MEDICATIONS_COLUMNS,
     PAIN_SCORES_COLUMNS,
     PATIENTS_COLUMNS,
 )
 
-KINDS = ("patients", "interventions", "pain_scores")
+# In the order they are staged and written: a file refers only to kinds before it.
+KINDS = ("patients", "interventions", "pain_scores", "medications")
 COLUMNS: dict[str, tuple[str, ...]] = {
     "patients": PATIENTS_COLUMNS,
     "interventions": INTERVENTIONS_COLUMNS,
     "pain_scores": PAIN_SCORES_COLUMNS,
+    "medications": MEDICATIONS_COLUMNS,
 }
+# The column that keys a file's rows, where it is not the first.
+KEY_COLUMNS = {"medications": "ref"}
 # Columns added after the first files were written: a file without them still imports, and a
 # column it lacks leaves the stored value as it is.
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -29,6 +34,7 @@ KIND_LABELS = {
     "patients": "patients",
     "interventions": "interventions",
     "pain_scores": "pain scores",
+    "medications": "medications",
 }
 
 # What a row does to the database, found while staging and acted on while writing.

@@ -73,6 +73,7 @@ STAGED_BOOKING = Table(
     Column("action", SmallInteger),
     Column("existing_id", Integer),  # the intervention this row updates
     Column("old_status", String),  # its status before (the write cancels it for a moment)
+    Column("status", String),  # its status in the file, when the row was read cleanly
     Column("mrn", String),
     Column("patient_id", Integer),  # the patient, when already in the database
     Column("physician_id", Integer),
@@ -123,7 +124,29 @@ SCORE_REF = Table(
 STAGED_SCORE_KEY = Index(
     "ix_clinic_import_score_key", STAGED_SCORE.c.ref, STAGED_SCORE.c.recorded_on
 )
-STAGED = {"patients": STAGED_PATIENT, "interventions": STAGED_BOOKING, "pain_scores": STAGED_SCORE}
+# A medications file's rows, typed (amounts as their decimal text): ``medications.py`` compares
+# each intervention's list with the stored one and writes from here.
+STAGED_MEDICATION = Table(
+    "clinic_import_medication",
+    _staging,
+    Column("line", Integer, primary_key=True, autoincrement=False),
+    Column("ref", String, nullable=False),
+    Column("action", SmallInteger),  # NEW, CHANGED, UNCHANGED for its intervention's list
+    Column("refused", Boolean, nullable=False),
+    Column("intervention_id", Integer),  # when the intervention is already in the database
+    Column("drug_id", Integer),
+    Column("dose_mg", String),
+    Column("volume_ml", String),
+    Column("route_site", String),
+    Index("ix_clinic_import_medication_ref", "ref", "line"),
+    prefixes=["TEMPORARY"],
+)
+STAGED = {
+    "patients": STAGED_PATIENT,
+    "interventions": STAGED_BOOKING,
+    "pain_scores": STAGED_SCORE,
+    "medications": STAGED_MEDICATION,
+}
 
 
 def create_tables(job: Job) -> None:
@@ -165,7 +188,7 @@ def staged(job: Job, kind: str, batch: Batch, *columns: str) -> dict[int, Any]:
     }
 
 
-def _copy_into(job: Job, table: Table, rows: list[dict[str, Any]]) -> None:
+def copy_into(job: Job, table: Table, rows: list[dict[str, Any]]) -> None:
     """Rows into a temporary table: COPY on PostgreSQL (psycopg would otherwise send an
     executemany one statement per row), an executemany INSERT on SQLite."""
     if job.sqlite:
@@ -211,7 +234,7 @@ def _stage_patients(job: Job, batch: Batch) -> None:
                 "patient_id": found.id if found is not None else None,
             }
         )
-    _copy_into(job, STAGED_PATIENT, rows)
+    copy_into(job, STAGED_PATIENT, rows)
 
 
 def _stage_interventions(job: Job, batch: Batch) -> None:
@@ -260,12 +283,13 @@ def _stage_interventions(job: Job, batch: Batch) -> None:
                 "action": action,
                 "existing_id": found.id if found is not None else None,
                 "old_status": found.status if found is not None else None,
+                "status": values["status"] if values is not None else None,
                 "mrn": mrn or None,
                 "patient_id": patient_ids.get(mrn),
                 **_slot(job, record),
             }
         )
-    _copy_into(job, STAGED_BOOKING, rows)
+    copy_into(job, STAGED_BOOKING, rows)
 
 
 def _patient_is_known(
@@ -384,7 +408,7 @@ def _stage_scores(job: Job, batch: Batch) -> None:
                 "score_id": found.id if found is not None else None,
             }
         )
-    _copy_into(job, STAGED_SCORE, rows)
+    copy_into(job, STAGED_SCORE, rows)
 
 
 def _existing_scores(

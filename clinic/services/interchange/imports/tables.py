@@ -4,7 +4,9 @@ the audit flush hook sees none of its bulk writes (``audit.py`` writes the trail
 from clinic.models import (
     AuditEvent,
     Booking,
+    Drug,
     Intervention,
+    MedicationGiven,
     PainScore,
     Patient,
     ProcedureType,
@@ -20,6 +22,8 @@ staff_table = StaffUser.__table__
 audit_table = AuditEvent.__table__
 procedure_table = ProcedureType.__table__
 room_table = Room.__table__
+drug_table = Drug.__table__
+medication_table = MedicationGiven.__table__
 
 
 def booking_resource(table, name: str):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from clinic.models.patients import search_key
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
 from clinic.services.ids import reserve_ids
-from clinic.services.interchange.imports import audit, copied, reading, staging
+from clinic.services.interchange.imports import audit, copied, medications, reading, staging
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.matching import (
     SCORE_FIELDS,
@@ -82,6 +82,8 @@ def _write_files(job: Job) -> None:
             job.analyze(booking_table, intervention_table)
     if "pain_scores" in job.kinds:
         _write_scores(job)
+    if "medications" in job.kinds:
+        medications.write(job)  # each named intervention's list replaced
     # ORM objects loaded earlier in this session may now be stale.
     job.session.expire_all()
 

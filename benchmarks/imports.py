@@ -59,6 +59,7 @@ PHYSICIANS = [f"dr.bench{n}" for n in range(8)]
 ROOMS = [f"Bench suite {n}" for n in range(4)]
 CODES = ["ESI-TF", "ESI-IL", "MBB", "RFA", "FJI"]
 FIRST = ["Ana", "Ben", "Chloé", "Dev", "Eun", "Femi", "Gus", "Hana", "Ivo", "Jude"]
+FILES = ("patients", "interventions", "pain_scores")
 LAST = ["Okafor", "Lindgren", "Moreau", "Nakamura", "Silva", "Kowalski", "Haddad", "Byrne"]
 
 
@@ -68,7 +69,8 @@ def write_files(folder: Path, rows: int, seed: int = 7) -> dict[str, Path]:
     interventions = max(1, -(-rows // SCORES_PER_INTERVENTION))
     # At least one patient per lane, so that a patient's procedures never share a time slot.
     patients = max(len(PHYSICIANS), -(-interventions // INTERVENTIONS_PER_PATIENT))
-    paths = {kind: folder / f"{kind}-{rows}.csv" for kind in COLUMNS}
+    # The three files of the issue; the medications file is not part of this benchmark.
+    paths = {kind: folder / f"{kind}-{rows}.csv" for kind in FILES}
 
     def patient_rows():
         for n in range(patients):

@@ -71,7 +71,7 @@ def test_manager_fixes_the_files_the_dry_run_refused_then_imports_them(
     sign_in(page, live_server, "manager")
     page.get_by_role("link", name="Imports").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        "Import patients, interventions and pain scores"
+        "Import patients, interventions, pain scores and medications"
     )
     page.get_by_label("Patients").set_input_files(
         csv_file("patients.csv", "patients", broken_patients)
@@ -133,3 +133,36 @@ def test_manager_fixes_the_files_the_dry_run_refused_then_imports_them(
     expect(table).to_contain_text(f"{surname}, Tomasz")
     expect(table).to_contain_text(f"IMP{tag}1")
     snap(page, "import-patients")
+
+    # What was given at the first epidural, from the clinic's old procedure log: a unit typed
+    # into the dose first, then corrected.
+    header = ",".join(COLUMNS["medications"])
+    given = [f",IMP-{tag}-1,IMP{tag}1,,triamcinolone,80,,,L5-S1 transforaminal"]
+    given.append(f",IMP-{tag}-1,,,lidocaine,20,,,skin")
+
+    def medications_file(rows: list[str]) -> dict:
+        text = "\r\n".join([header, *rows]) + "\r\n"
+        return {"name": "given.csv", "mimeType": "text/csv", "buffer": text.encode("utf-8")}
+
+    page.goto("/imports")
+    page.get_by_label("Medications").set_input_files(
+        medications_file([given[0].replace(",80,", ",80 mg,"), given[1]])
+    )
+    page.get_by_role("button", name="Check the files").click()
+    expect(page.locator(".import-problems li")).to_have_text(
+        ['given.csv:2: dose_mg: "80 mg" is not a number with at most two decimal places']
+    )
+    page.get_by_label("Medications").set_input_files(medications_file(given))
+    page.get_by_role("button", name="Check the files").click()
+    expect(page.get_by_role("status")).to_contain_text("The files can be imported.")
+    page.get_by_role("button", name="Import these files").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Imported. given.csv: 2 new, 0 changed, 0 unchanged."
+    )
+    page.goto(f"/patients?q={surname}")
+    page.get_by_role("link", name=f"{surname}, Zofia").click()
+    procedures = page.get_by_role("table").filter(has_text="Complications and notes")
+    expect(procedures).to_contain_text(
+        "triamcinolone 80 mg (L5-S1 transforaminal), lidocaine 20 mg"
+    )
+    snap(page, "import-medications-patient")

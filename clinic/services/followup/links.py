@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, selectinload
 
 from clinic import clock
 from clinic.models import Intervention, LinkGuess, PainScore, SelfReportLink
@@ -200,8 +200,10 @@ def find_link(session: Session, token: str, today: date) -> SelfReportLink | Non
     link = session.execute(
         select(SelfReportLink)
         .options(
-            joinedload(SelfReportLink.intervention).joinedload(Intervention.patient),
-            joinedload(SelfReportLink.intervention).joinedload(Intervention.procedure_type),
+            # Its own query: an outer join to the intervention (a booking subclass) reads every
+            # booking on SQLite.
+            selectinload(SelfReportLink.intervention).joinedload(Intervention.patient),
+            selectinload(SelfReportLink.intervention).joinedload(Intervention.procedure_type),
         )
         .where(SelfReportLink.token_sha256 == token_digest(token))
     ).scalar_one_or_none()

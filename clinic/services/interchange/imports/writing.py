@@ -154,7 +154,8 @@ def _write_patients(job: Job) -> None:
             elif row.action == CHANGED:
                 changed.append({**fields, "b_id": row.patient_id})
         if new:
-            _insert_rows(job, patient_table, new)
+            # COPY on PostgreSQL: an executemany there is still a statement per patient.
+            _copy_rows(job, patient_table, new)
         if changed:
             ids = [row["b_id"] for row in changed]
             old = audit.current_values(job, patient_table, ids, fields_written)

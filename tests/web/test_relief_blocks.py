@@ -57,3 +57,38 @@ def test_the_relief_report_shows_the_blocks_table(client, login, db_session):
     assert "Diagnostic blocks, by their pain diary" in html
     assert "MBB — Medial branch block" in html
     assert "0.5 h" in html
+
+
+def test_the_blocks_are_kept_until_a_diary_entry_or_a_diagnostic_mark_changes(
+    db_session, monkeypatch
+):
+    # Kept like the rest of the report's figures (at 50,000 patients the blocks took 2–3 s a
+    # view): read back unchanged, computed again after a diary entry is written by plain SQL
+    # or a procedure type stops being diagnostic.
+    from sqlalchemy import text
+
+    from clinic.models import ReliefReportCache
+    from clinic.services.relief import blocks
+
+    first = block(db_session, {0: 8})  # peak 20%: no responder yet
+    [before] = diagnostic_blocks(db_session, ReportFilters(threshold=50))
+    assert (before.with_diary, before.responders) == (1, 0)
+    assert db_session.query(ReliefReportCache).count() == 1
+
+    def computed(*args):
+        raise AssertionError("computed again while the data was unchanged")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(blocks, "computed_blocks", computed)
+        assert diagnostic_blocks(db_session, ReportFilters(threshold=50)) == [before]
+    db_session.execute(
+        text(
+            "INSERT INTO diary_entry (intervention_id, minutes_after, nrs, recorded_at, source) "
+            "VALUES (:id, 30, 2, :at, 'paper')"
+        ),
+        {"id": first.id, "at": END + timedelta(minutes=31)},
+    )
+    [after] = diagnostic_blocks(db_session, ReportFilters(threshold=50))
+    assert (after.with_diary, after.responders, after.median_peak) == (1, 1, 80)
+    db_session.execute(text("UPDATE procedure_type SET diagnostic = false WHERE code = 'MBB'"))
+    assert diagnostic_blocks(db_session, ReportFilters(threshold=50)) == []

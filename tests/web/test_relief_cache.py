@@ -150,8 +150,9 @@ def test_the_chart_reads_the_figures_the_page_kept(app, client, login, db_sessio
     with count_statements(app) as chart:
         response = client.get("/reports/relief/chart.svg?threshold=50&group_by=procedure")
     assert response.status_code == 200 and b"RFA" in response.data
-    # One row kept, read by the chart: the chart did not compute the figures again.
-    assert db_session.execute(select(func.count()).select_from(ReliefReportCache)).scalar() == 1
+    # Two rows kept — the figures and the diagnostic blocks — and no more after the chart: it
+    # read the figures the page kept, and did not compute them again.
+    assert db_session.execute(select(func.count()).select_from(ReliefReportCache)).scalar() == 2
     poison(db_session)
     html = client.get("/reports/relief").get_data(as_text=True)
     assert "of 999 completed" in html

@@ -3,11 +3,13 @@ days (docs/rules.md, The diagnostic-block diary).
 
 For each diagnostic procedure type in the report's selection: the completed blocks, those with a
 diary, the responders among them (peak relief ≥ the threshold), and the median peak relief and
-median hours of relief. Two queries, whatever the number of blocks.
+median hours of relief. Two queries, whatever the number of blocks; and like the rest of the
+report's figures, computed once per change of the data and kept (``cache``): the data version
+moves with every diary entry too.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from statistics import median
 
 from sqlalchemy import Select, func, select
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 from clinic.models import DiaryEntry, Intervention, Patient, ProcedureType
 from clinic.services.filters import ReportFilters
 from clinic.services.followup.diary import DiaryPoint, DiaryResult, judge_diary
+from clinic.services.relief import cache
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,21 @@ def _selected(filters: ReportFilters, *columns) -> Select:
 
 
 def diagnostic_blocks(session: Session, filters: ReportFilters) -> list[BlockSummary]:
-    """The report's diagnostic blocks per procedure type, judged by their diaries."""
+    """The report's diagnostic blocks per procedure type, judged by their diaries: kept for this
+    selection while the data is unchanged, else computed and kept in the caller's transaction."""
+    version = cache.data_version(session)
+    selection = cache.selection_key(filters, "diagnostic-blocks")
+    kept = None if version is None else cache.load(session, selection, version)
+    if kept is not None:
+        return [BlockSummary(**summary) for summary in kept]
+    summaries = computed_blocks(session, filters)
+    if version is not None:
+        cache.store(session, selection, version, [asdict(summary) for summary in summaries])
+    return summaries
+
+
+def computed_blocks(session: Session, filters: ReportFilters) -> list[BlockSummary]:
+    """The diagnostic blocks per procedure type, from every diary entry of the selection."""
     counts = session.execute(
         _selected(filters, ProcedureType.code, ProcedureType.name, func.count())
         .group_by(ProcedureType.code, ProcedureType.name)

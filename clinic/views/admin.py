@@ -274,6 +274,8 @@ def visit_lengths():
 SESSION_KEEPERS = ("admin", "front_desk")
 # Upcoming exceptions shown at once; the count says how many there are in all.
 EXCEPTIONS_SHOWN = 50
+# Weekly sessions shown for everyone at once (a large practice has hundreds): the rest by physician.
+WEEKLY_SHOWN = 80
 
 
 @bp.route("/sessions", methods=["GET", "POST"])
@@ -310,6 +312,9 @@ def sessions():
     weekly = weekly.join(PhysicianSession.physician).order_by(
         StaffUser.full_name, PhysicianSession.weekday, PhysicianSession.start_minute
     )
+    weekly_count = db.session.execute(
+        select(func.count()).select_from(weekly.subquery())
+    ).scalar_one()
     upcoming_count = db.session.execute(
         select(func.count()).select_from(upcoming.subquery())
     ).scalar_one()
@@ -324,7 +329,11 @@ def sessions():
         physician=physician,
         physicians=form.physician_id.choices,
         usernames=_physician_usernames(),
-        weekly=list(db.session.execute(weekly).scalars()),
+        # One physician's week is shown whole; everyone's, in part.
+        weekly=list(
+            db.session.execute(weekly if physician else weekly.limit(WEEKLY_SHOWN)).scalars()
+        ),
+        weekly_count=weekly_count,
         exceptions=list(exceptions),
         upcoming_count=upcoming_count,
         remove_form=RemoveSessionForm(),

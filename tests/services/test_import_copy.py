@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from clinic.models import AuditEvent, Intervention, PainScore, Patient
 from clinic.services.interchange.csvio import PAIN_SCORES_COLUMNS
-from clinic.services.interchange.imports import copied
+from clinic.services.interchange.imports import copied, staging
 from tests.helpers.imports import (
     INTERVENTIONS,
     PATIENTS,
@@ -89,6 +89,7 @@ def both_paths(session, monkeypatch, files: dict, dry_run: bool = False) -> tupl
     through_copy = outcome(session, files, dry_run)
     with monkeypatch.context() as patch:
         patch.setattr(copied, "ENABLED", False)
+        patch.setattr(staging, "STAGE_VALUES", False)
         in_batches = outcome(session, files, dry_run)
     return through_copy, in_batches
 

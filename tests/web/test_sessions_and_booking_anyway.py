@@ -153,6 +153,25 @@ def test_the_front_desk_keeps_sessions_at_admin_sessions(client, login, db_sessi
     assert client.get(page + "?physician=nobody").status_code == 400
 
 
+def test_a_large_practices_weeks_are_listed_in_part_with_the_count(
+    client, login, db_session, clinic, monkeypatch
+):
+    # Everyone's weekly sessions at once would be hundreds of rows at a large practice: the
+    # first ones are listed, with how many there are; one physician's are all shown.
+    from clinic.views import admin
+
+    monkeypatch.setattr(admin, "WEEKLY_SHOWN", 1)
+    login("admin")
+    db_session.commit()
+    everyone = html.unescape(client.get("/admin/sessions").get_data(as_text=True))
+    assert "The first 1 of 2; choose a physician to see theirs." in everyone
+    assert everyone.count("Dr. Okafor</td>") == 1
+    okafor = html.unescape(client.get("/admin/sessions?physician=okafor").get_data(as_text=True))
+    assert (
+        "choose a physician to see theirs" not in okafor.split("Every week")[1].split("Time off")[0]
+    )
+
+
 # ----- default lengths ----------------------------------------------------------------------
 
 

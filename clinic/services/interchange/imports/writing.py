@@ -5,6 +5,7 @@ is what makes a second import of the same files change nothing."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, text, update
@@ -14,7 +15,14 @@ from sqlalchemy.orm import Session
 from clinic.models.patients import search_key
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
 from clinic.services.ids import reserve_ids
-from clinic.services.interchange.imports import audit, copied, medications, reading, staging
+from clinic.services.interchange.imports import (
+    audit,
+    copied,
+    medications,
+    reading,
+    staged_writes,
+    staging,
+)
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.matching import (
     SCORE_FIELDS,
@@ -69,7 +77,10 @@ def write(job: Job) -> None:
 def _write_files(job: Job) -> None:
     job.writing = True
     if "patients" in job.kinds:
-        _write_patients(job)
+        if staging.staged_values(job):  # PostgreSQL: from the staged rows
+            staged_writes.write_patients(job, partial(job.session.execute, _CHANGE_PATIENT))
+        else:
+            _write_patients(job)
         if job.counts["patients"].new:
             job.analyze(patient_table)
     if "interventions" in job.kinds:
@@ -177,8 +188,15 @@ def _write_interventions(job: Job) -> int:
             .values(status="cancelled")
         )
     first_new_id = next_id = _first_new_booking_id(job)
-    for batch in reading.batches(job, "interventions"):
-        next_id = _write_intervention_batch(job, batch, next_id)
+    if staging.staged_values(job):  # PostgreSQL: from the staged rows
+        staged_writes.write_interventions(
+            job,
+            partial(job.session.execute, _CHANGE_BOOKING),
+            partial(job.session.execute, _CHANGE_INTERVENTION),
+        )
+    else:
+        for batch in reading.batches(job, "interventions"):
+            next_id = _write_intervention_batch(job, batch, next_id)
     if job.counts["interventions"].changed:
         # A score belongs to its intervention's patient: follow a corrected patient.
         patient_of = (

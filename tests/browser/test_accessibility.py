@@ -12,6 +12,7 @@ What axe-core does not judge is measured here too: the focus ring's contrast and
 (1.4.11), pages at phone and tablet widths (1.4.10 reflow), and the printed page.
 """
 
+import re
 import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask_migrate import upgrade
+from playwright.sync_api import expect
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
@@ -27,6 +29,7 @@ from clinic.extensions import db
 from clinic.services.identity import accounts
 from clinic.services.identity.audit import COMMAND_LINE, act_as
 from tests.browser.helpers.accessibility import violations
+from tests.browser.helpers.front_desk import register
 from tests.browser.helpers.live import PASSWORD, ROLES, LiveServer, sign_in, snap
 from tests.browser.helpers.referrals import add_overdue_referral
 from tests.helpers.app import make_app
@@ -389,3 +392,32 @@ def test_printed_pages_are_black_on_white_without_nav_or_buttons(page, live_serv
         if pattern in ("/referrals", "/schedule"):
             snap(page, f"a11y-print-{pattern.strip('/')}")
     assert not problems, "not legible on paper:\n" + "\n".join(problems[:40])
+
+
+def test_a_refused_form_says_what_to_fix_first_and_a_save_is_said_again(page, live_server):
+    # From the screen-reader walk-through: a refused booking used to leave the focus on the
+    # page's body with nothing said. Now its summary takes the focus, the title starts with
+    # "Error:", and the summary's link leads to the field; a save's message is written again
+    # once the page is ready, so that a live region announces it.
+    sign_in(page, live_server, "front_desk")
+    page.goto("/schedule/new")
+    page.get_by_role("button", name="Book").click()
+    expect(page).to_have_title(re.compile(r"^Error: "))
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Start")
+    summary.get_by_role("link", name=re.compile("^Start")).click()
+    expect(page.get_by_label("Start")).to_be_focused()
+    snap(page, "booking-refused-summary")
+
+    register(page, "Ada", "Voiceover", "1970-01-02")
+    saved = page.locator("main > .alert[role='status']")
+    expect(saved).not_to_be_empty()
+    expect(page).not_to_have_title(re.compile(r"^Error: "))
+    # The message was emptied and written again: a change a live region announces.
+    written = saved.evaluate(
+        "m => new Promise(done => { const seen = [m.textContent]; "
+        "new MutationObserver(() => seen.push(m.textContent)).observe(m, {childList: true, characterData: true, subtree: true}); "
+        "setTimeout(() => done(seen), 50); })"
+    )
+    assert written[-1].strip()

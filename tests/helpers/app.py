@@ -93,3 +93,15 @@ def sign_in(
         url,
         data={"username": username, "password": password, "csrf_token": csrf_token(client)},
     )
+
+
+_SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+
+
+def inline_scripts(html: str) -> list[str]:
+    """The page's script tags that are not the app's own files: a script written into the page
+    itself (what an unescaped name would make, and what the CSP refuses to run)."""
+    own = re.compile(r'\bsrc="/static/[\w.-]+\.js"')
+    return [
+        match.group(0) for match in _SCRIPT_TAG.finditer(html) if not own.search(match.group(1))
+    ]

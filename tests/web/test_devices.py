@@ -843,7 +843,9 @@ def test_bad_programming_on_the_form_keeps_the_input_and_completes_nothing(
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "The amplitude is 0 to 30 mA" in page
-    assert page.count("Pain after is a whole number from 0 (none) to 10 (worst).") == 1
+    # Once beside its field and once in the summary of what to fix, linked to the field.
+    assert page.count("Pain after is a whole number from 0 (none) to 10 (worst).") == 2
+    assert '<a href="#pain_after">' in page
     assert 'value="540, 610"' in page and 'value="eleven"' in page
     db_session.expire_all()
     assert db_session.get(Visit, visit.id).status == "scheduled"

@@ -1,0 +1,29 @@
+// What a screen reader should hear first when a page comes back from a form.
+//
+// A refused form: its error summary (the _forms.html form_errors macro) takes the focus, and the
+// title starts with "Error:", so the first thing said is what to fix, not the first field.
+// A save that worked: its message (a flashed role="status") is already on the page when it
+// loads, and screen readers announce only changes to a live region; it is written again once
+// the page is ready, so that it is said.
+(function () {
+  "use strict";
+  function ready() {
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) {
+      if (document.title.indexOf("Error: ") !== 0) { document.title = "Error: " + document.title; }
+      summary.focus();
+      return;
+    }
+    var saved = document.querySelectorAll("main > .alert[role='status']");
+    Array.prototype.forEach.call(saved, function (message) {
+      var text = message.textContent;
+      message.textContent = "";
+      window.setTimeout(function () { message.textContent = text; }, 250);
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
+  }
+}());

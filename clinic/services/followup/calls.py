@@ -84,10 +84,13 @@ def answered_calls(
     """
     dues = sorted(set(due_on_dates))
     answered: set[date] = set()
+    reach = timedelta(days=WINDOW_DAYS)
     for scored_on in score_dates:
         if scored_on <= performed_on:
             continue  # the pre-procedure score is the baseline, not a follow-up
-        holding = [d for d in dues if window(d)[0] <= scored_on <= window(d)[1]]
+        # The calls whose window holds the score: due within the window's reach of it.
+        earliest, latest = scored_on - reach, scored_on + reach
+        holding = [d for d in dues if earliest <= d <= latest]
         already_due = [d for d in holding if d <= scored_on]
         answered.update(already_due or holding[:1])
     return answered

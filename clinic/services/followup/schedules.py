@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from dateutil.relativedelta import relativedelta
 
@@ -134,7 +134,16 @@ def due_dates(performed_on: date, schedule: str | Sequence[Offset]) -> list[date
 
 def scheduled_calls(performed_on: date, offsets: Sequence[Offset]) -> list[tuple[date, Offset]]:
     """(due date, offset) for each call, earliest first; offsets landing on one date make one call."""
+    return list(_scheduled_calls(performed_on, tuple(offsets)))
+
+
+@lru_cache(maxsize=4096)
+def _scheduled_calls(
+    performed_on: date, offsets: tuple[Offset, ...]
+) -> tuple[tuple[date, Offset], ...]:
+    # Kept: the call list works out the calls of thousands of procedures, most of them sharing a
+    # performed date and a schedule with others (calendar months cost a relativedelta each).
     calls: dict[date, Offset] = {}
     for offset in offsets:
         calls.setdefault(offset.after(performed_on), offset)
-    return sorted(calls.items())
+    return tuple(sorted(calls.items()))

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from clinic.models import Booking, Room, StaffUser
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
+from clinic.services.scheduling.bookings import overlapping
 from clinic.services.scheduling.sessions import SessionSpan, load_rows, spans_of, wall_instant
 
 WINDOW_DAYS = 90
@@ -211,8 +212,7 @@ def find_slots(
             Booking.ends_at,
         ).where(
             Booking.status.in_(ACTIVE_BOOKING_STATUSES),
-            Booking.starts_at < window_end,
-            Booking.ends_at > window_start,
+            *overlapping(Booking, window_start, window_end),
             or_(*whose),
         )
     ).all()

@@ -9,6 +9,8 @@ only the batch path exists; tests/test_imports.py pins its messages on both data
 
 import csv
 import io
+from datetime import date
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +18,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from clinic.models import AuditEvent, Intervention, PainScore, Patient
-from clinic.services.interchange.csvio import PAIN_SCORES_COLUMNS
+from clinic.services.interchange.csvio import (
+    INTERVENTIONS_COLUMNS,
+    PAIN_SCORES_COLUMNS,
+    PATIENTS_COLUMNS,
+)
 from clinic.services.interchange.imports import copied, staging
 from tests.helpers.imports import (
     INTERVENTIONS,
@@ -37,6 +43,35 @@ pytestmark = pytest.mark.usefixtures("catalogue")
 def postgres_only(backend):
     if backend != "postgresql":
         pytest.skip("the COPY stage is PostgreSQL's; SQLite keeps the batch path")
+
+
+# What the import writes of a patient and of an intervention (its booking's columns too).
+PATIENT_WRITTEN = (
+    *PATIENTS_COLUMNS,
+    "name_key",
+    "archived",
+    "version",
+)
+INTERVENTION_WRITTEN = (
+    "ref",
+    "kind",
+    "physician_id",
+    "room_id",
+    "starts_at",
+    "ends_at",
+    "status",
+    "notes",
+    "version",
+    "procedure_type_id",
+    "performed_on",
+    "baseline_nrs",
+    "spinal_level",
+    "laterality",
+    "guidance",
+    "fluoro_seconds",
+    "air_kerma_mgy",
+    "sedation",
+)
 
 
 def outcome(session, files: dict, dry_run: bool) -> dict:
@@ -72,8 +107,23 @@ def outcome(session, files: dict, dry_run: bool) -> dict:
                 select(AuditEvent.changes).where(AuditEvent.action == "update")
             ).scalars()
         )
+        patients = sorted(
+            session.execute(select(*[getattr(Patient, name) for name in PATIENT_WRITTEN])).all(),
+            key=str,
+        )
+        interventions = sorted(
+            session.execute(
+                select(
+                    Patient.mrn,
+                    *[getattr(Intervention, name) for name in INTERVENTION_WRITTEN],
+                ).join(Patient, Patient.id == Intervention.patient_id)
+            ).all(),
+            key=str,
+        )
         result = {
             "problems": messages(report),
+            "patients": patients,
+            "interventions": interventions,
             "counts": counts(report),
             "rows": [(c.kind, c.rows) for c in report.files],
             "imported": report.imported,
@@ -271,3 +321,140 @@ def test_a_nul_in_a_ref_is_a_problem_not_a_server_error(db_session, postgres_onl
     # PostgreSQL's text cannot hold a NUL: the batch path fails on it there (a 500 on the web).
     report = run(db_session, dry_run=True, pain_scores=["R\x00-1,2025-01-20,3,,visit"])
     assert messages(report)[0] == "pain_scores.csv:2: intervention_ref: contains a NUL character"
+
+
+# Patients and interventions written from their staged rows ------------------------------------
+
+
+def full_file(kind: str, rows: list[str]) -> str:
+    """A file with every column, the later optional ones too (consent, radiation)."""
+    columns = {"patients": PATIENTS_COLUMNS, "interventions": INTERVENTIONS_COLUMNS}[kind]
+    return "\n".join([",".join(columns), *rows]) + "\n"
+
+
+def test_new_and_changed_patients_and_interventions_written_alike(
+    db_session, postgres_only, monkeypatch
+):
+    first = {"patients": PATIENTS, "interventions": INTERVENTIONS, "pain_scores": SCORES}
+    through_copy, in_batches = both_paths(db_session, monkeypatch, first)
+    assert through_copy == in_batches
+    assert through_copy["imported"] and through_copy["counts"]["interventions"] == (2, 0, 0)
+    assert good(db_session).ok
+    db_session.add(
+        Patient(
+            mrn="c 9000009",  # stored as written before imports normalised MRNs
+            first_name="Dee",
+            last_name="Old",
+            date_of_birth=date(1950, 1, 1),
+            sex="female",
+            condition="herniated_disc",
+            name_key="old dee",
+        )
+    )
+    db_session.flush()
+    files = {
+        "patients": full_file(
+            "patients",
+            [
+                # unchanged but for consent, given now
+                "C9000001,Ana,Okafor,1960-05-17,female,555-0101,ana@example.org,"
+                "herniated_disc,true,2025-05-01",
+                "C9000002,Benedikt,Lindgren,1948-11-02,male,,,spinal_stenosis,,",  # renamed
+                "C9000009,Dee,Old,1950-01-01,female,,,herniated_disc,,",  # MRN normalised
+                "C9000004,Zoë,Nakamura,1990-12-31,female,555-0104,,SPINAL STENOSIS,"
+                "false,",  # new, a condition by its label
+            ],
+        ),
+        "interventions": full_file(
+            "interventions",
+            [
+                # changed: moved, another room, a note of two lines, radiation given
+                "R-1,C9000001,ESI-TF,dr.lee,2025-01-06T10:00,2025-01-06T10:30,Suite 2,"
+                'completed,2025-01-06,7,L4-L5,left,"Tolerated well\n then rested",'
+                "fluoroscopy,35,12.0,minimal",
+                # changed: to another patient, out of its room, cancelled
+                "R-2,C9000003,MBB,dr.kim,2025-01-06T09:00,2025-01-06T09:45,,cancelled,,,,,,,,,",
+                # new, of a new patient and of one whose MRN the file normalises
+                "R-5,C9000004,RFA,dr.lee,2025-01-08T09:00,2025-01-08T09:30,Suite 1,"
+                "completed,2025-01-08,8,,bilateral,,ct,,,",
+                "R-6,c 9000009,FJI,dr.kim,2025-01-06T09:15,2025-01-06T09:45,Suite 2,"
+                "scheduled,,,,,  spaces kept  ,,,,",
+            ],
+        ),
+        "pain_scores": ["R-5,2025-02-01,4,50,phone", "R-2,2025-02-01,5,,visit"],
+    }
+    for dry_run in (True, False):
+        through_copy, in_batches = both_paths(db_session, monkeypatch, files, dry_run)
+        assert through_copy == in_batches
+        assert through_copy["problems"] == []
+        assert through_copy["counts"]["patients"] == (1, 3, 0)
+        assert through_copy["counts"]["interventions"] == (2, 2, 0)
+    assert through_copy["imported"]
+    assert len(through_copy["changes"]) == 3 + 2
+    written = {row.ref: row for row in through_copy["interventions"]}
+    assert written["R-1"].air_kerma_mgy == Decimal("12.0")
+    assert written["R-1"].notes == "Tolerated well\n then rested"
+    assert written["R-6"].mrn == "C9000009" and written["R-6"].notes == "  spaces kept  "
+
+
+def test_a_second_import_of_the_same_files_writes_nothing_through_either_path(
+    db_session, postgres_only, monkeypatch
+):
+    assert good(db_session).ok
+    files = {"patients": PATIENTS, "interventions": INTERVENTIONS, "pain_scores": SCORES}
+    through_copy, in_batches = both_paths(db_session, monkeypatch, files)
+    assert through_copy == in_batches
+    assert through_copy["counts"] == {
+        "patients": (0, 0, 3),
+        "interventions": (0, 0, 2),
+        "pain_scores": (0, 0, 2),
+    }
+    assert through_copy["changes"] == []
+
+
+HOSTILE_PATIENTS = [
+    *PATIENTS,
+    "C9000010,,Okafor,1960-05-17,female,,,herniated_disc",  # no first name
+    "C9000011,Ana," + "X" * 81 + ",1960-05-17,female,,,herniated_disc",  # too long
+    "C9000012,Ana,Okafor,1960-02-30,female,,,herniated_disc",  # no such day
+    "C9000013,Ana,Okafor,1899-12-31,female,,,herniated_disc",  # before 1900
+    "C9000014,Ana,Okafor,1960-05-17,woman,,,herniated_disc",  # not a sex of the list
+    "C9000015,Ana,Okafor,1960-05-17,female," + "5" * 41 + ",,herniated_disc",
+    "C9000016,Ana,Okafor,1960-05-17,female,,ana@,herniated_disc",  # no address
+    "C9000017,Ana,Okafor,1960-05-17,female,,,gout",  # not a condition
+    "c 9000001,Ana,Okafor,1960-05-17,female,,,herniated_disc",  # twice, spelt otherwise
+    "C9000018,Ana\x01,Okafor,1960-05-17,female,,,herniated_disc",  # a control character
+    ",Ana,Okafor,1960-05-17,female,,,herniated_disc",  # no MRN
+    "C9000019,Ana,Okafor,1960-05-17",  # too few cells
+]
+HOSTILE_INTERVENTIONS = [
+    *INTERVENTIONS,
+    "R-10,C9000001,XYZ,dr.lee,2025-02-06T09:00,2025-02-06T09:30,,scheduled,,,,,",
+    "R-11,C9000001,MBB,morgan,2025-02-06T10:00,2025-02-06T10:30,,scheduled,,,,,",
+    "R-12,C9000001,MBB,dr.nobody,2025-02-06T11:00,2025-02-06T11:30,,scheduled,,,,,",
+    "R-13,C9000001,MBB,dr.lee,2025-02-06 12:00,2025-02-06T12:30,,scheduled,,,,,",
+    "R-14,C9000001,MBB,dr.lee,2025-03-30T02:30,2025-03-30T03:30,,scheduled,,,,,",  # no 02:30
+    "R-15,C9000001,MBB,dr.lee,2025-02-06T13:00,2025-02-06T12:30,,scheduled,,,,,",
+    "R-16,C9000001,MBB,dr.lee,2025-02-06T01:00,2025-02-06T14:00,,scheduled,,,,,",  # 13 hours
+    "R-17,C9000001,MBB,dr.lee,2025-02-07T09:00,2025-02-07T09:30,Suite 9,scheduled,,,,,",
+    "R-18,C9000001,MBB,dr.lee,2025-02-07T10:00,2025-02-07T10:30,,done,,,,,",
+    "R-19,C9000001,MBB,dr.lee,2025-02-07T11:00,2025-02-07T11:30,,completed,,,,,",
+    "R-20,C9000001,MBB,dr.lee,2025-02-07T12:00,2025-02-07T12:30,,scheduled,2025-02-07,,,,",
+    "R-21,C9000001,MBB,dr.lee,2025-02-07T13:00,2025-02-07T13:30,,scheduled,,11,,,",
+    "R-22,C9000001,MBB,dr.lee,2025-02-07T14:00,2025-02-07T14:30,,scheduled,,,,middle,",
+    "R-23,C9000404,MBB,dr.lee,2025-02-07T15:00,2025-02-07T15:30,,scheduled,,,,,",
+    "R-24,C9000002,MBB,dr.lee,2025-01-06T09:15,2025-01-06T09:45,Suite 2,scheduled,,,,,",
+    "R-1,C9000001,MBB,dr.lee,2025-02-08T09:00,2025-02-08T09:30,,scheduled,,,,,",  # twice
+    "R-25,C9000001,MBB,dr.lee,2025-02-08T10:00,2025-02-08T10:30,,completed,2030-01-01,,,,",
+]
+
+
+def test_hostile_patients_and_interventions_get_the_same_problems(
+    db_session, postgres_only, monkeypatch
+):
+    files = {"patients": HOSTILE_PATIENTS, "interventions": HOSTILE_INTERVENTIONS}
+    through_copy, in_batches = both_paths(db_session, monkeypatch, files)
+    assert through_copy == in_batches
+    problems = through_copy["problems"]
+    assert len(problems) >= len(HOSTILE_PATIENTS) - 3 + len(HOSTILE_INTERVENTIONS) - 2
+    assert not through_copy["imported"] and through_copy["patients"] == []

@@ -25,6 +25,9 @@ and written per intervention (``medications.py``), after the other files.
 On PostgreSQL the pain-score file takes another way through stages 1, 3 and 4 (``copied.py``):
 its raw cells go in by ``COPY``, SQL checks them and fills the same staged table, and one
 ``INSERT … SELECT … ON CONFLICT`` writes it, with the same problems, counts, rows and audit.
+The patients and interventions files are read and checked once there: staging keeps what each
+new or changed row writes, and stage 3 writes from those staged rows (``staged_writes.py``)
+instead of reading the files again. JIT compilation is off for the import's statements.
 
 Every problem is reported as ``FILE:LINE: column: message``, FILE as the user named it and
 LINE the physical line (the header is line 1). Header problems name line 1 and the column;

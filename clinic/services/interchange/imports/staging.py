@@ -7,6 +7,9 @@ One set of tables per connection, created before reading and dropped at the end.
 rows go in by ``COPY``. The checks read nothing but these tables (and the schedule) and report by
 their line numbers, so a stage that fills them another way, such as COPY of a file's raw cells and
 SQL over them, leaves the checks and their ``FILE:LINE: column: message`` as they are.
+
+On PostgreSQL a new or changed patient or intervention is staged with the values it writes,
+so that the write (``staged_writes.py``) need not read and parse its file a second time.
 """
 
 from collections.abc import Iterable

@@ -1,7 +1,10 @@
 """Stage 4, write: the files read again and written in batches of Core executemany inserts and
 updates (new pain scores by ``COPY`` on PostgreSQL) inside a savepoint, so that a failure
 part-way leaves nothing behind. Only rows that staging found new or changed are touched, which
-is what makes a second import of the same files change nothing."""
+is what makes a second import of the same files change nothing.
+
+On PostgreSQL the files are not read again: patients and interventions are written from what
+staging kept of them (``staged_writes.py``), pain scores from theirs (``copied.py``)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from clinic.services.interchange.csvio import bare_id, clinic_id
+from clinic.services.interchange.csvio import PATIENTS_COLUMNS, bare_id, clinic_id
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.report import CHANGED, NEW, UNCHANGED, and_list
 from clinic.services.interchange.imports.tables import (
@@ -21,19 +21,10 @@ from clinic.services.interchange.imports.tables import (
 # What a row is compared on to tell "changed" from "unchanged". The patient's key is among them:
 # a patient found under an MRN stored as written before imports normalised MRNs (``c0001234``)
 # takes the normalised MRN (``C0001234``), so that MRN search finds it from then on.
-PATIENT_FIELDS = (
-    "mrn",
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "sex",
-    "phone",
-    "email",
-    "condition",
-)
 # Consent to email contact, compared and written only when the file has its columns: an older
 # file without them leaves the stored consent as it is.
 CONSENT_FIELDS = ("email_consent", "email_consent_on")
+PATIENT_FIELDS = tuple(name for name in PATIENTS_COLUMNS if name not in CONSENT_FIELDS)
 
 
 def patient_fields(job: Job) -> tuple[str, ...]:

@@ -43,6 +43,8 @@ from clinic.services.interchange.csvio import (
 )
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.matching import (
+    CONSENT_FIELDS,
+    PATIENT_FIELDS,
     SCORE_FIELDS,
     compare,
     existing_interventions,
@@ -321,17 +323,7 @@ def _stage_interventions(job: Job, batch: Batch) -> None:
 
 # What ``staged_writes.py`` writes of a patient and of an intervention, besides the key, the
 # slot and the status that the checks already stage.
-PATIENT_VALUES = (
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "sex",
-    "phone",
-    "email",
-    "condition",
-    "email_consent",
-    "email_consent_on",
-)
+PATIENT_VALUES = tuple(name for name in (*PATIENT_FIELDS, *CONSENT_FIELDS) if name != "mrn")
 INTERVENTION_VALUES = (
     "procedure_type_id",
     "performed_on",

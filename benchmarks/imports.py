@@ -14,9 +14,20 @@ files of docs/formats.md, then for each database (a temporary SQLite file, and P
 when ``--database-url`` or ``TEST_DATABASE_URL`` names a server, in a throwaway database):
 
 * **time**: the whole import (check pass and write pass, one transaction) beside a yardstick
-  measured in the same run on the same machine — PostgreSQL: ``COPY … FROM STDIN`` of the
-  same pain-score file into a scratch table through psycopg; SQLite: a bare ``executemany``
-  INSERT of the same rows (read with the csv module, no checks) into a scratch table;
+  measured in the same run on the same machine, after the import, in the same database:
+
+  - PostgreSQL: ``COPY … FROM STDIN`` of the same three files (patients, interventions, pain
+    scores) into three plain scratch tables whose columns are all ``text``, one COPY per file
+    through psycopg, all three in one transaction and timed together up to the commit (the
+    tables are created and committed before the clock starts). This is the physical floor
+    the import is measured against. For comparison with earlier runs it also prints the old
+    yardstick: COPY of the pain-score file alone into a scratch table with typed columns
+    (date, integer), in its own transaction, with the CREATE TABLE before the clock starts;
+  - SQLite: a bare ``executemany`` INSERT of the rows of the same three files (read with the
+    csv module, no checks) into three scratch tables, in one transaction and timed together;
+    the patient and intervention cells go in as the strings read, the pain-score rows get
+    the old yardstick's integer conversion. It also prints the old figure: the pain-score
+    rows alone, the same way, into their own scratch table;
 * **memory**: the peak of Python allocations (``tracemalloc``) while importing N/10 rows and
   while importing N rows into fresh databases; flat memory means the two peaks are close.
 
@@ -197,28 +208,99 @@ def run_import(app, paths: dict[str, Path], trace: bool) -> tuple[float, int]:
     return seconds, peak
 
 
-def yardstick(kind: str, url: str, scores: Path) -> float:
-    """The same pain-score rows loaded the bare way: COPY (PostgreSQL) or executemany (SQLite)."""
-    if kind == "postgresql":
-        import psycopg
+def yardstick(kind: str, url: str, paths: dict[str, Path]) -> dict[str, float]:
+    """The same files loaded the bare way, in seconds: COPY (PostgreSQL) or executemany (SQLite).
 
-        conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(conninfo) as connection:
-            connection.execute(
-                "CREATE TABLE scratch_scores (intervention_ref text, recorded_on date, "
-                "nrs integer, percent_relief integer, source text)"
+    ``all`` is the three files together in one transaction; ``scores`` is the pain-score file
+    alone, measured as the earlier versions of this benchmark did.
+    """
+    if kind == "postgresql":
+        return {"all": copy_all(url, paths), "scores": copy_scores(url, paths["pain_scores"])}
+    return {
+        "all": insert_all(url, paths),
+        "scores": insert_scores(url, paths["pain_scores"]),
+    }
+
+
+def psycopg_conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def copy_file(cursor, table: str, path: Path) -> None:
+    """Send ``path`` to ``COPY table FROM STDIN`` (CSV with its header line) in 1 MiB chunks."""
+    copy_sql = f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)"
+    with path.open("rb") as source, cursor.copy(copy_sql) as copy:
+        while chunk := source.read(1 << 20):
+            copy.write(chunk)
+
+
+def copy_all(url: str, paths: dict[str, Path]) -> float:
+    """COPY of the three files into three plain tables of text columns, one transaction."""
+    import psycopg
+
+    with psycopg.connect(psycopg_conninfo(url)) as connection:
+        for kind in FILES:
+            columns = ", ".join(f'"{name}" text' for name in COLUMNS[kind])
+            connection.execute(f"CREATE TABLE scratch_all_{kind} ({columns})")
+        connection.commit()
+        began = time.perf_counter()
+        with connection.cursor() as cursor:
+            for kind in FILES:
+                copy_file(cursor, f"scratch_all_{kind}", paths[kind])
+        connection.commit()
+        return time.perf_counter() - began
+
+
+def copy_scores(url: str, scores: Path) -> float:
+    """The old yardstick: COPY of the pain-score file alone into a table with typed columns."""
+    import psycopg
+
+    with psycopg.connect(psycopg_conninfo(url)) as connection:
+        connection.execute(
+            "CREATE TABLE scratch_scores (intervention_ref text, recorded_on date, "
+            "nrs integer, percent_relief integer, source text)"
+        )
+        began = time.perf_counter()
+        with connection.cursor() as cursor:
+            copy_file(cursor, "scratch_scores", scores)
+        connection.commit()
+        return time.perf_counter() - began
+
+
+def score_values(reader):
+    """The pain-score rows as the old SQLite yardstick inserted them (integers converted)."""
+    return (
+        (ref, day, int(nrs), int(pct) if pct else None, src) for ref, day, nrs, pct, src in reader
+    )
+
+
+def insert_all(url: str, paths: dict[str, Path]) -> float:
+    """executemany INSERT of the three files' rows into three scratch tables, one transaction."""
+    import sqlite3
+
+    connection = sqlite3.connect(make_url(url).database)
+    for kind in FILES:
+        columns = ", ".join(f'"{name}" TEXT' for name in COLUMNS[kind])
+        connection.execute(f"CREATE TABLE scratch_all_{kind} ({columns})")
+    connection.commit()
+    began = time.perf_counter()
+    for kind in FILES:
+        marks = ", ".join("?" * len(COLUMNS[kind]))
+        with paths[kind].open(encoding="utf-8", newline="") as source:
+            reader = csv.reader(source)
+            next(reader)
+            connection.executemany(
+                f"INSERT INTO scratch_all_{kind} VALUES ({marks})",
+                score_values(reader) if kind == "pain_scores" else reader,
             )
-            began = time.perf_counter()
-            copy_sql = "COPY scratch_scores FROM STDIN WITH (FORMAT csv, HEADER true)"
-            with (
-                connection.cursor() as cursor,
-                scores.open("rb") as source,
-                cursor.copy(copy_sql) as copy,
-            ):
-                while chunk := source.read(1 << 20):
-                    copy.write(chunk)
-            connection.commit()
-            return time.perf_counter() - began
+    connection.commit()
+    seconds = time.perf_counter() - began
+    connection.close()
+    return seconds
+
+
+def insert_scores(url: str, scores: Path) -> float:
+    """The old yardstick: executemany INSERT of the pain-score rows alone."""
     import sqlite3
 
     connection = sqlite3.connect(make_url(url).database)
@@ -231,11 +313,7 @@ def yardstick(kind: str, url: str, scores: Path) -> float:
         reader = csv.reader(source)
         next(reader)
         connection.executemany(
-            "INSERT INTO scratch_scores VALUES (?, ?, ?, ?, ?)",
-            (
-                (ref, day, int(nrs), int(pct) if pct else None, src)
-                for ref, day, nrs, pct, src in reader
-            ),
+            "INSERT INTO scratch_scores VALUES (?, ?, ?, ?, ?)", score_values(reader)
         )
     connection.commit()
     seconds = time.perf_counter() - began
@@ -285,7 +363,7 @@ def main() -> None:
             try:
                 app = prepared_app(url, folder)
                 seconds, _ = run_import(app, large, trace=False)
-                bare = yardstick(kind, url, large["pain_scores"])
+                bare = yardstick(kind, url, large)
             finally:
                 drop_database(kind, url)
             peaks = []
@@ -303,12 +381,22 @@ def main() -> None:
             print_result(kind, rows, seconds, bare, peaks)
 
 
-def print_result(kind: str, rows: int, seconds: float, bare: float, peaks: list[int]) -> None:
-    yard = {"sqlite": "executemany INSERT", "postgresql": "COPY FROM STDIN"}[kind]
+def print_result(
+    kind: str, rows: int, seconds: float, bare: dict[str, float], peaks: list[int]
+) -> None:
+    how = {"sqlite": "executemany INSERT", "postgresql": "COPY FROM STDIN"}[kind]
     print(f"  {kind}")
-    print(f"    import            {seconds:8.1f} s   {rows / seconds:10,.0f} scores/s")
-    print(f"    yardstick         {bare:8.1f} s   ({yard} of the score rows alone)")
-    print(f"    ratio             {seconds / bare:8.1f} × the yardstick")
+    print(f"    import            {seconds:8.2f} s   {rows / seconds:10,.0f} scores/s")
+    print(
+        f"    yardstick         {bare['all']:8.2f} s   ({how} of all three files' rows, "
+        "one transaction)"
+    )
+    print(f"    ratio             {seconds / bare['all']:8.1f} × the yardstick")
+    print(
+        f"    old yardstick     {bare['scores']:8.2f} s   ({how} of the score rows alone, "
+        "as in earlier runs)"
+    )
+    print(f"    ratio             {seconds / bare['scores']:8.1f} × the old yardstick")
     if peaks:
         small, large = peaks
         print(

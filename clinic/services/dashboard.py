@@ -138,7 +138,8 @@ def manager_figures(
             PainScore.recorded_on > Intervention.performed_on,
         )
     ).one()
-    calls = followups.call_list(session, today, page_size=0)  # the counts alone
+    # The counts of calls made and missed alone: none coming up.
+    calls = followups.call_list(session, today, 0, page_size=0)
     return ManagerFigures(
         month_start=month_start,
         today=today,
@@ -175,7 +176,8 @@ def desk_figures(session: Session, today: date, zone: ZoneInfo) -> DeskFigures:
             .group_by(Booking.status)
         ).all()
     )
-    calls = followups.call_list(session, today, page_size=0)  # the counts alone
+    # The counts alone, of the calls due by today: 8 days of due dates, not the call list's 51.
+    calls = followups.call_list(session, today, 0, page_size=0, missed_lookback_days=0)
     waiting = session.execute(
         select(func.count())
         .select_from(Referral)

@@ -122,3 +122,23 @@ def test_home_page_shows_each_role_its_figures(client, login):
     assert f"/exports/schedule.csv?from={last_month.isoformat()}" in back
     # A month that cannot be read is a 400 that says how to write one, not this month.
     assert client.get("/?month=not-a-month").status_code == 400
+
+
+def test_the_desks_call_counts_are_the_call_lists_though_it_reads_fewer_days(
+    db_session, monkeypatch
+):
+    # The desk reads only the calls due by today (8 days of due dates, not the list's 51): its
+    # two counts must still be the call list's, at the edges of the 7-day window too.
+    from clinic.services.followup.calls import call_list
+
+    monkeypatch.setattr(clock, "utcnow", lambda: at(TODAY, 12))
+    for days_ago in range(10, 30):  # 2-week calls due from 16 days ago to 4 days ahead
+        done(TODAY - timedelta(days=days_ago), "ESI-TF")
+    db_session.flush()
+    figures = desk_figures(db_session, TODAY, UTC_ZONE)
+    listed = call_list(db_session, TODAY)
+    assert (figures.calls_overdue, figures.calls_today) == (
+        listed.counts["overdue"],
+        listed.counts["today"],
+    )
+    assert figures.calls_overdue == 7 and figures.calls_today == 1

@@ -231,18 +231,21 @@ def call_list(
     *,
     page_size: int | None = None,
     pages: dict[str, int] | None = None,
+    missed_lookback_days: int = MISSED_LOOKBACK_DAYS,
 ) -> CallList:
     """Open follow-up calls for ``today``: overdue, due today, coming up; and the recent misses.
 
     Every call of the period is worked out from plain rows (ids, dates, names), counted and
     sorted; only the calls of the page shown (``page_size`` per group, at ``pages``; 0 for the
-    counts alone) are loaded with their patient, physician and procedure. Five statements whatever the size of the data:
+    counts alone) are loaded with their patient, physician and procedure. ``upcoming_days`` and
+    ``missed_lookback_days`` of 0 leave out the calls coming up and the count of those made or
+    missed: the work follows the span of due dates read. Five statements whatever the size of the data:
     the catalogue, the candidates, their pain scores, their call attempts, the page's records.
     """
     result = CallList(today=today, upcoming_days=upcoming_days)
     # Due dates of interest: from the oldest window that closed within the missed look-back,
     # to the end of the coming-up period.
-    first_due = today - timedelta(days=WINDOW_DAYS + MISSED_LOOKBACK_DAYS)
+    first_due = today - timedelta(days=WINDOW_DAYS + missed_lookback_days)
     last_due = today + timedelta(days=upcoming_days)
     schedules, types_by_offset = read_schedules(session, result)
     if not types_by_offset:

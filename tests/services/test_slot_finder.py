@@ -490,4 +490,21 @@ def test_the_finders_statement_count_does_not_grow_with_bookings_or_days(app, db
     with count_statements(app) as many:
         got = slots.find_slots(db_session, query(), UTC_ZONE)
     assert got[0].starts_at == at(MONDAY + timedelta(days=84), 9)
-    assert many.count == few.count == 5  # physicians, rooms, templates, exceptions, bookings
+    # Five a search (physicians, rooms, templates, exceptions, bookings), and two searches: the
+    # first week held too few slots, so the whole window was searched.
+    assert many.count == few.count == 10
+
+
+def test_a_busy_practice_is_answered_from_the_first_week_alone(app, db_session):
+    # Ten slots in the first week: the window's bookings are never read (one search, not two),
+    # and the answer is the one the whole window gives.
+    amy = PhysicianFactory(username="amy")
+    room = RoomFactory(name="Suite A")
+    for weekday in range(5):
+        weekly(db_session, amy, 9, 17, room=room, weekday=weekday)
+    db_session.flush()
+    with count_statements(app) as counted:
+        got = slots.find_slots(db_session, query(), UTC_ZONE)
+    assert counted.count == 5 and len(got) == slots.MOST_SLOTS
+    whole = slots._search(db_session, query(), UTC_ZONE, slots.MOST_SLOTS, slots.WINDOW_DAYS)
+    assert whole == got

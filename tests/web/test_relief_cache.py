@@ -214,3 +214,24 @@ def test_a_busy_sqlite_database_is_not_waited_for_the_figures_are_just_not_kept(
     assert db_session.execute(select(func.count()).select_from(ReliefReportCache)).scalar() == 0
     reports.relief_summary(db_session, ReportFilters())
     assert db_session.execute(select(func.count()).select_from(ReliefReportCache)).scalar() == 1
+
+
+def test_postgresql_moves_the_version_once_a_transaction_until_figures_are_kept(
+    db_session, backend
+):
+    """A writer sending a statement per row (the demo's diary entries) moved the one version row
+    once per statement on PostgreSQL, and each update of it in one transaction slowed the next:
+    now it moves once, and again after figures are kept, so they never hide a later write."""
+    if backend != "postgresql":
+        return  # SQLite's row triggers update the row in place: no versions pile up
+    kept = responder(ended_on=60)  # its writes moved the version: once for the transaction
+    start = version(db_session)
+    for day in (100, 110, 120):
+        PainScoreFactory(intervention=kept, recorded_on=BASE + timedelta(days=day), nrs=4)
+        db_session.flush()
+    assert version(db_session) == start
+    esi(db_session)  # computed and kept at this version
+    assert db_session.execute(select(func.count()).select_from(ReliefReportCache)).scalar() == 1
+    PainScoreFactory(intervention=kept, recorded_on=BASE + timedelta(days=130), nrs=9)
+    db_session.flush()
+    assert version(db_session) == start + 1  # the kept figures are out of date

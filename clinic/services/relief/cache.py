@@ -4,9 +4,10 @@ The report reads every completed intervention and its follow-up scores; at tens 
 patients that is seconds of work, and the page, its chart and the two exports would each do it
 again. Instead each selection's figures are computed once per change of the data and kept in
 ``relief_report_cache`` under the ``relief_data_version`` they were computed at. The database
-bumps that version itself (triggers on pain scores, interventions, a patient's condition and a
-procedure type's code), so every way of writing invalidates the figures, and every app server
-reads the same version: nothing is kept in a process.
+bumps that version itself (triggers on pain scores, interventions, diary entries, a patient's
+condition and a procedure type's code and diagnostic mark), so every way of writing invalidates
+the figures, and every app server reads the same version: nothing is kept in a process. On
+PostgreSQL it moves once a transaction; keeping figures re-arms it for the writes after.
 
 A version is read in the caller's transaction before the figures are computed, so figures are
 never older than the version they are kept under. The row is written in the caller's transaction
@@ -31,6 +32,9 @@ from clinic.models import ReliefDataVersion, ReliefReportCache
 from clinic.services.filters import ReportFilters
 
 cache_table = ReliefReportCache.__table__
+# The transaction-local setting by which PostgreSQL's trigger function moves the data version
+# once a transaction (migration a19c0e55f002).
+MOVED = "clinic.relief_data_moved"
 
 
 def data_version(session: Session) -> int | None:
@@ -88,6 +92,10 @@ def store(session: Session, selection: str, version: int, figures: Any) -> bool:
                 )
                 .on_conflict_do_nothing()
             )
+            if dialect == "postgresql":
+                # The version moves once a transaction (its trigger function): figures kept
+                # now must not hide a write later in this transaction, so it moves again then.
+                session.execute(text(f"SELECT set_config('{MOVED}', '', true)"))
     except OperationalError:
         return False
     finally:

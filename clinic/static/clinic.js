@@ -10,6 +10,7 @@
   function ready() {
     var summary = document.querySelector("[data-error-summary]");
     if (summary) {
+      inPageOrder(summary.querySelector("ul"));
       if (document.title.indexOf("Error: ") !== 0) { document.title = "Error: " + document.title; }
       summary.focus();
       return;
@@ -20,6 +21,21 @@
       message.textContent = "";
       window.setTimeout(function () { message.textContent = text; }, 250);
     });
+  }
+  // The summary lists the fields in the form's order; the page may lay them out otherwise.
+  function inPageOrder(list) {
+    if (!list) { return; }
+    var items = Array.prototype.slice.call(list.children);
+    function target(item) {
+      var link = item.querySelector("a[href^='#']");
+      return link ? document.getElementById(link.getAttribute("href").slice(1)) : null;
+    }
+    items.sort(function (one, other) {
+      var a = target(one), b = target(other);
+      if (!a || !b || a === b) { return 0; }
+      return a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+    });
+    items.forEach(function (item) { list.appendChild(item); });
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", ready);

@@ -406,6 +406,8 @@ def test_a_refused_form_says_what_to_fix_first_and_a_save_is_said_again(page, li
     summary = page.locator("[data-error-summary]")
     expect(summary).to_be_focused()
     expect(summary).to_contain_text("Start")
+    # In the page's order, whatever the form's: the MRN comes first on the page.
+    expect(summary.get_by_role("listitem").first).to_contain_text("Patient MRN")
     summary.get_by_role("link", name=re.compile("^Start")).click()
     expect(page.get_by_label("Start")).to_be_focused()
     snap(page, "booking-refused-summary")

@@ -2,6 +2,8 @@
 
 import os
 import secrets
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_database_and_secret(app)
     register_extensions(app)
     register_url_converters(app)
-    register_blueprints(app)
+    if commands_only():
+        register_blueprints_on_first_request(app)
+    else:
+        register_blueprints(app)
     register_errorhandlers(app)
     register_cli(app)
     register_security(app)
@@ -102,6 +107,44 @@ def register_url_converters(app: Flask) -> None:
     from clinic.security import bound_record_ids
 
     bound_record_ids(app)
+
+
+# The ``flask`` commands that serve or list pages; every other one (export, import, reminders,
+# seed-demo, db …) serves none.
+PAGE_COMMANDS = frozenset({"run", "routes", "shell"})
+
+
+def commands_only() -> bool:
+    """Whether this process is the ``flask`` command line running a command that serves no page.
+
+    Such a process starts without importing the views, their forms and helpers — about a sixth
+    of a command's start (issue 19: a relief export run from a script is mostly its start).
+    Anything else (gunicorn, ``flask run``, the tests, ``python -m flask``) registers the pages
+    as it is created.
+    """
+    return (
+        os.environ.get("FLASK_RUN_FROM_CLI") == "true"
+        and Path(sys.argv[0]).name == "flask"
+        and not PAGE_COMMANDS & set(sys.argv[1:])
+    )
+
+
+def register_blueprints_on_first_request(app: Flask) -> None:
+    """Register the pages just before the first request, should a command's app serve one."""
+    serve = app.wsgi_app
+    lock = threading.Lock()
+    registered = False
+
+    def registering(environ, start_response):
+        nonlocal registered
+        if not registered:
+            with lock:
+                if not registered:
+                    register_blueprints(app)
+                    registered = True
+        return serve(environ, start_response)
+
+    app.wsgi_app = registering  # type: ignore[method-assign]
 
 
 def register_blueprints(app: Flask) -> None:

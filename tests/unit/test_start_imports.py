@@ -87,3 +87,43 @@ def test_the_command_line_lists_the_db_group(tmp_path, command):
         assert "Perform database migrations." in done.stdout
     else:
         assert "upgrade" in done.stdout and "downgrade" in done.stdout
+
+
+COMMAND_PROBE = """
+import json, os, sys
+os.environ["FLASK_RUN_FROM_CLI"] = "true"  # as the flask command line sets it
+sys.argv = ["/venv/bin/flask", %(command)r]
+from clinic import create_app
+app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": %(url)r, "SECRET_KEY": "t" * 40})
+views = sorted(m for m in sys.modules if m.startswith("clinic.views.") and m != "clinic.views.errors")
+rules = len(list(app.url_map.iter_rules()))
+app.instance_path = %(instance)r
+status = app.test_client().get("/login").status_code
+print(json.dumps([views, rules, status, len(list(app.url_map.iter_rules()))]))
+"""
+
+
+@pytest.mark.parametrize("command", ["export", "run"])
+def test_a_command_that_serves_no_page_starts_without_the_pages(tmp_path, command):
+    # `flask export …` imports no view (a sixth of its start); `flask run` registers them as it
+    # starts; and a command's app that serves a request after all registers them first.
+    script = COMMAND_PROBE % {
+        "command": command,
+        "url": f"sqlite:///{tmp_path / 'clinic.db'}",
+        "instance": str(tmp_path / "instance"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"CLINIC_ENV": "testing", "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    views, rules_at_start, status, rules_after = json.loads(done.stdout.strip().splitlines()[-1])
+    assert status == 200 and rules_after > 50
+    if command == "export":
+        assert views == [] and rules_at_start < 5
+    else:
+        assert "clinic.views.patients" in views and rules_at_start == rules_after

@@ -47,6 +47,8 @@ def overlapping(booking, starts_at: datetime, ends_at: datetime) -> list:
         booking.starts_at > starts_at - timedelta(minutes=MAX_DURATION_MINUTES),
         booking.ends_at > starts_at,
     ]
+
+
 # Where a booking may go next; completing is the physician's (clinical record).
 TRANSITIONS = {
     "scheduled": {"checked_in", "cancelled", "no_show"},

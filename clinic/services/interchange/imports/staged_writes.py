@@ -23,14 +23,10 @@ from clinic.services.interchange.imports.tables import patient_table
 # A patient written for an intervention that staging did not find in the database is the one
 # the patients file has just added, under the MRN as the clinic writes it.
 _PATIENT_OF_BOOKING = "COALESCE(s.patient_id, (SELECT p.id FROM patient AS p WHERE p.mrn = s.mrn))"
-_BOOKING_FIELDS = ("physician_id", "room_id", "starts_at", "ends_at", "status", "notes")
-_INTERVENTION_FIELDS = (
-    "procedure_type_id",
-    "performed_on",
-    "baseline_nrs",
-    "spinal_level",
-    "laterality",
-)
+# What a written intervention's booking and intervention hold, as the audit trail names them
+# (the booking's patient is found apart, above).
+_BOOKING_FIELDS = tuple(name for name in audit.BOOKING_COLUMNS if name != "patient_id")
+_INTERVENTION_FIELDS = audit.INTERVENTION_COLUMNS
 
 
 def write_patients(job: Job, change) -> None:

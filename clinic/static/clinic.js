@@ -1,7 +1,8 @@
 // What a screen reader should hear first when a page comes back from a form.
 //
-// A refused form: its error summary (the _forms.html form_errors macro) takes the focus, and the
-// title starts with "Error:", so the first thing said is what to fix, not the first field.
+// A refused form: its error summary (the _forms.html form_errors macro) takes the focus, unless
+// the page put it on the first field to fix, and the title starts with "Error:", so the first
+// thing said is what to fix, not the first field.
 // A save that worked: its message (a flashed role="status") is already on the page when it
 // loads, and screen readers announce only changes to a live region; it is written again once
 // the page is ready, so that it is said.
@@ -12,7 +13,10 @@
     if (summary) {
       inPageOrder(summary.querySelector("ul"));
       if (document.title.indexOf("Error: ") !== 0) { document.title = "Error: " + document.title; }
-      summary.focus();
+      // A page that puts the focus on the first field to fix keeps it there: that field says
+      // its error. Any other focus (the first field of the form, or none) goes to the summary.
+      var wanted = document.querySelector("[autofocus]");
+      if (!wanted || wanted.getAttribute("aria-invalid") !== "true") { summary.focus(); }
       return;
     }
     var saved = document.querySelectorAll("main > .alert[role='status']");

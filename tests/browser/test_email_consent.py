@@ -34,7 +34,10 @@ def test_the_consent_fields_fit_a_phone_and_a_missing_address_is_named(page, liv
     page.get_by_label("Agrees to be emailed the link").check()
     page.get_by_role("button", name="Register").click()
     expect(
-        page.get_by_text("Enter the email address the patient agreed to be emailed at")
+        page.locator(
+            ".invalid-feedback",
+            has_text="Enter the email address the patient agreed to be emailed at",
+        )
     ).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     snap(page, "email_consent_form_360")

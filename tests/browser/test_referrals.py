@@ -78,7 +78,9 @@ def test_front_desk_logs_triages_and_books_a_referral(page, live_server):
     page.get_by_role("button", name="Log referral").click()
 
     # Forgot the reason: told what to fix, nothing typed is lost.
-    expect(page.get_by_text("Enter the reason for referral.")).to_be_visible()
+    expect(
+        page.locator(".invalid-feedback", has_text="Enter the reason for referral.")
+    ).to_be_visible()
     expect(page.get_by_label("Referring clinician")).to_have_value("Dr. Amara Osei")
     expect(page.get_by_label("Urgency")).to_have_value("urgent")
     expect(page.get_by_label("Reason for referral")).to_be_focused()
@@ -153,7 +155,9 @@ def test_a_referral_is_declined_with_a_reason_and_leaves_the_board(page, live_se
     card.get_by_role("link", name=re.compile("Details")).click()
 
     page.get_by_role("button", name="Decline referral").click()
-    expect(page.get_by_text("Say why the referral is declined.")).to_be_visible()
+    expect(
+        page.locator(".invalid-feedback", has_text="Say why the referral is declined.")
+    ).to_be_visible()
     expect(page.get_by_label(re.compile("Reason"))).to_be_focused()
     snap(page, "referral-decline-error")
     page.keyboard.type("Cervical: refer to the neck clinic")

@@ -162,7 +162,7 @@ def test_the_block_diary_on_a_phone_and_the_paper_diary_page(page, browser, live
     page.get_by_label("Pain (NRS 0–10)").fill("2")
     page.get_by_label(re.compile("^Time written")).fill("25:99")
     page.get_by_role("button", name="Save entry").click()
-    expect(page.get_by_text("Write the time as HH:MM")).to_be_visible()
+    expect(page.locator(".invalid-feedback", has_text="Write the time as HH:MM")).to_be_visible()
     assert violations(axe, page) == []
     snap(page, "paper-diary")
     page.set_viewport_size(PHONE)

@@ -155,7 +155,9 @@ def test_a_physician_registers_a_device_and_records_its_programming(page, live_s
     page.get_by_role("button", name="Save programming").click()
 
     # 45 mA is no amplitude: told what to fix, nothing typed is lost, nothing saved.
-    expect(page.get_by_text("The amplitude is 0 to 30 mA")).to_be_visible()
+    expect(
+        page.locator(".invalid-feedback", has_text="The amplitude is 0 to 30 mA")
+    ).to_be_visible()
     expect(page.get_by_label("Amplitude (mA)")).to_be_focused()
     expect(page.get_by_label("Active contacts and polarity")).to_have_value("1+ 2- 3+")
     expect(page.get_by_label("Notes")).to_have_value("Coverage of the left leg improved")

@@ -42,6 +42,11 @@ def probe(tmp_path, use: bool = False) -> list:
         "instance": str(tmp_path / "instance"),
         "use": use,
     }
+    return run_fresh(script)
+
+
+def run_fresh(script: str) -> list:
+    """What a script prints last, as JSON, run in a fresh interpreter (nothing imported yet)."""
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
@@ -112,16 +117,7 @@ def test_a_command_that_serves_no_page_starts_without_the_pages(tmp_path, comman
         "url": f"sqlite:///{tmp_path / 'clinic.db'}",
         "instance": str(tmp_path / "instance"),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={"CLINIC_ENV": "testing", "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    views, rules_at_start, status, rules_after = json.loads(done.stdout.strip().splitlines()[-1])
+    views, rules_at_start, status, rules_after = run_fresh(script)
     assert status == 200 and rules_after > 50
     if command == "export":
         assert views == [] and rules_at_start < 5

@@ -41,10 +41,12 @@ from clinic.services.interchange.csvio import (
     clinic_id,
     trim,
 )
+from clinic.services.interchange.imports.audit import INTERVENTION_COLUMNS
 from clinic.services.interchange.imports.job import Job
 from clinic.services.interchange.imports.matching import (
     CONSENT_FIELDS,
     PATIENT_FIELDS,
+    RADIATION_FIELDS,
     SCORE_FIELDS,
     compare,
     existing_interventions,
@@ -324,18 +326,7 @@ def _stage_interventions(job: Job, batch: Batch) -> None:
 # What ``staged_writes.py`` writes of a patient and of an intervention, besides the key, the
 # slot and the status that the checks already stage.
 PATIENT_VALUES = tuple(name for name in (*PATIENT_FIELDS, *CONSENT_FIELDS) if name != "mrn")
-INTERVENTION_VALUES = (
-    "procedure_type_id",
-    "performed_on",
-    "baseline_nrs",
-    "spinal_level",
-    "laterality",
-    "notes",
-    "guidance",
-    "fluoro_seconds",
-    "air_kerma_mgy",
-    "sedation",
-)
+INTERVENTION_VALUES = (*INTERVENTION_COLUMNS, "notes", *RADIATION_FIELDS)
 
 
 def _written(job: Job, names: tuple[str, ...], values: dict[str, Any] | None) -> dict[str, Any]:

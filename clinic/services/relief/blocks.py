@@ -63,15 +63,13 @@ def _selected(filters: ReportFilters, *columns) -> Select:
 def diagnostic_blocks(session: Session, filters: ReportFilters) -> list[BlockSummary]:
     """The report's diagnostic blocks per procedure type, judged by their diaries: kept for this
     selection while the data is unchanged, else computed and kept in the caller's transaction."""
-    version = cache.data_version(session)
-    selection = cache.selection_key(filters, "diagnostic-blocks")
-    kept = None if version is None else cache.load(session, selection, version)
-    if kept is not None:
-        return [BlockSummary(**summary) for summary in kept]
-    summaries = computed_blocks(session, filters)
-    if version is not None:
-        cache.store(session, selection, version, [asdict(summary) for summary in summaries])
-    return summaries
+    figures = cache.kept_or_computed(
+        session,
+        filters,
+        "diagnostic-blocks",
+        lambda: [asdict(summary) for summary in computed_blocks(session, filters)],
+    )
+    return [BlockSummary(**summary) for summary in figures]
 
 
 def computed_blocks(session: Session, filters: ReportFilters) -> list[BlockSummary]:

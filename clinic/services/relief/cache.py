@@ -20,6 +20,7 @@ deadlock between two keepers), the figures are simply not kept, in a savepoint r
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, select, text
@@ -102,3 +103,24 @@ def store(session: Session, selection: str, version: int, figures: Any) -> bool:
         if dialect == "sqlite":
             session.execute(text(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
     return True
+
+
+def kept_or_computed(
+    session: Session,
+    filters: ReportFilters,
+    group_by: str,
+    compute: Callable[[], Any],
+    *,
+    keep: bool = True,
+) -> Any:
+    """The figures kept for this selection at the current data version, or ``compute()``'s,
+    kept in the caller's transaction (the caller commits to keep them for the next reader).
+    ``keep=False`` computes afresh and keeps nothing (a selection the triggers do not watch)."""
+    version = data_version(session) if keep else None
+    selection = selection_key(filters, group_by)
+    figures = None if version is None else load(session, selection, version)
+    if figures is None:
+        figures = compute()
+        if version is not None:
+            store(session, selection, version, figures)
+    return figures

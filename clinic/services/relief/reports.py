@@ -368,13 +368,13 @@ def relief_report(
         raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}, not {group_by!r}")
     # The data version's triggers do not watch the medications given: a selection by the
     # corticosteroid given is computed afresh, never kept.
-    version = None if filters.steroid else cache.data_version(session)
-    selection = cache.selection_key(filters, group_by)
-    figures = None if version is None else cache.load(session, selection, version)
-    if figures is None:
-        figures = computed_figures(session, filters, group_by)
-        if version is not None:
-            cache.store(session, selection, version, figures)
+    figures = cache.kept_or_computed(
+        session,
+        filters,
+        group_by,
+        lambda: computed_figures(session, filters, group_by),
+        keep=not filters.steroid,
+    )
     return _report_from(session, figures, group_by)
 
 

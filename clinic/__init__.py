@@ -9,14 +9,17 @@ from typing import Any
 
 from flask import Flask
 
+from clinic.cli import command_group
 from config import CONFIGS
 
 SQLITE_BUSY_TIMEOUT_MS = 10000  # how long a SQLite writer waits for another's write lock
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app: configuration, extensions, blueprints, error pages, CLI and security."""
+    """Build the app: its commands (each loaded when asked for), configuration, extensions,
+    blueprints, error pages and security."""
     app = Flask(__name__, instance_relative_config=True)
+    app.cli = command_group(app)
     env_name = os.environ.get("CLINIC_ENV", "development")
     if env_name not in CONFIGS:
         raise RuntimeError(f"CLINIC_ENV must be one of {', '.join(CONFIGS)}, not {env_name!r}")
@@ -31,7 +34,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     else:
         register_blueprints(app)
     register_errorhandlers(app)
-    register_cli(app)
     register_security(app)
     return app
 
@@ -190,12 +192,6 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     from clinic.views.errors import register
-
-    register(app)
-
-
-def register_cli(app: Flask) -> None:
-    from clinic.cli import register
 
     register(app)
 

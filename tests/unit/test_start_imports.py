@@ -123,3 +123,55 @@ def test_a_command_that_serves_no_page_starts_without_the_pages(tmp_path, comman
         assert views == [] and rules_at_start < 5
     else:
         assert "clinic.views.patients" in views and rules_at_start == rules_after
+
+
+LOADED_PROBE = """
+import json, sys
+from flask.cli import main
+sys.argv = ["flask", "--app", "clinic", *%(command)r]
+try:
+    main()
+except SystemExit:
+    pass
+print()
+print(json.dumps(sorted(m for m in %(modules)r if m in sys.modules)))
+"""
+COMMAND_MODULES = (
+    "clinic.cli.demo",
+    "clinic.cli.exports",
+    "clinic.cli.imports",
+    "clinic.cli.reminders",
+    "clinic.cli.users",
+    "clinic.demo",
+    "clinic.services.interchange.imports",
+)
+
+
+@pytest.mark.parametrize(
+    "command, loaded",
+    [
+        (["export", "--help"], ["clinic.cli.exports"]),
+        (["import", "--help"], ["clinic.cli.imports", "clinic.services.interchange.imports"]),
+        (["users", "--help"], ["clinic.cli.users"]),
+        (["--help"], list(COMMAND_MODULES)),
+    ],
+)
+def test_a_command_imports_its_own_module_and_no_other_command(tmp_path, command, loaded):
+    """``flask export`` from a script does not pay for the demo generator or the importer;
+    ``flask --help`` lists (and so loads) every command."""
+    script = LOADED_PROBE % {"command": command, "modules": COMMAND_MODULES}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            "CLINIC_ENV": "testing",
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+        },
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == loaded
+    assert "Usage: flask" in done.stdout

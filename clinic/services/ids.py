@@ -1,4 +1,5 @@
-"""Primary keys chosen before an insert, so that bulk writes need no RETURNING.
+"""Primary keys: chosen before an insert, so that bulk writes need no RETURNING; and asked for
+as one list.
 
 SQLAlchemy can only batch an INSERT whose new ids it must read back when the database returns
 them in parameter order; SQLite cannot promise that, so the ORM falls back to one statement per
@@ -6,7 +7,11 @@ row there. Bulk writers (the demo seed, the import) take their ids from here fir
 in executemany batches on both databases.
 """
 
-from sqlalchemy import Table, func, select
+import json
+from collections.abc import Collection
+
+from sqlalchemy import ColumnElement, Integer, String, Table, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 
@@ -49,3 +54,19 @@ class IdBlocks:
         if not free:
             free.extend(reversed(reserve_ids(self.session, table, self.block)))
         return free.pop()
+
+
+def among(
+    session: Session, column: ColumnElement[int], ids: Collection[int]
+) -> ColumnElement[bool]:
+    """``column IN ids`` as one parameter however many ids there are.
+
+    PostgreSQL: ``= ANY`` of one array. SQLite: ``IN`` the values of one JSON array (an IN list
+    would be one parameter per id, past SQLite's limit on a large clinic). Either way the
+    statement's text is the same for any number of ids, and the database reads the list once.
+    """
+    values = sorted(set(ids))
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(Integer)))
+    listed = func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued("value")
+    return column.in_(select(listed.c.value))

@@ -31,12 +31,13 @@ first attempt): "no answer" keeps the call on the list, "unreachable" and "decli
 The list never loads every completed intervention. For each distinct offset in the catalogue's
 schedules, the performed dates whose call falls due in the window of interest form a narrow
 range, so one query with one OR'ed date range per offset finds the candidates, and one query
-each loads their pain scores and call attempts. The calls are worked out from plain values; only
+each loads their pain scores and call attempts (the candidates' ids passed as one list: the
+database finds the candidates once). The calls are worked out from plain values; only
 the page shown loads its records: five statements, whatever the size of the data.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -55,6 +56,7 @@ from clinic.services.followup.schedules import (
     parse_schedule,
     scheduled_calls,
 )
+from clinic.services.ids import among
 from clinic.services.scheduling.bookings import STATUS_LABELS
 
 # A score up to this many days either side of the due date answers the call.
@@ -250,13 +252,13 @@ def call_list(
     schedules, types_by_offset = read_schedules(session, result)
     if not types_by_offset:
         return result
-    candidates = candidate_ids(types_by_offset, first_due, last_due)
-    rows = load_candidates(session, candidates)
+    rows = load_candidates(session, candidate_ids(types_by_offset, first_due, last_due))
     if not rows:
         return result
+    ids = [candidate.id for candidate in rows]
     self_reported: dict[int, set[date]] = {}
-    scores = answering_scores(session, candidates, first_due, last_due, self_reported)
-    attempts = call_attempts(session, candidates, first_due, last_due)
+    scores = answering_scores(session, ids, first_due, last_due, self_reported)
+    attempts = call_attempts(session, ids, first_due, last_due)
     groups: dict[str, list[OpenCall]] = {group: [] for group in GROUPS}
     for candidate in rows:
         list_calls(result, groups, candidate, schedules, scores, attempts, first_due, last_due)
@@ -291,8 +293,9 @@ def read_schedules(
 def candidate_ids(
     types_by_offset: dict[Offset, set[int]], first_due: date, last_due: date
 ) -> Select:
-    """The ids of completed interventions (patients not archived) with a call due between
-    ``first_due`` and ``last_due``: one performed-date range per distinct offset."""
+    """The completed interventions (patients not archived) with a call due between
+    ``first_due`` and ``last_due``, as the columns of a ``Candidate``: one performed-date range
+    per distinct offset."""
     ranges = []
     for offset, type_ids in sorted(types_by_offset.items()):
         earliest, latest = offset.performed_range(first_due, last_due)
@@ -305,7 +308,13 @@ def candidate_ids(
             )
         )
     return (
-        select(Intervention.id)
+        select(
+            Intervention.id,
+            Intervention.procedure_type_id,
+            Intervention.performed_on,
+            Patient.last_name,
+            Patient.first_name,
+        )
         .join(Intervention.patient)
         .where(
             Intervention.status == "completed",
@@ -318,25 +327,12 @@ def candidate_ids(
 
 def load_candidates(session: Session, candidates: Select) -> list[Candidate]:
     """The candidate interventions as plain values: enough to work out and sort their calls."""
-    return [
-        Candidate(*row)
-        for row in session.execute(
-            select(
-                Intervention.id,
-                Intervention.procedure_type_id,
-                Intervention.performed_on,
-                Patient.last_name,
-                Patient.first_name,
-            )
-            .join(Intervention.patient)
-            .where(Intervention.id.in_(candidates.scalar_subquery()))
-        )
-    ]
+    return [Candidate(*row) for row in session.execute(candidates)]
 
 
 def answering_scores(
     session: Session,
-    candidates: Select,
+    candidates: Sequence[int],
     first_due: date,
     last_due: date,
     self_reported: dict[int, set[date]] | None = None,
@@ -346,7 +342,7 @@ def answering_scores(
     scores: dict[int, list[date]] = defaultdict(list)
     for intervention_id, recorded_on, source in session.execute(
         select(PainScore.intervention_id, PainScore.recorded_on, PainScore.source).where(
-            PainScore.intervention_id.in_(candidates.scalar_subquery()),
+            among(session, PainScore.intervention_id, candidates),
             PainScore.recorded_on.between(
                 first_due - timedelta(days=WINDOW_DAYS), last_due + timedelta(days=WINDOW_DAYS)
             ),
@@ -359,7 +355,7 @@ def answering_scores(
 
 
 def call_attempts(
-    session: Session, candidates: Select, first_due: date, last_due: date
+    session: Session, candidates: Sequence[int], first_due: date, last_due: date
 ) -> dict[tuple[int, date], tuple[int, datetime | None, str | None]]:
     """The attempts at the candidates' calls due in the period, by (intervention, due date):
     how many, the last one's time, and the outcome that closed the call (if any)."""
@@ -373,7 +369,7 @@ def call_attempts(
                 FollowUpCall.last_attempt_at,
                 FollowUpCall.outcome,
             ).where(
-                FollowUpCall.intervention_id.in_(candidates.scalar_subquery()),
+                among(session, FollowUpCall.intervention_id, candidates),
                 FollowUpCall.due_on.between(first_due, last_due),
             )
         )

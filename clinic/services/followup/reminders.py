@@ -98,8 +98,9 @@ def due_reminders(session: Session, today: date) -> list[DueReminder]:
     rows = load_candidates(session, candidates)
     if not rows:
         return []
-    scores = answering_scores(session, candidates, first_due, last_due)
-    attempts = call_attempts(session, candidates, first_due, last_due)
+    ids = [candidate.id for candidate in rows]
+    scores = answering_scores(session, ids, first_due, last_due)
+    attempts = call_attempts(session, ids, first_due, last_due)
     groups: dict[str, list[OpenCall]] = {group: [] for group in GROUPS}
     for candidate in rows:
         list_calls(result, groups, candidate, schedules, scores, attempts, first_due, last_due)

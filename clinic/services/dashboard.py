@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clinic.models import Booking, Intervention, PainScore, Patient, ProcedureType, Referral
+from clinic.models.patients import not_archived
 from clinic.services.followup import calls as followups
 
 
@@ -181,8 +182,7 @@ def desk_figures(session: Session, today: date, zone: ZoneInfo) -> DeskFigures:
     waiting = session.execute(
         select(func.count())
         .select_from(Referral)
-        .join(Patient)
-        .where(Referral.status.in_(("received", "triaged")), Patient.archived.is_(False))
+        .where(Referral.status.in_(("received", "triaged")), not_archived(Referral.patient_id))
     ).scalar_one()
     patients = session.execute(
         select(func.count()).select_from(Patient).where(Patient.archived.is_(False))

@@ -12,17 +12,20 @@ a clerk or physician may also move it by hand. Each change of status records whe
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from clinic.models import CONDITIONS, URGENCIES, Intervention, Patient, Referral
+from clinic.models.patients import not_archived
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
 from clinic.services import DomainError
 from clinic.services.records import StaleRecord, check_version
 
 # The board's columns, in pipeline order; the closed states are listed apart.
 OPEN_STATUSES = ("received", "triaged", "scheduled", "completed")
+# On the board whatever their age; the others only for RECENT_DAYS after they moved there.
+WAITING_STATUSES = ("received", "triaged", "scheduled")
 CLOSED_STATUSES = ("declined", "cancelled")
 STATUS_LABELS = {
     "received": "Received",
@@ -217,19 +220,32 @@ class BoardScope:
         )
 
     def where(self, statuses: tuple[str, ...]):
-        """SQL: the referrals of these statuses that the board holds (open, or closed lately)."""
-        shown = [
-            Patient.archived.is_(False),
-            Referral.status.in_(statuses),
-            Referral.status.in_(("received", "triaged", "scheduled"))
-            | (Referral.status_changed_at >= self.since),
-        ]
+        """SQL: the referrals of these statuses that the board holds (open, or closed lately).
+
+        Written so that an index answers: each open status whole, each finished one by its
+        status and the time it moved there; archived patients from their own short index.
+        """
+        waiting = [status for status in statuses if status in WAITING_STATUSES]
+        finished = [status for status in statuses if status not in WAITING_STATUSES]
+        held = []
+        if waiting:
+            held.append(Referral.status.in_(waiting))
+        if finished:
+            held.append(Referral.status.in_(finished) & (Referral.status_changed_at >= self.since))
+        shown = [or_(false(), *held), not_archived(Referral.patient_id)]
         if self.urgency in URGENCIES:
             shown.append(Referral.urgency == self.urgency)
         return and_(*shown)
 
-    def statement(self, statuses: tuple[str, ...]) -> Select[tuple[Referral]]:
-        """The referrals of these statuses in the board's order: overdue, urgent, then oldest."""
+    def statement(
+        self, statuses: tuple[str, ...], limit: int, offset: int = 0
+    ) -> Select[tuple[Referral]]:
+        """A page of the referrals of these statuses in the board's order: overdue, urgent,
+        then oldest; or, for those finished, the most recent first.
+
+        The page is chosen from the referrals alone (the index holds what they are sorted by);
+        only its rows are joined to their patients.
+        """
         if set(statuses) <= {"completed", *CLOSED_STATUSES}:
             # What finished or closed lately: the most recent first.
             order = (Referral.status_changed_at.desc(), Referral.id.desc())
@@ -242,11 +258,19 @@ class BoardScope:
                 Referral.received_on,
                 Referral.id,
             )
+        page = (
+            select(Referral.id)
+            .where(self.where(statuses))
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+            .subquery()
+        )
         return (
             select(Referral)
+            .join(page, page.c.id == Referral.id)
             .join(Referral.patient)
             .options(contains_eager(Referral.patient))
-            .where(self.where(statuses))
             .order_by(*order)
         )
 
@@ -309,7 +333,6 @@ def board(
     counts = dict(
         session.execute(
             select(Referral.status, func.count())
-            .join(Referral.patient)
             .where(scope.where(OPEN_STATUSES + CLOSED_STATUSES))
             .group_by(Referral.status)
         ).all()
@@ -317,12 +340,11 @@ def board(
     overdue_count = session.execute(
         select(func.count())
         .select_from(Referral)
-        .join(Referral.patient)
         .where(scope.where(("received",)), scope.overdue())
     ).scalar_one()
 
     def column(status: str, statuses: tuple[str, ...]) -> Column:
-        shown = session.execute(scope.statement(statuses).limit(CARDS_PER_COLUMN)).scalars()
+        shown = session.execute(scope.statement(statuses, CARDS_PER_COLUMN)).scalars()
         return Column(status, sum(counts.get(s, 0) for s in statuses), list(shown))
 
     columns = {status: column(status, (status,)) for status in OPEN_STATUSES}
@@ -347,12 +369,9 @@ def status_page(
     scope = BoardScope(today, now - timedelta(days=RECENT_DAYS), urgent_days, routine_days, urgency)
     statuses = CLOSED_STATUSES if status == "closed" else (status,)
     total = session.execute(
-        select(func.count())
-        .select_from(Referral)
-        .join(Referral.patient)
-        .where(scope.where(statuses))
+        select(func.count()).select_from(Referral).where(scope.where(statuses))
     ).scalar_one()
     shown = session.execute(
-        scope.statement(statuses).limit(LIST_PAGE_SIZE).offset((page - 1) * LIST_PAGE_SIZE)
+        scope.statement(statuses, LIST_PAGE_SIZE, (page - 1) * LIST_PAGE_SIZE)
     ).scalars()
     return total, list(shown)

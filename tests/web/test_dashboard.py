@@ -8,6 +8,7 @@ from clinic.services.dashboard import desk_figures, manager_figures
 from tests.factories import (
     InterventionFactory,
     PainScoreFactory,
+    PatientFactory,
     ReferralFactory,
     VisitFactory,
     procedure_type,
@@ -101,6 +102,7 @@ def test_desk_sees_todays_bookings_calls_and_waiting_referrals(db_session, monke
     ReferralFactory(status="received")
     ReferralFactory(status="triaged")
     ReferralFactory(status="scheduled")
+    ReferralFactory(status="received", patient=PatientFactory(archived=True))  # not worked
     done(TODAY - timedelta(days=14), "ESI-TF")  # its 2-week call is due today
     db_session.flush()
     figures = desk_figures(db_session, TODAY, UTC_ZONE)

@@ -256,13 +256,14 @@ def call_list(
     if not rows:
         return result
     ids = [candidate.id for candidate in rows]
-    self_reported: dict[int, set[date]] = {}
+    # Which calls a self-report answered is counted only for the look-back (made or missed).
+    self_reported: dict[int, set[date]] | None = {} if missed_lookback_days > 0 else None
     scores = answering_scores(session, ids, first_due, last_due, self_reported)
     attempts = call_attempts(session, ids, first_due, last_due)
     groups: dict[str, list[OpenCall]] = {group: [] for group in GROUPS}
     for candidate in rows:
         list_calls(result, groups, candidate, schedules, scores, attempts, first_due, last_due)
-        if candidate.id in self_reported:
+        if self_reported is not None and candidate.id in self_reported:
             count_self_reported(result, candidate, schedules, scores, self_reported, first_due)
     sort_calls(groups)
     shown = page_of_calls(result, groups, page_size, pages or {})

@@ -47,16 +47,25 @@ def probe(tmp_path, use: bool = False) -> list:
 
 def run_fresh(script: str) -> list:
     """What a script prints last, as JSON, run in a fresh interpreter (nothing imported yet)."""
+    done = fresh_process(["-c", script])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def fresh_process(arguments: list[str], database: Path | None = None):
+    """A fresh interpreter run with ``arguments`` (on ``database`` when given); it must succeed."""
+    env = {"CLINIC_ENV": "testing", "PATH": "/usr/bin:/bin"}
+    if database is not None:
+        env["DATABASE_URL"] = f"sqlite:///{database}"
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={"CLINIC_ENV": "testing", "PATH": "/usr/bin:/bin"},
+        env=env,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done
 
 
 def test_creating_the_app_and_the_sign_in_page_import_no_heavy_package(tmp_path):
@@ -75,19 +84,7 @@ def test_the_deferred_packages_load_when_used(tmp_path):
 @pytest.mark.parametrize("command", [["--help"], ["db", "--help"]])
 def test_the_command_line_lists_the_db_group(tmp_path, command):
     """``flask --help`` lists ``db`` without importing it; ``flask db --help`` imports it."""
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "clinic", *command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={
-            "CLINIC_ENV": "testing",
-            "PATH": "/usr/bin:/bin",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
-        },
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    done = fresh_process(["-m", "flask", "--app", "clinic", *command], tmp_path / "c.db")
     if command == ["--help"]:
         assert "Perform database migrations." in done.stdout
     else:
@@ -160,18 +157,6 @@ def test_a_command_imports_its_own_module_and_no_other_command(tmp_path, command
     """``flask export`` from a script does not pay for the demo generator or the importer;
     ``flask --help`` lists (and so loads) every command."""
     script = LOADED_PROBE % {"command": command, "modules": COMMAND_MODULES}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={
-            "CLINIC_ENV": "testing",
-            "PATH": "/usr/bin:/bin",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
-        },
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    done = fresh_process(["-c", script], tmp_path / "c.db")
     assert json.loads(done.stdout.strip().splitlines()[-1]) == loaded
     assert "Usage: flask" in done.stdout

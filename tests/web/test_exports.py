@@ -660,7 +660,7 @@ def test_commas_quotes_newlines_and_accents_survive_a_round_trip(
     assert b'"line one\nline two, with ""quotes"""' in notes  # the newline stays inside quotes
 
 
-# Text a spreadsheet would run, that CSV must quote, that COPY escapes, and that is not ASCII.
+# Text a spreadsheet would run, that CSV must quote (in SQL as in Python), and that is not ASCII.
 AWKWARD_TEXT = [
     "=1+2",
     "+33 1 23",
@@ -694,7 +694,7 @@ def awkward(db_session, backend, frozen) -> None:
     clinic's.
     """
     if backend != "postgresql":
-        pytest.skip("only PostgreSQL writes the plain exports itself (COPY)")
+        pytest.skip("only PostgreSQL writes the plain exports itself (sql_csv)")
     physician = PhysicianFactory(username="dr.awkward")
     drugs = dict(db_session.execute(select(Drug.name, Drug.id)).all())
     room = RoomFactory(name='Room "B", east')
@@ -1003,7 +1003,7 @@ def test_a_download_is_audited_with_its_filters_and_rows_once_the_stream_ends(
         return audit.record_event(*args, **kwargs)
 
     # Spied on rather than read back mid-stream: the test's session shares the request's
-    # connection, which a COPY (PostgreSQL) holds until the file is written.
+    # connection, which the export's cursor (PostgreSQL) holds until the file is written.
     monkeypatch.setattr(export_views, "record_event", record_event)
     response = client.get(
         "/exports/pain-scores.csv",

@@ -244,7 +244,7 @@ def test_the_patients_export_ends_with_the_consent_columns_and_imports_back_unch
 
 def test_postgresql_writes_the_consent_columns_byte_for_byte_as_python_does(db_session, backend):
     if backend != "postgresql":
-        pytest.skip("only PostgreSQL writes the plain exports itself (COPY)")
+        pytest.skip("only PostgreSQL writes the plain exports itself (sql_csv)")
     consenting_and_not(db_session)
     by_database = export_text(db_session, in_database=True)
     assert by_database == export_text(db_session, in_database=False)

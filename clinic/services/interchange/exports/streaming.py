@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from clinic.services.filters import ReportFilters
-from clinic.services.interchange import copy_csv
+from clinic.services.interchange import sql_csv
 from clinic.services.interchange.csvio import csv_chunks
 from clinic.services.interchange.exports.reading import Rows
 from clinic.services.interchange.exports.registry import Export
@@ -24,9 +24,9 @@ class CsvStream:
     Iterate it once; ``rows`` is the number of records written so far (the header not counted)
     and ``finished`` turns true when the last one was. Nothing is read before iteration starts.
 
-    On PostgreSQL a plain export is written by the database (``copy_csv``: ``COPY`` of its
-    SELECT with every cell formatted in SQL), the same bytes several times faster; ``in_database``
-    False writes it in Python there too (the tests compare the two).
+    On PostgreSQL a plain export is written by the database (``sql_csv``: its SELECT made into
+    one column, each record formatted and quoted in SQL), the same bytes several times faster;
+    ``in_database`` False writes it in Python there too (the tests compare the two).
     """
 
     def __init__(
@@ -78,7 +78,7 @@ class CsvStream:
         statement = self.export.statement(self.filters, self.zone)
         header = header_of(statement)
         yield from csv_chunks(header, [], self.chunk_chars, bom=self.bom)
-        for written, rows in copy_csv.chunks(self.session, statement, self.zone, self.chunk_chars):
+        for written, rows in sql_csv.chunks(self.session, statement, self.zone, self.chunk_chars):
             self.rows += rows
             yield written
         self.finished = True

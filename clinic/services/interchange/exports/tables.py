@@ -4,7 +4,7 @@
 Each SELECT's columns, in order, are the export's columns (labelled with their CSV names), each
 written as ``csvio.cell`` writes its value: computed values such as ``clinic:ID`` refs are
 worked out in the SELECT itself. In Python every fetched value becomes its cell
-(``plain_rows``); on PostgreSQL the database writes the records itself (``copy_csv``).
+(``plain_rows``); on PostgreSQL the database writes the records itself (``sql_csv``).
 """
 
 from zoneinfo import ZoneInfo
@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from clinic.models.patients import not_archived as not_archived_patient
 from clinic.services.filters import ReportFilters
-from clinic.services.interchange.copy_csv import ClinicDay
 from clinic.services.interchange.csvio import (
     INTERVENTIONS_COLUMNS,
     PAIN_SCORES_COLUMNS,
@@ -40,6 +39,7 @@ from clinic.services.interchange.exports.reading import (
     stream_rows,
     visit,
 )
+from clinic.services.interchange.sql_csv import ClinicDay
 
 PATIENTS_HEADER = PATIENTS_COLUMNS
 INTERVENTIONS_HEADER = INTERVENTIONS_COLUMNS

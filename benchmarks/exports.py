@@ -17,8 +17,8 @@ unfiltered (the largest file), it prints:
 
 * **time**: the export as the command line writes it (``CsvStream``, every cell formatted and
   formula-safe, encoded to UTF-8 bytes and thrown away: on SQLite by Python, on PostgreSQL the
-  plain exports by the database through ``clinic.services.interchange.sql_csv``, the rest by Python), best
-  of ``--repeat`` runs, beside
+  plain exports by the database through ``clinic.services.interchange.sql_csv``, the rest by
+  Python), best of ``--repeat`` runs, beside
   yardsticks measured in the same run on the same data — the **bare read**: the export's own
   SELECTs (compiled to SQL) executed on a raw DB-API cursor and every row fetched, 1,000 at a
   time (PostgreSQL: a server-side cursor), no formatting; and on PostgreSQL ``COPY (SELECT …)

@@ -837,6 +837,24 @@ def test_postgresql_writes_each_plain_export_byte_for_byte_as_python_does(
     assert rows == len(parse(data)) - 1 >= 5
 
 
+def test_two_plain_exports_can_be_read_at_once_on_one_connection(db_session, awkward):
+    # A download not yet finished while another starts on the same connection: each has its
+    # own server-side cursor, and each writes what it writes alone.
+    zone = ZoneInfo("America/New_York")
+
+    def stream(name: str) -> exports.CsvStream:
+        return exports.CsvStream(
+            exports.EXPORTS[name], db_session, ReportFilters(), zone, chunk_chars=64
+        )
+
+    alone = {name: "".join(stream(name)) for name in ("patients", "referrals")}
+    patients, referrals = iter(stream("patients")), iter(stream("referrals"))
+    together = {"patients": [next(patients), next(patients)], "referrals": [next(referrals)]}
+    together["referrals"].extend(referrals)
+    together["patients"].extend(patients)
+    assert {name: "".join(chunks) for name, chunks in together.items()} == alone
+
+
 def test_records_end_with_crlf(runner, clinic):
     data = cli_bytes(runner, "patients")
     assert data.endswith(b"\r\n")

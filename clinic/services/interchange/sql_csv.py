@@ -26,6 +26,7 @@ ends CRLF, as the exports' records do. The tests write every plain export both w
 PostgreSQL, over awkward text, and compare the bytes.
 """
 
+import itertools
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
@@ -65,6 +66,7 @@ _MINUTE = 'YYYY-MM-DD"T"HH24:MI'
 _NEEDS_QUOTES = '[",\r\n]'
 # Records read from the server-side cursor at a time: memory holds about this many.
 BATCH_RECORDS = 1000
+_CURSOR_NUMBERS = itertools.count(1)
 
 
 def text_value(value: ColumnElement) -> ColumnElement:
@@ -128,7 +130,10 @@ def chunks(
             dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
         )
     )
-    cursor = session.connection().connection.dbapi_connection.cursor(name="clinic_csv_export")
+    # A name of its own: two exports may be open on one connection (a download not yet closed).
+    cursor = session.connection().connection.dbapi_connection.cursor(
+        name=f"clinic_csv_{next(_CURSOR_NUMBERS)}"
+    )
     try:
         cursor.execute(sql)
         pending: list[str] = []

@@ -197,7 +197,24 @@ def missed(clinic: DemoClinic, treatment: Treatment, intervention: Intervention)
             missed_at -= timedelta(days=1)
         move_referral(referral, "triaged", missed_at)
         referral.needs_rebooking = True
+        stop_rebooking(clinic, referral, missed_at)
     return True
+
+
+# The desk tries for two to six weeks to book a missed procedure again; a referral not rebooked
+# by then is closed, so that years of history do not leave thousands waiting on the board.
+REBOOKING_TRIES = (14, 42)
+NOT_REBOOKED = "Not rebooked after the missed procedure: the patient could not be reached"
+
+
+def stop_rebooking(clinic: DemoClinic, referral: Referral, missed_at: datetime) -> None:
+    """Close a referral sent back for rebooking once the desk's tries are over (before today)."""
+    first, last = REBOOKING_TRIES
+    # From the day itself, not the random stream, so the rest of the demo is drawn as before.
+    closed_at = missed_at + timedelta(days=first + missed_at.toordinal() % (last - first + 1))
+    if closed_at.date() < clinic.today:
+        move_referral(referral, "cancelled", closed_at)
+        referral.status_reason = NOT_REBOOKED
 
 
 def perform(

@@ -66,3 +66,9 @@ def clinic_datetime(value) -> str:
         return ""
     zone = ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.app_template_filter("grouped")
+def grouped(value: int) -> str:
+    """A count with its thousands grouped, as a clerk reads it: 14,015, not 14015."""
+    return f"{value:,}"

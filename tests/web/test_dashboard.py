@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from clinic import clock
 from clinic.models import Patient
-from clinic.services.dashboard import desk_figures, manager_figures
+from clinic.services import dashboard
+from clinic.services.dashboard import DeskFigures, desk_figures, manager_figures
 from tests.factories import (
     InterventionFactory,
     PainScoreFactory,
@@ -132,6 +133,25 @@ def test_home_page_shows_each_role_its_figures(client, login):
     assert f"/exports/schedule.csv?from={last_month.isoformat()}" in back
     # A month that cannot be read is a 400 that says how to write one, not this month.
     assert client.get("/?month=not-a-month").status_code == 400
+
+
+def test_a_large_practices_counts_are_written_with_their_thousands_grouped(
+    client, login, monkeypatch
+):
+    # 14015 is misread at a glance; 14,015 is not.
+    large = DeskFigures(
+        bookings_today=1204,
+        checked_in=12,
+        calls_overdue=1076,
+        calls_today=2000,
+        referrals_waiting=14015,
+        patients=50000,
+    )
+    monkeypatch.setattr(dashboard, "desk_figures", lambda *args: large)
+    login("front_desk")
+    page = client.get("/").get_data(as_text=True)
+    assert ">1,204<" in page and ">3,076<" in page and "(1,076 overdue, 2,000 due today)" in page
+    assert ">14,015<" in page and ">50,000<" in page
 
 
 def test_the_desks_call_counts_are_the_call_lists_though_it_reads_fewer_days(

@@ -28,7 +28,7 @@ from clinic.models import (
 )
 from clinic.services.filters import ReportFilters
 from clinic.services.identity import audit
-from clinic.services.interchange import exports
+from clinic.services.interchange import exports, sql_csv
 from clinic.services.interchange.csvio import BOM
 from clinic.services.relief import reports
 from clinic.views import exports as export_views
@@ -1162,6 +1162,8 @@ def test_exporting_ten_times_the_pain_scores_takes_no_more_memory(db_session, fr
     about 50 KiB of CSV); loading the rows at once would make the larger peak about 10×.
     """
     monkeypatch.setattr(exports.streaming, "CHUNK_CHARS", 8 * 1024)
+    # And PostgreSQL's records read 500 at a time, so that both sizes span several reads.
+    monkeypatch.setattr(sql_csv, "BATCH_RECORDS", 500)
     physician = PhysicianFactory()
     interventions = [
         InterventionFactory(

@@ -64,8 +64,10 @@ _DAY = "YYYY-MM-DD"
 _MINUTE = 'YYYY-MM-DD"T"HH24:MI'
 # A cell holding one of these is quoted (csv.writer, QUOTE_MINIMAL, records ending CRLF).
 _NEEDS_QUOTES = '[",\r\n]'
-# Records read from the server-side cursor at a time: memory holds about this many.
-BATCH_RECORDS = 1000
+# Records read from the server-side cursor at a time: memory holds about this many (a few
+# hundred kB). Each read is a round trip: 360,000 pain scores took 1.0 s a thousand at a time,
+# 0.65 s five thousand at a time.
+BATCH_RECORDS = 5000
 _CURSOR_NUMBERS = itertools.count(1)
 
 

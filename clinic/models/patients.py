@@ -164,7 +164,13 @@ def _keep_name_key(mapper, connection, patient: Patient) -> None:
     patient.name_key = search_key(f"{patient.last_name} {patient.first_name}")
 
 
+def archived():
+    """SQL: the patient is archived, written so that ``ix_patient_archived`` answers it (SQLite
+    uses a partial index only for the very condition it was made with, ``archived = 1``)."""
+    return Patient.archived == True  # noqa: E712
+
+
 def not_archived(patient_id):
     """SQL: the patient of ``patient_id`` is not archived, read from the index of the archived
     ones (a few rows) rather than by joining every row to its patient."""
-    return patient_id.not_in(select(Patient.id).where(Patient.archived == True))  # noqa: E712
+    return patient_id.not_in(select(Patient.id).where(archived()))

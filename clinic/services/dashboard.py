@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clinic.models import Booking, Intervention, PainScore, Patient, ProcedureType, Referral
-from clinic.models.patients import not_archived
+from clinic.models.patients import archived, not_archived
 from clinic.services.followup import calls as followups
 
 
@@ -186,10 +186,8 @@ def desk_figures(session: Session, today: date, zone: ZoneInfo) -> DeskFigures:
     ).scalar_one()
     # Every patient less the archived: both counted from an index (the archived have their own).
     everyone = select(func.count()).select_from(Patient).scalar_subquery()
-    archived = (
-        select(func.count()).select_from(Patient).where(Patient.archived == True)  # noqa: E712
-    ).scalar_subquery()
-    patients = session.execute(select(everyone - archived)).scalar_one()
+    archived_ones = select(func.count()).select_from(Patient).where(archived()).scalar_subquery()
+    patients = session.execute(select(everyone - archived_ones)).scalar_one()
     return DeskFigures(
         bookings_today=sum(
             count for status, count in statuses.items() if status not in ("cancelled",)

@@ -252,7 +252,7 @@ def call_list(
     schedules, types_by_offset = read_schedules(session, result)
     if not types_by_offset:
         return result
-    rows = load_candidates(session, candidate_ids(types_by_offset, first_due, last_due))
+    rows = load_candidates(session, candidates_due(types_by_offset, first_due, last_due))
     if not rows:
         return result
     ids = [candidate.id for candidate in rows]
@@ -291,7 +291,7 @@ def read_schedules(
     return schedules, types_by_offset
 
 
-def candidate_ids(
+def candidates_due(
     types_by_offset: dict[Offset, set[int]], first_due: date, last_due: date
 ) -> Select:
     """The completed interventions (patients not archived) with a call due between

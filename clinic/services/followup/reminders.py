@@ -41,7 +41,7 @@ from clinic.services.followup.calls import (
     OpenCall,
     answering_scores,
     call_attempts,
-    candidate_ids,
+    candidates_due,
     list_calls,
     load_candidates,
     read_schedules,
@@ -92,7 +92,7 @@ def due_reminders(session: Session, today: date) -> list[DueReminder]:
     schedules, types_by_offset = read_schedules(session, result)
     if not types_by_offset:
         return []
-    candidates = candidate_ids(types_by_offset, first_due, last_due).where(
+    candidates = candidates_due(types_by_offset, first_due, last_due).where(
         Patient.email_consent.is_(True), Patient.email.is_not(None)
     )
     rows = load_candidates(session, candidates)

@@ -67,6 +67,7 @@ def configure_database_and_secret(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from clinic.extensions import bootstrap, csrf, db, login_manager, mail, migrate
+    from clinic.services.followup.kept import install_calls_hook
     from clinic.services.identity.accounts import passwords
     from clinic.services.identity.audit import install_audit_hook
 
@@ -77,6 +78,7 @@ def register_extensions(app: Flask) -> None:
     bootstrap.init_app(app)
     mail.init_app(app)
     install_audit_hook(db.session.session_factory.class_)
+    install_calls_hook()
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)

@@ -23,6 +23,7 @@ from clinic.demo.staff import (
 from clinic.demo.writing import FLUSH_EVERY
 from clinic.models import Patient, ProcedureType, RepeatEligibilityRule, SelfReportLink
 from clinic.services import DomainError
+from clinic.services.followup import kept
 from clinic.services.identity.audit import record_event
 from clinic.services.relief.eligibility import rule_from_row
 from clinic.services.relief.payers import load_regions
@@ -100,10 +101,7 @@ def seed_demo(
     clinic.flush()
     diary_entries, _ = add_self_report(session, seed, today, link_key)
     clinic.written["diary_entry"] = diary_entries
-    if session.get_bind().dialect.name == "postgresql":
-        # Fresh statistics for the tables just filled: without them PostgreSQL plans the call
-        # list that picks whom to remind as if they were empty (minutes instead of milliseconds).
-        session.execute(text("ANALYZE booking, intervention, patient, pain_score, follow_up_call"))
+    settle(session)
     clinic.written["email_consent"] = add_email_consent(session, seed, today, link_key)
     # Links come from both steps: the self-report histories and those due a reminder today.
     clinic.written["self_report_link"] = session.execute(
@@ -117,3 +115,17 @@ def seed_demo(
     )
     session.flush()
     return summary
+
+
+def settle(session: Session) -> None:
+    """After the bulk writes: what the ORM's writers would have kept, and fresh statistics."""
+    # The records went in around the ORM: the calls kept for the call list are worked out here.
+    kept.refresh_all(session.connection())
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics for the tables just filled: without them PostgreSQL plans the call
+        # list that picks whom to remind as if they were empty (minutes instead of milliseconds).
+        session.execute(
+            text(
+                "ANALYZE booking, intervention, patient, pain_score, follow_up_call, scheduled_call"
+            )
+        )

@@ -3,7 +3,7 @@
 from clinic.models.audit import AUDIT_ACTIONS, AuditEvent
 from clinic.models.base import Base
 from clinic.models.devices import ScsDevice, StimulatorAdjustment
-from clinic.models.followup import FollowUpCall, PainScore
+from clinic.models.followup import FollowUpCall, PainScore, ScheduledCall
 from clinic.models.medications import Drug, MedicationGiven, SteroidLimit
 from clinic.models.patients import CONDITION_LABELS, CONDITIONS, SEXES, Patient
 from clinic.models.referrals import REFERRAL_STATUSES, URGENCIES, Referral
@@ -58,6 +58,7 @@ __all__ = [
     "ReminderEmail",
     "RepeatEligibilityRule",
     "Room",
+    "ScheduledCall",
     "ScsDevice",
     "SelfReportLink",
     "SessionException",

@@ -62,3 +62,35 @@ class FollowUpCall(Stamped, Base):
     last_attempt_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(20))
     notes: Mapped[str | None] = mapped_column(Text)
+
+
+CALL_STATES = ("open", "done", "self_report")
+
+
+class ScheduledCall(Base):
+    """One follow-up call a completed intervention's schedule sets, kept as the data changes.
+
+    The call list reads these rows instead of working out every procedure's calls on each view.
+    They are derived data: ``services/followup/kept.py`` rewrites an intervention's rows in the
+    same transaction as any change to it, its pain scores or its call attempts (and a procedure
+    type's rows when its schedule changes). ``state`` is ``open`` (no score in the window, no
+    closing attempt), ``done`` (answered, or closed as unreachable or declined) or
+    ``self_report`` (answered by a score the patient reported, and by no other).
+    """
+
+    __tablename__ = "scheduled_call"
+    __table_args__ = (
+        CheckConstraint(in_list("state", CALL_STATES), name="state_known"),
+        # The call list counts and lists by due date, then state; with the patient, the index
+        # alone answers its counts (archived patients are left out by their id).
+        Index("ix_scheduled_call_due", "due_on", "state", "patient_id"),
+    )
+
+    intervention_id: Mapped[int] = mapped_column(
+        ForeignKey("intervention.id", ondelete="CASCADE"), primary_key=True
+    )
+    due_on: Mapped[date] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    # The schedule item that sets the call, as written in it ("6w", "3m").
+    schedule_item: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(12))

@@ -24,6 +24,7 @@ from clinic.services.identity.audit import COMMAND_LINE, act_as
 from clinic.services.relief import eligibility
 from clinic.services.relief import rules as relief
 from clinic.services.relief.payers import load_regions
+from tests.helpers.calls import kept_calls, worked_out_calls
 
 PATIENTS = 300
 
@@ -65,6 +66,12 @@ def test_demo_gives_the_front_desk_calls_overdue_due_and_coming_up(db_session, s
     calls = followups.call_list(db_session, clock.utcnow().date())
     assert calls.overdue and calls.upcoming
     assert calls.done_count > 0
+
+
+def test_demo_keeps_the_calls_of_everything_it_wrote_around_the_orm(db_session, seeded):
+    kept = kept_calls(db_session)
+    assert {state for *_, state in kept} == {"open", "done", "self_report"}
+    assert kept == worked_out_calls(db_session)
 
 
 def test_demo_never_books_a_procedure_that_its_own_payer_rules_refuse(db_session, seeded):

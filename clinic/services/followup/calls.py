@@ -28,26 +28,32 @@ Grouping on the list, for a call still open on ``today``:
 An attempt that reaches nobody is counted on the call's ``follow_up_call`` row (created on the
 first attempt): "no answer" keeps the call on the list, "unreachable" and "declined" close it.
 
-The list never loads every completed intervention. For each distinct offset in the catalogue's
-schedules, the performed dates whose call falls due in the window of interest form a narrow
-range, so one query with one OR'ed date range per offset finds the candidates, and one query
-each loads their pain scores and call attempts (the candidates' ids passed as one list: the
-database finds the candidates once). The calls are worked out from plain values; only
-the page shown loads its records: five statements, whatever the size of the data.
+The list reads the calls from the rows kept for it (``kept.py``: a row for every scheduled
+call, rewritten in the same transaction as any change to its procedure, scores or attempts):
+the groups and the look-back are counted from an index by due date and state, the open calls
+of the list are read as plain values and sorted, and only the page shown loads its records:
+five statements, whatever the size of the data.
 """
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from clinic import clock
-from clinic.models import FollowUpCall, Intervention, PainScore, Patient, ProcedureType, StaffUser
+from clinic.models import (
+    FollowUpCall,
+    Intervention,
+    Patient,
+    ProcedureType,
+    ScheduledCall,
+    StaffUser,
+)
 from clinic.models.followup import CALL_OUTCOMES
+from clinic.models.patients import not_archived
 from clinic.models.scheduling import DEFAULT_FOLLOWUP_SCHEDULE
 from clinic.services import DomainError
 from clinic.services.followup.schedules import (
@@ -199,31 +205,19 @@ def offsets_of(procedure_type: ProcedureType) -> tuple[list[Offset], str | None]
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A completed intervention whose calls may fall in the period, as plain values."""
-
-    id: int
-    procedure_type_id: int
-    performed_on: date
-    last_name: str
-    first_name: str
-
-
-@dataclass(frozen=True)
 class OpenCall:
     """A call still to be made, before its intervention is loaded for the page."""
 
-    candidate: Candidate
+    intervention_id: int
     due_on: date
     offset: Offset
     status: str
-    attempts: int
-    last_attempt_at: datetime | None
+    last_name: str
+    first_name: str
 
     @property
     def by_name(self) -> tuple:
-        patient = self.candidate
-        return (patient.last_name.casefold(), patient.first_name.casefold(), self.candidate.id)
+        return (self.last_name.casefold(), self.first_name.casefold(), self.intervention_id)
 
 
 def call_list(
@@ -237,200 +231,99 @@ def call_list(
 ) -> CallList:
     """Open follow-up calls for ``today``: overdue, due today, coming up; and the recent misses.
 
-    Every call of the period is worked out from plain rows (ids, dates, names), counted and
-    sorted; only the calls of the page shown (``page_size`` per group, at ``pages``; 0 for the
-    counts alone) are loaded with their patient, physician and procedure. ``upcoming_days`` and
-    ``missed_lookback_days`` of 0 leave out the calls coming up and the count of those made or
-    missed: the work follows the span of due dates read. Five statements whatever the size of the data:
-    the catalogue, the candidates, their pain scores, their call attempts, the page's records.
+    The calls are read from the kept ``scheduled_call`` rows (``kept.py`` keeps them as the
+    data changes): the groups and the look-back's made and missed calls are counted by due
+    date and state; the open calls of the list are read as plain values (ids, dates, names)
+    and sorted; only the calls of the page shown (``page_size`` per group, at ``pages``; 0 for
+    the counts alone) are loaded with their attempts, patient, physician and procedure.
+    ``upcoming_days`` and ``missed_lookback_days`` of 0 leave out the calls coming up and the
+    count of those made or missed. Five statements whatever the size of the data: the
+    catalogue, the counts, the open calls, their attempts, the page's records.
     """
     result = CallList(today=today, upcoming_days=upcoming_days)
     # Due dates of interest: from the oldest window that closed within the missed look-back,
     # to the end of the coming-up period.
     first_due = today - timedelta(days=WINDOW_DAYS + missed_lookback_days)
     last_due = today + timedelta(days=upcoming_days)
-    schedules, types_by_offset = read_schedules(session, result)
-    if not types_by_offset:
+    read_schedules(session, result)
+    count_calls(session, result, first_due, last_due)
+    if page_size == 0:
         return result
-    rows = load_candidates(session, candidates_due(types_by_offset, first_due, last_due))
-    if not rows:
-        return result
-    ids = [candidate.id for candidate in rows]
-    # Which calls a self-report answered is counted only for the look-back (made or missed).
-    self_reported: dict[int, set[date]] | None = {} if missed_lookback_days > 0 else None
-    scores = answering_scores(session, ids, first_due, last_due, self_reported)
-    attempts = call_attempts(session, ids, first_due, last_due)
-    groups: dict[str, list[OpenCall]] = {group: [] for group in GROUPS}
-    for candidate in rows:
-        list_calls(result, groups, candidate, schedules, scores, attempts, first_due, last_due)
-        if self_reported is not None and candidate.id in self_reported:
-            count_self_reported(result, candidate, schedules, scores, self_reported, first_due)
+    groups = open_calls(session, today, last_due, upcoming_days)
     sort_calls(groups)
     shown = page_of_calls(result, groups, page_size, pages or {})
     load_shown(session, result, shown)
     return result
 
 
-def read_schedules(
-    session: Session, result: CallList
-) -> tuple[dict[int, list[Offset]], dict[Offset, set[int]]]:
-    """Each procedure type's schedule, and the types that call at each offset; a schedule that
-    cannot be read is noted on the list and the default used instead."""
+def read_schedules(session: Session, result: CallList) -> None:
+    """Note on the list each procedure type whose schedule cannot be read (its calls are kept
+    at the default schedule)."""
     # Every type, active or retired: a procedure dropped from the catalogue still has patients
     # to call.
-    types = session.execute(select(ProcedureType)).scalars().all()
-    schedules: dict[int, list[Offset]] = {}
-    types_by_offset: dict[Offset, set[int]] = defaultdict(set)
-    for procedure_type in types:
-        offsets, problem = offsets_of(procedure_type)
+    for procedure_type in session.execute(select(ProcedureType)).scalars():
+        _, problem = offsets_of(procedure_type)
         if problem:
             result.schedule_problems.append(problem)
-        schedules[procedure_type.id] = offsets
-        for offset in offsets:
-            types_by_offset[offset].add(procedure_type.id)
-    return schedules, types_by_offset
 
 
-def candidates_due(
-    types_by_offset: dict[Offset, set[int]], first_due: date, last_due: date
-) -> Select:
-    """The completed interventions (patients not archived) with a call due between
-    ``first_due`` and ``last_due``, as the columns of a ``Candidate``: one performed-date range
-    per distinct offset."""
-    ranges = []
-    for offset, type_ids in sorted(types_by_offset.items()):
-        earliest, latest = offset.performed_range(first_due, last_due)
-        ranges.append(
-            and_(
-                Intervention.performed_on.between(earliest, latest),
-                # "+ 0" keeps the planner on the performed_on index: without statistics SQLite
-                # would walk the procedure-type index, i.e. every intervention of those types.
-                (Intervention.procedure_type_id + 0).in_(sorted(type_ids)),
-            )
-        )
-    return (
+def listed(first_due: date, last_due: date) -> ColumnElement[bool]:
+    """SQL: a kept call due in the period, of a patient not archived."""
+    return and_(
+        ScheduledCall.due_on.between(first_due, last_due),
+        not_archived(ScheduledCall.patient_id),
+    )
+
+
+def count_calls(session: Session, result: CallList, first_due: date, last_due: date) -> None:
+    """Count the open calls of each group, and the calls whose window closed in the look-back:
+    made (by a score or a closing attempt; of those, answered by a self-report alone) or missed."""
+    for due_on, state, count in session.execute(
+        select(ScheduledCall.due_on, ScheduledCall.state, func.count())
+        .where(listed(first_due, last_due))
+        .group_by(ScheduledCall.due_on, ScheduledCall.state)
+    ):
+        status = classify(due_on, result.today, result.upcoming_days)
+        if status == "missed":
+            if state == "open":
+                result.missed_count += count
+            else:
+                result.done_count += count
+                if state == "self_report":
+                    result.self_reported_count += count
+        elif status is not None and state == "open":
+            result.counts[status] += count
+
+
+def open_calls(
+    session: Session, today: date, last_due: date, upcoming_days: int
+) -> dict[str, list[OpenCall]]:
+    """The open calls on the list (window still open, or coming up), by group, as plain values."""
+    groups: dict[str, list[OpenCall]] = {group: [] for group in GROUPS}
+    offsets: dict[str, Offset] = {}
+    for intervention_id, due_on, item, last_name, first_name in session.execute(
         select(
-            Intervention.id,
-            Intervention.procedure_type_id,
-            Intervention.performed_on,
+            ScheduledCall.intervention_id,
+            ScheduledCall.due_on,
+            ScheduledCall.schedule_item,
             Patient.last_name,
             Patient.first_name,
         )
-        .join(Intervention.patient)
+        .join(Patient, Patient.id == ScheduledCall.patient_id)
         .where(
-            Intervention.status == "completed",
-            Intervention.performed_on.is_not(None),
-            Patient.archived.is_(False),
-            or_(false(), *ranges),
-        )
-    )
-
-
-def load_candidates(session: Session, candidates: Select) -> list[Candidate]:
-    """The candidate interventions as plain values: enough to work out and sort their calls."""
-    return [Candidate(*row) for row in session.execute(candidates)]
-
-
-def answering_scores(
-    session: Session,
-    candidates: Sequence[int],
-    first_due: date,
-    last_due: date,
-    self_reported: dict[int, set[date]] | None = None,
-) -> dict[int, list[date]]:
-    """The dates of the candidates' pain scores that can answer a call due in the period; the
-    dates of those the patients reported themselves go in ``self_reported`` when it is given."""
-    scores: dict[int, list[date]] = defaultdict(list)
-    for intervention_id, recorded_on, source in session.execute(
-        select(PainScore.intervention_id, PainScore.recorded_on, PainScore.source).where(
-            among(session, PainScore.intervention_id, candidates),
-            PainScore.recorded_on.between(
-                first_due - timedelta(days=WINDOW_DAYS), last_due + timedelta(days=WINDOW_DAYS)
-            ),
+            listed(today - timedelta(days=WINDOW_DAYS), last_due),
+            ScheduledCall.state == "open",
         )
     ):
-        scores[intervention_id].append(recorded_on)
-        if self_reported is not None and source == "self_report":
-            self_reported.setdefault(intervention_id, set()).add(recorded_on)
-    return scores
-
-
-def call_attempts(
-    session: Session, candidates: Sequence[int], first_due: date, last_due: date
-) -> dict[tuple[int, date], tuple[int, datetime | None, str | None]]:
-    """The attempts at the candidates' calls due in the period, by (intervention, due date):
-    how many, the last one's time, and the outcome that closed the call (if any)."""
-    return {
-        (intervention_id, due_on): (attempts, last_attempt_at, outcome)
-        for intervention_id, due_on, attempts, last_attempt_at, outcome in session.execute(
-            select(
-                FollowUpCall.intervention_id,
-                FollowUpCall.due_on,
-                FollowUpCall.attempts,
-                FollowUpCall.last_attempt_at,
-                FollowUpCall.outcome,
-            ).where(
-                among(session, FollowUpCall.intervention_id, candidates),
-                FollowUpCall.due_on.between(first_due, last_due),
-            )
-        )
-    }
-
-
-def list_calls(
-    result: CallList,
-    groups: dict[str, list[OpenCall]],
-    candidate: Candidate,
-    schedules: dict[int, list[Offset]],
-    scores: dict[int, list[date]],
-    attempts: dict[tuple[int, date], tuple[int, datetime | None, str | None]],
-    first_due: date,
-    last_due: date,
-) -> None:
-    """Put the intervention's calls due in the period in their groups, or count them as made or
-    missed once their window has closed."""
-    today, upcoming_days = result.today, result.upcoming_days
-    performed_on = candidate.performed_on
-    calls = scheduled_calls(performed_on, schedules[candidate.procedure_type_id])
-    answered = answered_calls(performed_on, [due for due, _ in calls], scores[candidate.id])
-    for due_on, offset in calls:
-        if not first_due <= due_on <= last_due:
-            continue
-        made, last_attempt_at, outcome = attempts.get((candidate.id, due_on), (0, None, None))
         status = classify(due_on, today, upcoming_days)
-        if due_on in answered or outcome in CLOSING_OUTCOMES:
-            if status == "missed":  # window closed in the look-back, and the call was made
-                result.done_count += 1
+        if status is None or status == "missed":
             continue
-        if status == "missed":
-            result.missed_count += 1
-            continue
-        if status is None:
-            continue
-        groups[status].append(OpenCall(candidate, due_on, offset, status, made, last_attempt_at))
-
-
-def count_self_reported(
-    result: CallList,
-    candidate: Candidate,
-    schedules: dict[int, list[Offset]],
-    scores: dict[int, list[date]],
-    self_reported: dict[int, set[date]],
-    first_due: date,
-) -> None:
-    """Count the made calls (window closed in the look-back) that only a self-report answered:
-    a self-reported score counts like a phone score; this tells them apart on the list."""
-    performed_on = candidate.performed_on
-    dues = [due for due, _ in scheduled_calls(performed_on, schedules[candidate.procedure_type_id])]
-    everyone = answered_calls(performed_on, dues, scores[candidate.id])
-    staff = answered_calls(
-        performed_on,
-        dues,
-        [d for d in scores[candidate.id] if d not in self_reported[candidate.id]],
-    )
-    for due_on in everyone - staff:
-        if due_on >= first_due and classify(due_on, result.today, result.upcoming_days) == "missed":
-            result.self_reported_count += 1
+        if item not in offsets:
+            offsets[item] = parse_schedule(item)[0]
+        groups[status].append(
+            OpenCall(intervention_id, due_on, offsets[item], status, last_name, first_name)
+        )
+    return groups
 
 
 def sort_calls(groups: dict[str, list[OpenCall]]) -> None:
@@ -451,8 +344,8 @@ def page_of_calls(
     shown: dict[str, list[OpenCall]] = {}
     for group, calls in groups.items():
         result.counts[group] = len(calls)
-        if page_size is None or page_size == 0:
-            shown[group] = calls if page_size is None else []  # 0: counts only
+        if page_size is None:
+            shown[group] = calls
             continue
         last_page = max(1, -(-len(calls) // page_size))
         page = min(max(1, pages.get(group, 1)), last_page)
@@ -462,10 +355,22 @@ def page_of_calls(
 
 
 def load_shown(session: Session, result: CallList, shown: dict[str, list[OpenCall]]) -> None:
-    """Load the shown calls' interventions with patient, physician and procedure, in one query."""
-    ids = {call.candidate.id for calls in shown.values() for call in calls}
+    """Load the shown calls' attempts, and their interventions with patient, physician and
+    procedure: one query each."""
+    ids = {call.intervention_id for calls in shown.values() for call in calls}
     if not ids:
         return
+    attempts = {
+        (row.intervention_id, row.due_on): (row.attempts, row.last_attempt_at)
+        for row in session.execute(
+            select(
+                FollowUpCall.intervention_id,
+                FollowUpCall.due_on,
+                FollowUpCall.attempts,
+                FollowUpCall.last_attempt_at,
+            ).where(among(session, FollowUpCall.intervention_id, ids))
+        )
+    }
     interventions = {
         intervention.id: intervention
         for intervention in session.execute(
@@ -475,25 +380,26 @@ def load_shown(session: Session, result: CallList, shown: dict[str, list[OpenCal
                 joinedload(Intervention.physician),
                 joinedload(Intervention.procedure_type),
             )
-            .where(Intervention.id.in_(ids))
+            .where(among(session, Intervention.id, ids))
         )
         .unique()
         .scalars()
     }
     lists = {"overdue": result.overdue, "today": result.due_today, "upcoming": result.upcoming}
     for group, calls in shown.items():
-        lists[group].extend(
-            Call(
-                intervention=interventions[call.candidate.id],
-                due_on=call.due_on,
-                offset=call.offset,
-                status=call.status,
-                attempts=call.attempts,
-                last_attempt_at=call.last_attempt_at,
-                today=result.today,
+        for call in calls:
+            made, last_attempt_at = attempts.get((call.intervention_id, call.due_on), (0, None))
+            lists[group].append(
+                Call(
+                    intervention=interventions[call.intervention_id],
+                    due_on=call.due_on,
+                    offset=call.offset,
+                    status=call.status,
+                    attempts=made,
+                    last_attempt_at=last_attempt_at,
+                    today=result.today,
+                )
             )
-            for call in calls
-        )
 
 
 def call_label(intervention: Intervention, due_on: date) -> str:

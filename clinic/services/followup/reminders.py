@@ -28,24 +28,13 @@ The email holds the clinic's name and the link, nothing clinical.
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clinic.models import Intervention, Patient, ReminderEmail
+from clinic.models import Intervention, Patient, ReminderEmail, ScheduledCall
 from clinic.services import DomainError
-from clinic.services.followup.calls import (
-    GROUPS,
-    WINDOW_DAYS,
-    CallList,
-    OpenCall,
-    answering_scores,
-    call_attempts,
-    candidates_due,
-    list_calls,
-    load_candidates,
-    read_schedules,
-)
+from clinic.services.followup.calls import WINDOW_DAYS, listed
 from clinic.services.followup.links import active_links, derive_token, link_url
 from clinic.services.identity.audit import record_event
 
@@ -85,30 +74,25 @@ class StuckReminder:
 
 def due_reminders(session: Session, today: date) -> list[DueReminder]:
     """The reminders due on ``today``, by patient name; a constant number of queries (the
-    catalogue, the candidates, their scores, their call attempts, their links, the patients,
-    the outbox), whatever the size of the data."""
-    result = CallList(today=today, upcoming_days=0)
-    first_due, last_due = today - timedelta(days=WINDOW_DAYS), today
-    schedules, types_by_offset = read_schedules(session, result)
-    if not types_by_offset:
+    open calls kept for the list, their links, the patients, the outbox), whatever the size of
+    the data."""
+    # Open calls due today or earlier, window still open; of one intervention's, only the latest.
+    latest: dict[int, date] = {
+        intervention_id: due_on
+        for intervention_id, due_on in session.execute(
+            select(ScheduledCall.intervention_id, func.max(ScheduledCall.due_on))
+            .join(Patient, Patient.id == ScheduledCall.patient_id)
+            .where(
+                listed(today - timedelta(days=WINDOW_DAYS), today),
+                ScheduledCall.state == "open",
+                Patient.email_consent.is_(True),
+                Patient.email.is_not(None),
+            )
+            .group_by(ScheduledCall.intervention_id)
+        )
+    }
+    if not latest:
         return []
-    candidates = candidates_due(types_by_offset, first_due, last_due).where(
-        Patient.email_consent.is_(True), Patient.email.is_not(None)
-    )
-    rows = load_candidates(session, candidates)
-    if not rows:
-        return []
-    ids = [candidate.id for candidate in rows]
-    scores = answering_scores(session, ids, first_due, last_due)
-    attempts = call_attempts(session, ids, first_due, last_due)
-    groups: dict[str, list[OpenCall]] = {group: [] for group in GROUPS}
-    for candidate in rows:
-        list_calls(result, groups, candidate, schedules, scores, attempts, first_due, last_due)
-    # Open calls due today or earlier; of one intervention's, only the latest.
-    latest: dict[int, date] = {}
-    for call in groups["overdue"] + groups["today"]:
-        intervention_id = call.candidate.id
-        latest[intervention_id] = max(call.due_on, latest.get(intervention_id, call.due_on))
     links = active_links(session, latest, today)
     latest = {i: due_on for i, due_on in latest.items() if i in links}
     if not latest:

@@ -56,11 +56,12 @@ from datetime import date
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import CompoundSelect, func, select, text, union
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from clinic import clock
+from clinic.services.followup import kept
 from clinic.services.interchange.imports import (
     audit,
     checks,
@@ -71,7 +72,8 @@ from clinic.services.interchange.imports import (
     writing,
 )
 from clinic.services.interchange.imports.job import Job
-from clinic.services.interchange.imports.report import ImportReport
+from clinic.services.interchange.imports.report import CHANGED, NEW, ImportReport
+from clinic.services.interchange.imports.tables import booking_table
 from clinic.services.scheduling.bookings import lock_schedule
 
 BATCH_SIZE = 2000
@@ -114,7 +116,10 @@ def import_files(
         report = job.report()
         if report.problems or dry_run:
             return report
+        last_booking = job.session.execute(select(func.max(booking_table.c.id))).scalar() or 0
         writing.write(job)
+        # The rows went in around the ORM: the calls kept for the call list are rewritten here.
+        kept.refresh_chosen(job.session.connection(), _written_interventions(last_booking))
         report.imported = True
         audit.record_import(job, report)
         return report
@@ -124,6 +129,23 @@ def import_files(
             staging.drop_tables(job)
             if jit is not None:
                 job.session.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
+
+
+def _written_interventions(last_booking: int) -> CompoundSelect:
+    """The interventions the write added (ids past the last booking before it) or changed, and
+    those it added or changed pain scores of."""
+    booking, score = staging.STAGED_BOOKING, staging.STAGED_SCORE
+    return union(
+        select(booking_table.c.id).where(
+            booking_table.c.id > last_booking, booking_table.c.kind == "intervention"
+        ),
+        select(booking.c.existing_id).where(
+            booking.c.action == CHANGED, booking.c.existing_id.is_not(None)
+        ),
+        select(score.c.intervention_id).where(
+            score.c.action.in_((NEW, CHANGED)), score.c.intervention_id.is_not(None)
+        ),
+    )
 
 
 def _without_jit(job: Job) -> str | None:

@@ -1,0 +1,154 @@
+"""The follow-up calls kept for the call list (clinic/services/followup/kept.py): every writer
+leaves them as the records say, in the same transaction."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import delete, select
+
+from clinic.models import ScheduledCall
+from clinic.services.followup.calls import call_list, record_call_attempt
+from clinic.services.followup.kept import refresh_all
+from clinic.services.followup.pain_scores import record_pain_score
+from clinic.services.followup.schedules import due_dates
+from tests.factories import InterventionFactory, PainScoreFactory, procedure_type
+from tests.helpers.calls import kept_calls, states, worked_out_calls
+from tests.helpers.imports import SCORES, catalogue, good  # noqa: F401 (fixture)
+
+PERFORMED = date(2026, 1, 5)
+TODAY = date(2026, 3, 16)
+
+
+def completed(performed_on: date = PERFORMED, code: str = "ESI-TF", **kwargs):
+    starts_at = datetime.combine(performed_on, time(9), tzinfo=UTC)
+    return InterventionFactory(
+        procedure_type=procedure_type(code),
+        status="completed",
+        performed_on=performed_on,
+        baseline_nrs=7,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=30),
+        **kwargs,
+    )
+
+
+def test_a_completed_procedure_has_every_call_of_its_schedule_kept_open(db_session):
+    intervention = completed()
+    schedule = intervention.procedure_type.followup_schedule
+    assert states(db_session, intervention.id) == dict.fromkeys(
+        due_dates(PERFORMED, schedule), "open"
+    )
+    assert kept_calls(db_session) == worked_out_calls(db_session)
+
+
+def test_a_procedure_still_scheduled_has_no_calls(db_session):
+    intervention = InterventionFactory(status="scheduled")
+    assert states(db_session, intervention.id) == {}
+
+
+def test_a_score_in_a_window_closes_that_call_and_no_other(db_session):
+    intervention = completed()
+    two_weeks = PERFORMED + timedelta(days=14)
+    record_pain_score(
+        db_session, intervention, two_weeks + timedelta(days=3), 4, None, "phone", None, today=TODAY
+    )
+    calls = states(db_session, intervention.id)
+    assert calls.pop(two_weeks) == "done"
+    assert set(calls.values()) == {"open"}
+    assert kept_calls(db_session) == worked_out_calls(db_session)
+
+
+def test_a_self_reported_score_is_told_apart_from_one_taken_by_phone(db_session):
+    intervention = completed()
+    two_weeks = PERFORMED + timedelta(days=14)
+    PainScoreFactory(intervention=intervention, recorded_on=two_weeks, source="self_report")
+    assert states(db_session, intervention.id)[two_weeks] == "self_report"
+    # A phone score in the same window as well: the call was made by the clinic.
+    PainScoreFactory(
+        intervention=intervention, recorded_on=two_weeks + timedelta(1), source="phone"
+    )
+    assert states(db_session, intervention.id)[two_weeks] == "done"
+
+
+def test_a_score_moved_or_removed_reopens_the_call_it_answered(db_session):
+    intervention = completed()
+    two_weeks, six_weeks = PERFORMED + timedelta(days=14), PERFORMED + timedelta(days=42)
+    score = PainScoreFactory(intervention=intervention, recorded_on=two_weeks)
+    assert states(db_session, intervention.id)[two_weeks] == "done"
+    score.recorded_on = six_weeks
+    db_session.flush()
+    calls = states(db_session, intervention.id)
+    assert (calls[two_weeks], calls[six_weeks]) == ("open", "done")
+    db_session.delete(score)
+    db_session.flush()
+    assert states(db_session, intervention.id)[six_weeks] == "open"
+    assert kept_calls(db_session) == worked_out_calls(db_session)
+
+
+def test_an_unreachable_patient_closes_the_call_and_no_answer_keeps_it_open(db_session):
+    intervention = completed()
+    two_weeks, six_weeks = PERFORMED + timedelta(days=14), PERFORMED + timedelta(days=42)
+    record_call_attempt(db_session, intervention, two_weeks, "no_answer")
+    record_call_attempt(db_session, intervention, six_weeks, "unreachable")
+    calls = states(db_session, intervention.id)
+    assert (calls[two_weeks], calls[six_weeks]) == ("open", "done")
+
+
+def test_a_corrected_performed_date_moves_the_calls(db_session):
+    intervention = completed()
+    intervention.performed_on = PERFORMED + timedelta(days=1)
+    db_session.flush()
+    schedule = intervention.procedure_type.followup_schedule
+    assert set(states(db_session, intervention.id)) == set(
+        due_dates(PERFORMED + timedelta(days=1), schedule)
+    )
+    intervention.status = "cancelled"
+    intervention.performed_on = None
+    db_session.flush()
+    assert states(db_session, intervention.id) == {}
+
+
+def test_a_new_schedule_for_a_procedure_type_moves_the_calls_of_all_its_procedures(db_session):
+    first, second = completed(), completed(PERFORMED + timedelta(days=3))
+    esi = procedure_type("ESI-TF")
+    esi.followup_schedule = "1w 1m"
+    db_session.flush()
+    assert set(states(db_session, first.id)) == {date(2026, 1, 12), date(2026, 2, 5)}
+    assert set(states(db_session, second.id)) == {date(2026, 1, 15), date(2026, 2, 8)}
+    assert kept_calls(db_session) == worked_out_calls(db_session)
+
+
+def test_the_call_list_reads_the_kept_calls_with_a_score_recorded_in_the_same_transaction(
+    db_session,
+):
+    intervention = completed(TODAY - timedelta(days=14))
+    assert [call.intervention.id for call in call_list(db_session, TODAY).due_today] == [
+        intervention.id
+    ]
+    record_pain_score(db_session, intervention, TODAY, 4, None, "phone", None, today=TODAY)
+    assert call_list(db_session, TODAY).due_today == []
+
+
+def test_an_import_keeps_the_calls_of_the_procedures_and_scores_it_writes(catalogue):  # noqa: F811
+    report = good(catalogue)
+    assert report.imported, report.problems
+    kept = kept_calls(catalogue)
+    # R-1 was performed on 2025-01-06, its 2-week call answered by the score of 2025-01-20.
+    assert (date(2025, 1, 20), "done") in {(due, state) for _, due, _, _, state in kept}
+    assert kept == worked_out_calls(catalogue)
+    # A second import adds a score to a procedure already here: its 3-month call is made.
+    again = good(catalogue, pain_scores=[*SCORES, "R-1,2025-04-07,2,,phone"])
+    assert again.imported, again.problems
+    kept = kept_calls(catalogue)
+    assert (date(2025, 4, 6), "done") in {(due, state) for _, due, _, _, state in kept}
+    assert kept == worked_out_calls(catalogue)
+
+
+def test_rebuilding_every_kept_call_gives_the_same_rows(db_session):
+    """What the migration that added them runs over a clinic's existing records."""
+    completed()
+    PainScoreFactory(intervention=completed(), recorded_on=PERFORMED + timedelta(days=15))
+    before = kept_calls(db_session)
+    db_session.execute(delete(ScheduledCall))
+    refresh_all(db_session.connection())
+    assert kept_calls(db_session) == before == worked_out_calls(db_session)
+    assert db_session.scalar(select(ScheduledCall.state).limit(1)) is not None

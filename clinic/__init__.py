@@ -67,7 +67,7 @@ def configure_database_and_secret(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from clinic.extensions import bootstrap, csrf, db, login_manager, mail, migrate
-    from clinic.services.followup.kept import install_calls_hook
+    from clinic.services.followup.calls_hook import install_calls_hook
     from clinic.services.identity.accounts import passwords
     from clinic.services.identity.audit import install_audit_hook
 

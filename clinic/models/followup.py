@@ -90,7 +90,9 @@ class ScheduledCall(Base):
         ForeignKey("intervention.id", ondelete="CASCADE"), primary_key=True
     )
     due_on: Mapped[date] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    # The procedure's patient, copied (no foreign key: the intervention's own keeps it whole),
+    # so that the list leaves archived patients out from its index alone.
+    patient_id: Mapped[int]
     # The schedule item that sets the call, as written in it ("6w", "3m").
     schedule_item: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(12))

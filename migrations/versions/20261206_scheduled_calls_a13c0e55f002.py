@@ -37,16 +37,10 @@ def upgrade():
             name=op.f("fk_scheduled_call_intervention_id_intervention"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["patient_id"], ["patient.id"], name=op.f("fk_scheduled_call_patient_id_patient")
-        ),
         sa.PrimaryKeyConstraint("intervention_id", "due_on", name=op.f("pk_scheduled_call")),
     )
     op.create_index(
         "ix_scheduled_call_due", "scheduled_call", ["due_on", "state", "patient_id"]
-    )
-    op.create_index(
-        op.f("ix_scheduled_call_patient_id"), "scheduled_call", ["patient_id"], unique=False
     )
     from clinic.services.followup.kept import refresh_all
 
@@ -54,6 +48,5 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index(op.f("ix_scheduled_call_patient_id"), table_name="scheduled_call")
     op.drop_index("ix_scheduled_call_due", table_name="scheduled_call")
     op.drop_table("scheduled_call")

@@ -736,6 +736,17 @@ def test_a_paged_call_list_counts_every_call_and_shows_one_page_of_each_group(db
     assert counts_only.counts["overdue"] == 5 and counts_only.overdue == []
 
 
+def test_names_sort_as_a_clerk_reads_them_whatever_the_accent_or_database(db_session):
+    # Case and accents aside, the same on both databases (a PostgreSQL database made with a
+    # language's collation would ignore the space and put "Le Roux" after "Leblanc"; the list
+    # orders by code points).
+    overdue_by_name(db_session, ["Zola", "Émile", "evans", "Leblanc", "Le Roux", "Dubois"])
+    names = [call.patient.last_name for call in call_list(db_session, TODAY).overdue]
+    assert names == ["Dubois", "Émile", "evans", "Le Roux", "Leblanc", "Zola"]
+    second_page = call_list(db_session, TODAY, page_size=4, pages={"overdue": 2}).overdue
+    assert [call.patient.last_name for call in second_page] == ["Leblanc", "Zola"]
+
+
 def test_the_worklist_pages_each_group_and_returns_to_the_page_after_a_call(
     client, login, db_session, fixed_today, monkeypatch
 ):

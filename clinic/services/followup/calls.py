@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -212,12 +212,6 @@ class OpenCall:
     due_on: date
     offset: Offset
     status: str
-    last_name: str
-    first_name: str
-
-    @property
-    def by_name(self) -> tuple:
-        return (self.last_name.casefold(), self.first_name.casefold(), self.intervention_id)
 
 
 def call_list(
@@ -233,12 +227,12 @@ def call_list(
 
     The calls are read from the kept ``scheduled_call`` rows (``kept.py`` keeps them as the
     data changes): the groups and the look-back's made and missed calls are counted by due
-    date and state; the open calls of the list are read as plain values (ids, dates, names)
-    and sorted; only the calls of the page shown (``page_size`` per group, at ``pages``; 0 for
-    the counts alone) are loaded with their attempts, patient, physician and procedure.
-    ``upcoming_days`` and ``missed_lookback_days`` of 0 leave out the calls coming up and the
-    count of those made or missed. Five statements whatever the size of the data: the
-    catalogue, the counts, the open calls, their attempts, the page's records.
+    date and state; then the calls of the page shown of each group (``page_size`` per group,
+    at ``pages``; all of them when ``page_size`` is None, none when it is 0) are read in the
+    order the clerk works through them and loaded with their attempts, patient, physician and
+    procedure. ``upcoming_days`` and ``missed_lookback_days`` of 0 leave out the calls coming
+    up and the count of those made or missed. Five statements whatever the size of the data:
+    the catalogue, the counts, the pages' calls, their attempts, their records.
     """
     result = CallList(today=today, upcoming_days=upcoming_days)
     # Due dates of interest: from the oldest window that closed within the missed look-back,
@@ -249,9 +243,7 @@ def call_list(
     count_calls(session, result, first_due, last_due)
     if page_size == 0:
         return result
-    groups = open_calls(session, today, last_due, upcoming_days)
-    sort_calls(groups)
-    shown = page_of_calls(result, groups, page_size, pages or {})
+    shown = pages_of_calls(session, result, page_size, pages or {})
     load_shown(session, result, shown)
     return result
 
@@ -295,63 +287,66 @@ def count_calls(session: Session, result: CallList, first_due: date, last_due: d
             result.counts[status] += count
 
 
-def open_calls(
-    session: Session, today: date, last_due: date, upcoming_days: int
+def group_dates(result: CallList) -> dict[str, tuple[date, date]]:
+    """The due dates of each group on the list."""
+    today = result.today
+    return {
+        "overdue": (today - timedelta(days=WINDOW_DAYS), today - timedelta(days=1)),
+        "today": (today, today),
+        "upcoming": (today + timedelta(days=1), today + timedelta(days=result.upcoming_days)),
+    }
+
+
+def pages_of_calls(
+    session: Session, result: CallList, page_size: int | None, pages: dict[str, int]
 ) -> dict[str, list[OpenCall]]:
-    """The open calls on the list (window still open, or coming up), by group, as plain values."""
-    groups: dict[str, list[OpenCall]] = {group: [] for group in GROUPS}
+    """The calls of each group's page (a page past the end shows the last), in the order the
+    clerk works through them: by due date, the most overdue first (their windows close soonest),
+    then by name. One statement: each group's page chosen by the database, in that order."""
+    parts = []
+    for number, (group, (first, last)) in enumerate(group_dates(result).items()):
+        count = result.counts[group]
+        part = (
+            select(
+                literal(number).label("group_number"),
+                ScheduledCall.intervention_id,
+                ScheduledCall.due_on,
+                ScheduledCall.schedule_item,
+                Patient.name_key,
+            )
+            .join(Patient, Patient.id == ScheduledCall.patient_id)
+            .where(listed(first, last), ScheduledCall.state == "open")
+            .order_by(ScheduledCall.due_on, by_code_points(session, Patient.name_key))
+            .order_by(ScheduledCall.intervention_id)
+        )
+        if page_size is not None:
+            last_page = max(1, -(-count // page_size))
+            page = min(max(1, pages.get(group, 1)), last_page)
+            result.pages[group], result.page_counts[group] = page, last_page
+            part = part.limit(page_size).offset((page - 1) * page_size)
+        parts.append(select(part.subquery()))
+    groups = list(group_dates(result))
+    shown: dict[str, list[OpenCall]] = {group: [] for group in groups}
     offsets: dict[str, Offset] = {}
-    for intervention_id, due_on, item, last_name, first_name in session.execute(
-        select(
-            ScheduledCall.intervention_id,
-            ScheduledCall.due_on,
-            ScheduledCall.schedule_item,
-            Patient.last_name,
-            Patient.first_name,
-        )
-        .join(Patient, Patient.id == ScheduledCall.patient_id)
-        .where(
-            listed(today - timedelta(days=WINDOW_DAYS), last_due),
-            ScheduledCall.state == "open",
-        )
-    ):
-        status = classify(due_on, today, upcoming_days)
-        if status is None or status == "missed":
-            continue
+    rows = sorted(
+        session.execute(union_all(*parts)),
+        key=lambda row: (row.group_number, row.due_on, row.name_key, row.intervention_id),
+    )
+    for number, intervention_id, due_on, item, _ in rows:
         if item not in offsets:
             offsets[item] = parse_schedule(item)[0]
-        groups[status].append(
-            OpenCall(intervention_id, due_on, offsets[item], status, last_name, first_name)
-        )
-    return groups
-
-
-def sort_calls(groups: dict[str, list[OpenCall]]) -> None:
-    """Each group in the order the clerk works through it."""
-    # The most overdue first: their windows close soonest.
-    groups["overdue"].sort(key=lambda call: (call.due_on, *call.by_name))
-    groups["today"].sort(key=lambda call: call.by_name)
-    groups["upcoming"].sort(key=lambda call: (call.due_on, *call.by_name))
-
-
-def page_of_calls(
-    result: CallList,
-    groups: dict[str, list[OpenCall]],
-    page_size: int | None,
-    pages: dict[str, int],
-) -> dict[str, list[OpenCall]]:
-    """Count each group and keep the calls of its page (a page past the end shows the last)."""
-    shown: dict[str, list[OpenCall]] = {}
-    for group, calls in groups.items():
-        result.counts[group] = len(calls)
-        if page_size is None:
-            shown[group] = calls
-            continue
-        last_page = max(1, -(-len(calls) // page_size))
-        page = min(max(1, pages.get(group, 1)), last_page)
-        result.pages[group], result.page_counts[group] = page, last_page
-        shown[group] = calls[(page - 1) * page_size : page * page_size]
+        group = groups[number]
+        shown[group].append(OpenCall(intervention_id, due_on, offsets[item], group))
     return shown
+
+
+def by_code_points(session: Session, column: ColumnElement[str]) -> ColumnElement[str]:
+    """The column to order by code points on either database (the names' keys are lower-case
+    and accent-free, so "Émile" sorts with "Emma"); PostgreSQL's default collation would
+    follow language rules instead, and ignore spaces."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column.collate("C")
+    return column
 
 
 def load_shown(session: Session, result: CallList, shown: dict[str, list[OpenCall]]) -> None:

@@ -12,8 +12,8 @@ The rows are derived data, and are rewritten in the same transaction as every ch
 follow:
 
 - an ORM flush that adds, changes or removes an intervention, a pain score or a call attempt
-  rewrites that intervention's calls (``install_calls_hook``: a flush hook on every session,
-  as the audit trail's);
+  rewrites that intervention's calls (``calls_hook.py``: a flush hook on every session, as the
+  audit trail's);
 - a flush that changes a procedure type's follow-up schedule rewrites the calls of every
   procedure of that type;
 - the writers that go around the ORM for speed (the import, the demo generator) call
@@ -27,7 +27,7 @@ to apply on each view (``answered_calls``), so a rewrite never depends on what w
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date
-from itertools import chain, groupby
+from itertools import groupby
 from operator import itemgetter
 
 from sqlalchemy import (
@@ -39,15 +39,12 @@ from sqlalchemy import (
     Select,
     Table,
     delete,
-    event,
     insert,
-    inspect,
     select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from clinic.models import FollowUpCall, Intervention, PainScore, ProcedureType, ScheduledCall
 from clinic.services.followup.calls import answered_calls, offsets_of
@@ -55,6 +52,7 @@ from clinic.services.followup.schedules import Offset, scheduled_calls
 
 # Interventions worked out per round of reads and writes.
 BATCH = 1000
+CALL_COLUMNS = ("intervention_id", "due_on", "patient_id", "schedule_item", "state")
 
 booking = Intervention.__mapper__.inherits.local_table
 intervention = Intervention.__table__
@@ -63,16 +61,21 @@ follow_up_call = FollowUpCall.__table__
 procedure_type = ProcedureType.__table__
 scheduled_call = ScheduledCall.__table__
 
-# The interventions a large rewrite works through (the import's), as a temporary table.
+# The interventions a large rewrite works through (the import's), and on PostgreSQL its calls
+# on their way in: temporary tables.
+_temporary = MetaData()
 chosen_ids = Table(
     "kept_call_ids",
-    MetaData(),
+    _temporary,
     Column("id", Integer, primary_key=True, autoincrement=False),
     prefixes=["TEMPORARY"],
 )
-
-# What an intervention's calls depend on, besides its scores and attempts.
-CALL_FIELDS = ("status", "performed_on", "procedure_type_id", "patient_id")
+copied_calls = Table(
+    "kept_call_rows",
+    _temporary,
+    *[Column(column.name, column.type) for column in ScheduledCall.__table__.columns],
+    prefixes=["TEMPORARY"],
+)
 
 
 def calls_of(
@@ -90,8 +93,12 @@ def calls_of(
     dues = [due for due, _ in calls]
     scores = list(scores)
     everyone = answered_calls(performed_on, dues, [day for day, _ in scores])
-    staff = answered_calls(
-        performed_on, dues, [day for day, source in scores if source != "self_report"]
+    staff = (
+        answered_calls(
+            performed_on, dues, [day for day, source in scores if source != "self_report"]
+        )
+        if any(source == "self_report" for _, source in scores)
+        else everyone
     )
     closed = set(closed)
     kept = []
@@ -134,11 +141,11 @@ def refresh_chosen(connection: Connection, chosen: Select) -> None:
     import's): the ids wait in a temporary table and are worked through a batch at a time, so
     memory stays flat."""
     _drop_chosen(connection)
-    chosen_ids.create(connection)
+    _temporary.create_all(connection)
     connection.execute(insert(chosen_ids).from_select(["id"], chosen))
     offsets = schedules(connection)
     for batch in _batches(connection, chosen_ids.c.id):
-        _rewrite(connection, offsets, batch)
+        _rewrite(connection, offsets, batch, bulk=True)
     _drop_chosen(connection)
 
 
@@ -155,12 +162,14 @@ def refresh_all(connection: Connection) -> None:
     connection.execute(delete(scheduled_call))
     offsets = schedules(connection)
     for batch in _batches(connection, intervention.c.id):
-        _write(connection, offsets, batch)
+        _store(connection, _worked_out(connection, offsets, batch), bulk=True, upsert=False)
 
 
-def _rewrite(connection: Connection, offsets: dict[int, list[Offset]], batch: list[int]) -> None:
+def _rewrite(
+    connection: Connection, offsets: dict[int, list[Offset]], batch: list[int], bulk: bool = False
+) -> None:
     connection.execute(delete(scheduled_call).where(scheduled_call.c.intervention_id.in_(batch)))
-    _write(connection, offsets, batch, upsert=True)
+    _store(connection, _worked_out(connection, offsets, batch), bulk=bulk, upsert=True)
 
 
 def _batches(connection: Connection, ids: ColumnElement[int]) -> Iterator[list[int]]:
@@ -178,23 +187,17 @@ def _batches(connection: Connection, ids: ColumnElement[int]) -> Iterator[list[i
 
 def _drop_chosen(connection: Connection) -> None:
     schema = "pg_temp" if connection.dialect.name == "postgresql" else "temp"
-    connection.execute(text(f"DROP TABLE IF EXISTS {schema}.{chosen_ids.name}"))
+    for table in _temporary.sorted_tables:
+        connection.execute(text(f"DROP TABLE IF EXISTS {schema}.{table.name}"))
 
 
-def _write(
-    connection: Connection,
-    offsets: dict[int, list[Offset]],
-    batch: list[int],
-    *,
-    upsert: bool = False,
-) -> None:
-    """Work out and insert the calls of the completed interventions among ``batch`` (ids, in
-    order).
+def _worked_out(
+    connection: Connection, offsets: dict[int, list[Offset]], batch: list[int]
+) -> list[dict]:
+    """The kept calls of the completed interventions among ``batch`` (ids, in order).
 
     Each procedure's scores are read in the procedures' order, as a stream, so memory holds one
-    procedure's at a time however many it has. ``upsert``: a row another transaction wrote a
-    moment ago for the same call is overwritten (two clerks saving for one procedure at once),
-    rather than refused as a duplicate.
+    procedure's at a time however many it has.
     """
     procedures = connection.execute(
         select(
@@ -212,7 +215,7 @@ def _write(
         .order_by(intervention.c.id)
     ).all()
     if not procedures:
-        return
+        return []
     closed: dict[int, list[date]] = defaultdict(list)
     for intervention_id, due_on in connection.execute(
         select(follow_up_call.c.intervention_id, follow_up_call.c.due_on).where(
@@ -227,7 +230,7 @@ def _write(
         .order_by(pain_score.c.intervention_id)
         .execution_options(yield_per=BATCH)
     )
-    rows = [
+    return [
         {
             "intervention_id": id_,
             "due_on": due_on,
@@ -240,23 +243,47 @@ def _write(
             performed_on, offsets[type_id], its_scores, closed.get(id_, ())
         )
     ]
+
+
+def _store(connection: Connection, rows: list[dict], *, bulk: bool, upsert: bool) -> None:
+    """Insert kept calls. ``upsert``: a row another transaction wrote a moment ago for the same
+    call is overwritten (two clerks saving for one procedure at once), not refused as a
+    duplicate. ``bulk`` on PostgreSQL: through ``COPY`` (an executemany sends a statement a row),
+    into a temporary table first when upserting."""
     if not rows:
+        return
+    if bulk and connection.dialect.name == "postgresql":
+        _copy(connection, copied_calls if upsert else scheduled_call, rows)
+        if upsert:
+            columns = [copied_calls.c[name] for name in CALL_COLUMNS]
+            connection.execute(_upsert(postgresql, select(*columns)))
+            connection.execute(delete(copied_calls))
         return
     if not upsert:
         connection.execute(insert(scheduled_call), rows)
         return
-    statement = (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(
-        scheduled_call
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(_upsert(dialect), rows)
+
+
+def _upsert(dialect, rows: Select | None = None):
+    statement = dialect.insert(scheduled_call)
+    if rows is not None:
+        statement = statement.from_select(CALL_COLUMNS, rows)
+    return statement.on_conflict_do_update(
+        index_elements=["intervention_id", "due_on"],
+        set_={name: statement.excluded[name] for name in ("patient_id", "schedule_item", "state")},
     )
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["intervention_id", "due_on"],
-            set_={
-                name: statement.excluded[name] for name in ("patient_id", "schedule_item", "state")
-            },
-        ),
-        rows,
-    )
+
+
+def _copy(connection: Connection, table: Table, rows: list[dict]) -> None:
+    driver = connection.connection.driver_connection
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {table.name} ({', '.join(CALL_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[name] for name in CALL_COLUMNS])
 
 
 def _with_scores(procedures: list[Row], scores: Iterable[Row]) -> Iterator[tuple[Row, list]]:
@@ -271,39 +298,3 @@ def _with_scores(procedures: list[Row], scores: Iterable[Row]) -> Iterator[tuple
             yield procedure, [(day, source) for _, day, source in current[1]]
         else:
             yield procedure, []
-
-
-def _changed_calls(session: Session, flush_context) -> None:
-    """After a flush: rewrite the kept calls of what it changed (see the module docstring)."""
-    ids: set[int] = set()
-    types: set[int] = set()
-    for instance in chain(session.new, session.dirty, session.deleted):
-        if isinstance(instance, PainScore | FollowUpCall):
-            state = inspect(instance)
-            deleted = instance in session.deleted
-            ids.add(state.dict.get("intervention_id") if deleted else instance.intervention_id)
-            ids.update(state.attrs.intervention_id.history.deleted or ())
-        elif isinstance(instance, Intervention):
-            state = inspect(instance)
-            if instance in session.dirty and not any(
-                state.attrs[name].history.has_changes() for name in CALL_FIELDS
-            ):
-                continue
-            ids.add(state.identity[0] if state.identity else state.dict.get("id"))
-        elif isinstance(instance, ProcedureType) and instance in session.dirty:
-            state = inspect(instance)
-            if state.attrs.followup_schedule.history.has_changes():
-                types.add(state.identity[0])
-    if not ids and not types:
-        return
-    connection = session.connection()
-    refresh(connection, ids)
-    for procedure_type_id in types:
-        refresh_procedure_type(connection, procedure_type_id)
-
-
-def install_calls_hook() -> None:
-    """Keep every ORM session's writes and the kept calls in step (on SQLAlchemy's base
-    ``Session``, as the audit hook is, so that no session factory escapes it)."""
-    if not event.contains(Session, "after_flush", _changed_calls):
-        event.listen(Session, "after_flush", _changed_calls)

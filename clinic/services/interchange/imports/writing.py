@@ -96,6 +96,9 @@ def _write_files(job: Job) -> None:
             job.analyze(booking_table, intervention_table)
     if "pain_scores" in job.kinds:
         _write_scores(job)
+        if job.counts["pain_scores"].new:
+            # The calls kept for the call list are worked out next, from each procedure's scores.
+            job.analyze(score_table)
     if "medications" in job.kinds:
         medications.write(job)  # each named intervention's list replaced
     # ORM objects loaded earlier in this session may now be stale.

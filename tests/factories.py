@@ -1,6 +1,6 @@
 """factory_boy factories bound to the current test's session."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
@@ -113,3 +113,19 @@ class PainScoreFactory(BaseFactory):
     recorded_on = factory.LazyFunction(lambda: clock.utcnow().date())
     nrs = 3
     source = "phone"
+
+
+def completed_intervention(
+    performed_on: date, code: str = "ESI-TF", baseline_nrs: int = 7, **kwargs
+) -> Intervention:
+    """A procedure of that type completed on that date (booked at 09:00 UTC that day)."""
+    starts_at = datetime.combine(performed_on, time(9), tzinfo=UTC)
+    kwargs.setdefault("status", "completed")
+    return InterventionFactory(
+        procedure_type=procedure_type(code),
+        performed_on=performed_on,
+        baseline_nrs=baseline_nrs,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=30),
+        **kwargs,
+    )

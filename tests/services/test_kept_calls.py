@@ -1,7 +1,7 @@
 """The follow-up calls kept for the call list (clinic/services/followup/kept.py): every writer
 leaves them as the records say, in the same transaction."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import delete, select
 
@@ -10,7 +10,12 @@ from clinic.services.followup.calls import call_list, record_call_attempt
 from clinic.services.followup.kept import refresh_all
 from clinic.services.followup.pain_scores import record_pain_score
 from clinic.services.followup.schedules import due_dates
-from tests.factories import InterventionFactory, PainScoreFactory, procedure_type
+from tests.factories import (
+    InterventionFactory,
+    PainScoreFactory,
+    completed_intervention,
+    procedure_type,
+)
 from tests.helpers.calls import kept_calls, states, worked_out_calls
 from tests.helpers.imports import SCORES, catalogue, good  # noqa: F401 (fixture)
 
@@ -18,17 +23,8 @@ PERFORMED = date(2026, 1, 5)
 TODAY = date(2026, 3, 16)
 
 
-def completed(performed_on: date = PERFORMED, code: str = "ESI-TF", **kwargs):
-    starts_at = datetime.combine(performed_on, time(9), tzinfo=UTC)
-    return InterventionFactory(
-        procedure_type=procedure_type(code),
-        status="completed",
-        performed_on=performed_on,
-        baseline_nrs=7,
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=30),
-        **kwargs,
-    )
+def completed(performed_on: date = PERFORMED):
+    return completed_intervention(performed_on)
 
 
 def test_a_completed_procedure_has_every_call_of_its_schedule_kept_open(db_session):

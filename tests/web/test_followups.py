@@ -1,7 +1,7 @@
 """The follow-up call list (docs/rules.md, Follow-up calls) and recording phone pain scores and call attempts."""
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
@@ -19,7 +19,13 @@ from clinic.services.followup.calls import (
 )
 from clinic.services.followup.pain_scores import record_pain_score
 from clinic.services.followup.schedules import Offset, ScheduleError, due_dates, parse_schedule
-from tests.factories import InterventionFactory, PainScoreFactory, PatientFactory, procedure_type
+from tests.factories import (
+    InterventionFactory,
+    PainScoreFactory,
+    PatientFactory,
+    completed_intervention,
+    procedure_type,
+)
 from tests.helpers.app import csrf_token
 
 TODAY = date(2026, 3, 16)
@@ -28,16 +34,7 @@ NOW = datetime(2026, 3, 16, 14, 30, tzinfo=UTC)
 
 def completed(performed_on: date, code: str = "ESI-TF", **kwargs):
     """A completed intervention performed on that date (its booking at 09:00 UTC that day)."""
-    starts_at = datetime.combine(performed_on, time(9), tzinfo=UTC)
-    kwargs.setdefault("status", "completed")
-    return InterventionFactory(
-        procedure_type=procedure_type(code),
-        performed_on=performed_on,
-        baseline_nrs=7,
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=30),
-        **kwargs,
-    )
+    return completed_intervention(performed_on, code, **kwargs)
 
 
 def due_two_weeks_on(due_on: date, **kwargs):

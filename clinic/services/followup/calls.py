@@ -303,8 +303,9 @@ def pages_of_calls(
     """The calls of each group's page (a page past the end shows the last), in the order the
     clerk works through them: by due date, the most overdue first (their windows close soonest),
     then by name. One statement: each group's page chosen by the database, in that order."""
+    dates = group_dates(result)
     parts = []
-    for number, (group, (first, last)) in enumerate(group_dates(result).items()):
+    for number, (group, (first, last)) in enumerate(dates.items()):
         count = result.counts[group]
         part = (
             select(
@@ -325,7 +326,7 @@ def pages_of_calls(
             result.pages[group], result.page_counts[group] = page, last_page
             part = part.limit(page_size).offset((page - 1) * page_size)
         parts.append(select(part.subquery()))
-    groups = list(group_dates(result))
+    groups = list(dates)
     shown: dict[str, list[OpenCall]] = {group: [] for group in groups}
     offsets: dict[str, Offset] = {}
     rows = sorted(

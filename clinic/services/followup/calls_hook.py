@@ -24,6 +24,8 @@ def _changed_calls(session: Session, flush_context) -> None:
             ids.update(state.attrs.intervention_id.history.deleted or ())
         elif isinstance(instance, Intervention):
             state = inspect(instance)
+            if instance in session.new and instance.status != "completed":
+                continue  # a new booking has no calls until it is completed
             if instance in session.dirty and not any(
                 state.attrs[name].history.has_changes() for name in CALL_FIELDS
             ):

@@ -17,7 +17,7 @@ follow:
 - a flush that changes a procedure type's follow-up schedule rewrites the calls of every
   procedure of that type;
 - the writers that go around the ORM for speed (the import, the demo generator) call
-  ``refresh`` or ``refresh_all`` themselves, before their transaction ends.
+  ``refresh_chosen`` or ``refresh_all`` themselves, before their transaction ends.
 
 An intervention's calls are always worked out whole, from its performed date, its type's
 schedule, all its pain scores and its closed call attempts, with the same rules the list used
@@ -46,7 +46,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from clinic.models import FollowUpCall, Intervention, PainScore, ProcedureType, ScheduledCall
+from clinic.models import (
+    Booking,
+    FollowUpCall,
+    Intervention,
+    PainScore,
+    ProcedureType,
+    ScheduledCall,
+)
 from clinic.services.followup.calls import answered_calls, offsets_of
 from clinic.services.followup.schedules import Offset, scheduled_calls
 
@@ -54,7 +61,7 @@ from clinic.services.followup.schedules import Offset, scheduled_calls
 BATCH = 1000
 CALL_COLUMNS = ("intervention_id", "due_on", "patient_id", "schedule_item", "state")
 
-booking = Intervention.__mapper__.inherits.local_table
+booking = Booking.__table__
 intervention = Intervention.__table__
 pain_score = PainScore.__table__
 follow_up_call = FollowUpCall.__table__

@@ -490,14 +490,14 @@ def test_the_finders_statement_count_does_not_grow_with_bookings_or_days(app, db
     with count_statements(app) as many:
         got = slots.find_slots(db_session, query(), UTC_ZONE)
     assert got[0].starts_at == at(MONDAY + timedelta(days=84), 9)
-    # Five a search (physicians, rooms, templates, exceptions, bookings), and two searches: the
-    # first week held too few slots, so the whole window was searched.
-    assert many.count == few.count == 10
+    # Physicians and rooms once, then three a stretch (templates, exceptions, bookings) for each
+    # of the three stretches: the first week and the four weeks held too few slots.
+    assert many.count == few.count == 2 + 3 * len(slots.STRETCH_ENDS)
 
 
 def test_a_busy_practice_is_answered_from_the_first_week_alone(app, db_session):
-    # Ten slots in the first week: the window's bookings are never read (one search, not two),
-    # and the answer is the one the whole window gives.
+    # Ten slots in the first week: the later stretches' bookings are never read (one search,
+    # not three), and the answer is the one a search of the whole window at once gives.
     amy = PhysicianFactory(username="amy")
     room = RoomFactory(name="Suite A")
     for weekday in range(5):
@@ -506,5 +506,28 @@ def test_a_busy_practice_is_answered_from_the_first_week_alone(app, db_session):
     with count_statements(app) as counted:
         got = slots.find_slots(db_session, query(), UTC_ZONE)
     assert counted.count == 5 and len(got) == slots.MOST_SLOTS
-    whole = slots._search(db_session, query(), UTC_ZONE, slots.MOST_SLOTS, slots.WINDOW_DAYS)
-    assert whole == got
+    assert whole_window_at_once(db_session, query()) == got
+
+
+def whole_window_at_once(session, q: slots.SlotQuery) -> list[slots.FoundSlot]:
+    physicians, rooms = slots._physicians_and_rooms(session, q)
+    return slots._search(
+        session, q, UTC_ZONE, slots.MOST_SLOTS, physicians, rooms, 0, slots.WINDOW_DAYS
+    )
+
+
+def test_slots_found_across_the_stretches_are_the_whole_windows_first_ones(app, db_session):
+    # Two slots a week, late in the week: the first week holds 2 of the 10, the four weeks 8,
+    # so the third stretch is searched too and the slots come from all three, in order.
+    amy = PhysicianFactory(username="amy")
+    bob = PhysicianFactory(username="bob")
+    room = RoomFactory(name="Suite A")
+    weekly(db_session, amy, 9, 10, room=room, weekday=4)
+    weekly(db_session, bob, 14, 15, room=room, weekday=4)
+    db_session.flush()
+    with count_statements(app) as counted:
+        got = slots.find_slots(db_session, query(), UTC_ZONE)
+    assert counted.count == 2 + 3 * len(slots.STRETCH_ENDS)
+    assert len(got) == slots.MOST_SLOTS
+    assert got == whole_window_at_once(db_session, query())
+    assert got[-1].starts_at.date() >= MONDAY + timedelta(days=28)

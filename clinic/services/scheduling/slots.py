@@ -33,8 +33,9 @@ from clinic.services.scheduling.sessions import SessionSpan, load_rows, spans_of
 
 WINDOW_DAYS = 90
 MOST_SLOTS = 10
-# The days searched first; the whole window only when they hold too few slots.
-FIRST_LOOK_DAYS = 7
+# The window is searched in stretches, each only when the ones before it held too few slots:
+# the first week, the rest of four weeks, the rest of the window.
+STRETCH_ENDS = (7, 28, WINDOW_DAYS)
 STEP = timedelta(minutes=5)
 
 
@@ -73,8 +74,16 @@ class Busy:
         self.latest_end = list(accumulate((end for _, end in intervals), max))
 
     def free(self, start: datetime, end: datetime) -> bool:
+        return self.free_from(start, end) <= start
+
+    def free_from(self, start: datetime, end: datetime) -> datetime:
+        """``start`` when [start, end) is free; else the earliest a slot as long, starting no
+        sooner, could start: the latest end among the intervals it meets (a later slot ends
+        later, so it meets them all)."""
         before = bisect_left(self.starts, end)  # intervals starting before the slot ends
-        return before == 0 or self.latest_end[before - 1] <= start
+        if before == 0:
+            return start
+        return max(start, self.latest_end[before - 1])
 
 
 NOBODY = Busy([])
@@ -149,10 +158,12 @@ def _physician_slots(
             {mark for span in day_spans for mark in _marks(span, query.minutes, world.zone)}
         )
         for start in starts:
-            end = start + length
-            if start < moved_past or not busy.free(start, end):
+            if start < moved_past:
                 continue
-            if not world.patient_busy.free(start, end):
+            end = start + length
+            # Past whatever the physician or the patient is busy with, at once.
+            moved_past = max(busy.free_from(start, end), world.patient_busy.free_from(start, end))
+            if start < moved_past:
                 continue
             if crosses_clock_change(start, end, world.zone):
                 continue
@@ -180,26 +191,28 @@ def find_slots(
 ) -> list[FoundSlot]:
     """The first free slots (at most ``limit``), earliest first, in a constant number of queries.
 
-    The first week is searched first, and the whole window only when it holds too few: at a
-    large practice the week has them, and reading its bookings, not the window's, keeps the
-    answer as quick as at a small one. The week's slots are the window's first ones, since every
-    later slot starts after the week ends and the week's search sees every booking a slot
-    starting in it can meet.
+    The window is searched a stretch of days at a time (``STRETCH_ENDS``), the next stretch
+    only when the slots found so far are too few: at a busy practice the first week or four have
+    them, and reading their bookings, not the whole window's, keeps the answer about as quick as
+    at a small one. Every slot of a stretch starts after every slot of the stretches before it
+    (a slot lies inside one day's session), and each stretch's search reads every booking a slot
+    starting in it can meet, so the stretches' slots in turn are the window's first ones.
     """
-    found = _search(session, query, zone, limit, FIRST_LOOK_DAYS)
-    if len(found) >= limit:
-        return found
-    return _search(session, query, zone, limit, WINDOW_DAYS)
+    physicians, rooms = _physicians_and_rooms(session, query)
+    found: list[FoundSlot] = []
+    first = 0
+    for end in STRETCH_ENDS:
+        found += _search(
+            session, query, zone, limit - len(found), physicians, rooms, first, end - first
+        )
+        if len(found) >= limit:
+            break
+        first = end
+    return found
 
 
-def _search(
-    session: Session, query: SlotQuery, zone: ZoneInfo, limit: int, days: int
-) -> list[FoundSlot]:
-    """The first free slots starting in the ``days`` days from the query's first day."""
-    first_day = query.first_day
-    last_day = first_day + timedelta(days=days - 1)
-    window_start = wall_instant(first_day, 0, zone)
-    window_end = wall_instant(last_day, 24 * 60, zone)
+def _physicians_and_rooms(session: Session, query: SlotQuery) -> tuple[list[StaffUser], list[Room]]:
+    """The physicians searched (one, or every active one) and the active rooms, each by name."""
     physicians_query = select(StaffUser).where(
         StaffUser.role == "physician", StaffUser.active.is_(True)
     )
@@ -211,6 +224,24 @@ def _search(
         session.execute(select(Room).where(Room.active.is_(True))).scalars(),
         key=lambda room: room.name,
     )
+    return physicians, rooms
+
+
+def _search(
+    session: Session,
+    query: SlotQuery,
+    zone: ZoneInfo,
+    limit: int,
+    physicians: list[StaffUser],
+    rooms: list[Room],
+    skip_days: int,
+    days: int,
+) -> list[FoundSlot]:
+    """The first free slots starting in the ``days`` days after the query's first ``skip_days``."""
+    first_day = query.first_day + timedelta(days=skip_days)
+    last_day = first_day + timedelta(days=days - 1)
+    window_start = wall_instant(first_day, 0, zone)
+    window_end = wall_instant(last_day, 24 * 60, zone)
     templates, exceptions = load_rows(
         session, first_day, last_day, [physician.id for physician in physicians]
     )

@@ -4,6 +4,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from clinic.models.base import made_on
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -98,7 +100,12 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        context.configure(
+            connection=connection,
+            target_metadata=get_metadata(),
+            # An object the models make on the other database only is not a difference here.
+            **{"include_object": made_on(connection.dialect.name), **conf_args},
+        )
 
         with context.begin_transaction():
             context.run_migrations()

@@ -61,3 +61,15 @@ class Stamped:
     updated_at: Mapped[datetime] = mapped_column(
         default=lambda: clock.utcnow(), onupdate=lambda: clock.utcnow(), server_default=func.now()
     )
+
+
+def made_on(dialect_name: str):
+    """Alembic's ``include_object`` for one database: a schema object the models make on another
+    database only (``.ddl_if(dialect=...)``, e.g. an index one database needs and the other
+    answers another way) is left out when models and migrations are compared there."""
+
+    def include(schema_object, name, type_, reflected, compare_to) -> bool:
+        only_on = getattr(getattr(schema_object, "_ddl_if", None), "dialect", None)
+        return only_on is None or only_on == dialect_name
+
+    return include

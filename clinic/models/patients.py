@@ -157,6 +157,19 @@ Index(
     _columns.id.desc(),
 )
 
+# SQLite's name search: its page read in the search's order (last name, first name) and stopped
+# at the page's last match rather than every match sorted, with the name key and archived flag
+# beside them so that a name is tested without reading its row. PostgreSQL finds names by the
+# trigram index (ix_patient_name_key) and sorts the few matches of a rare name.
+Index(
+    "ix_patient_by_name",
+    _columns.last_name,
+    _columns.first_name,
+    _columns.id,
+    _columns.name_key,
+    _columns.archived,
+).ddl_if(dialect="sqlite")
+
 
 @event.listens_for(Patient, "before_insert")
 @event.listens_for(Patient, "before_update")

@@ -53,6 +53,61 @@ def patient_search(query: str) -> Select[tuple[Patient]]:
     return statement.order_by(Patient.last_name, Patient.first_name, Patient.id)
 
 
+# The list counts its patients at most this far past the page shown: at a large practice "more
+# than 1,000" is what the desk needs to know (search, or page on), and counting 50,000 patients
+# each time the list opens, or every patient with an "a" in the name, is not.
+COUNTED_AHEAD = 1000
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    """One page of the patient list or a search, and how many there are — counted to a point."""
+
+    items: list[Patient]
+    page: int
+    per_page: int
+    counted: int  # how many patients match, up to COUNTED_AHEAD past this page's first
+    more_than: bool  # there are more than ``counted``
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.counted // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages or self.more_than
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def patient_page(session, query: str, page: int, per_page: int) -> PatientPage:
+    """A page of ``patient_search(query)`` and its count, each read as far as it needs.
+
+    Two statements whatever the number of patients: the page (off an index in the list's or
+    the search's order), and the matches counted up to ``COUNTED_AHEAD`` past the page's first.
+    """
+    statement = patient_search(query)
+    first = (page - 1) * per_page
+    items = list(session.execute(statement.limit(per_page).offset(first)).scalars())
+    enough = first + COUNTED_AHEAD
+    counted = session.execute(
+        select(func.count()).select_from(
+            statement.with_only_columns(Patient.id).order_by(None).limit(enough + 1).subquery()
+        )
+    ).scalar_one()
+    return PatientPage(items, page, per_page, min(counted, enough), counted > enough)
+
+
 def like_escaped(text: str) -> str:
     """``text`` with LIKE's wildcards (and the escape character ``/``) taken literally."""
     return text.replace("/", "//").replace("%", "/%").replace("_", "/_")

@@ -24,7 +24,7 @@ from clinic.services.patients import (
     PatientDetails,
     archive_patient,
     normalise_mrn,
-    patient_search,
+    patient_page,
     register_patient,
     update_patient,
 )
@@ -32,6 +32,7 @@ from clinic.services.records import StaleRecord
 from clinic.services.relief.timeline import patient_outcomes
 from clinic.services.scheduling import bookings as scheduling
 from clinic.views.common import clinic_today, clinic_zone, form_version, saving
+from clinic.views.params import page_arg
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
@@ -66,12 +67,7 @@ def details_from(form: PatientForm) -> PatientDetails:
 def index():
     """Patients, most recently seen first; or those matching a name, MRN or date of birth."""
     query = request.args.get("q", "").strip()
-    page = db.paginate(
-        patient_search(query),
-        per_page=current_app.config["PATIENTS_PER_PAGE"],
-        error_out=False,
-        count=True,
-    )
+    page = patient_page(db.session, query, page_arg(), current_app.config["PATIENTS_PER_PAGE"])
     return render_template("patients/list.html", page=page, query=query)
 
 

@@ -21,6 +21,7 @@ from clinic.models import (
     StaffUser,
     Visit,
 )
+from clinic.models.base import made_on
 from clinic.services.identity import accounts
 from clinic.services.identity.audit import Actor, act_as, record_event
 from tests.factories import (
@@ -38,7 +39,12 @@ from tests.helpers.app import make_user
 def test_migrations_and_models_never_drift(app, backend):
     with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "render_as_batch": True}
+            connection,
+            opts={
+                "compare_type": True,
+                "render_as_batch": True,
+                "include_object": made_on(connection.dialect.name),
+            },
         )
         differences = compare_metadata(context, db.metadata)
     assert differences == [], f"models and migrations differ on {backend}: {differences}"

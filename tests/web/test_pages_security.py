@@ -334,12 +334,12 @@ def test_unexpected_error_shows_the_generic_500_page(
 ):
     marker = "secret-" + "marker"  # built here so the marker is not in any source line
 
-    def broken_search(query):
+    def broken_search(session, query, page, per_page):
         raise RuntimeError(marker)
 
     login("front_desk")
     monkeypatch.setitem(app.config, "SHOW_ERROR_PAGES", True)
-    monkeypatch.setattr(clinic.views.patients, "patient_search", broken_search)
+    monkeypatch.setattr(clinic.views.patients, "patient_page", broken_search)
     with caplog.at_level(logging.ERROR):
         response = client.get("/patients?q=anything")
     assert response.status_code == 500

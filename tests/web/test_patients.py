@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select, text, update
 
+import clinic.services.patients
 from clinic.models import AuditEvent, Patient
 from clinic.services import DomainError
 from clinic.services.patients import (
@@ -423,3 +424,30 @@ def test_search_by_name_takes_wildcards_literally(db_session):
     found = db_session.execute(patient_search("under%")).scalars().all()
     assert [p.first_name for p in found] == ["Per_cy"]
     assert db_session.execute(patient_search("s_o")).scalars().all() == []
+
+
+def test_a_name_search_pages_through_the_name_index_in_its_order(db_session, backend):
+    # At a large practice a common name part ("a") matches most patients: the page is read off
+    # the index in the list's order and stops at its 25th match, rather than sorting them all.
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL reads names from its trigram index (the index is SQLite's)")
+    plan = query_plan(db_session, backend, patient_search("a").limit(25))
+    assert "ix_patient_by_name" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_the_list_counts_only_so_far_and_still_pages_on(client, login, db_session, monkeypatch):
+    # Counting 50,000 patients each time the list opens is not needed to say "more than 10".
+    monkeypatch.setattr(clinic.services.patients, "COUNTED_AHEAD", 10)
+    login("front_desk")
+    for n in range(30):
+        PatientFactory(last_name=f"Countperson{n:02}")
+    db_session.commit()
+    first = client.get("/patients?q=countperson").get_data(as_text=True)
+    assert "More than 10 patients matching “countperson”" in first
+    assert "Page 1 of more than 1" in first and 'page=2">Next' in first
+    # On the second page the count reaches ten past its first row: 30 in all, counted whole.
+    second = client.get("/patients?q=countperson&page=2").get_data(as_text=True)
+    assert "30 patients matching" in second and "More than" not in second
+    assert "Countperson25" in second and "Page 2 of 2" in second
+    # A page past the end is an empty page, not an error.
+    assert client.get("/patients?q=countperson&page=9").status_code == 200

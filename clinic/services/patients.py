@@ -53,9 +53,10 @@ def patient_search(query: str) -> Select[tuple[Patient]]:
     return statement.order_by(Patient.last_name, Patient.first_name, Patient.id)
 
 
-# The list counts its patients at most this far past the page shown: at a large practice "more
-# than 1,000" is what the desk needs to know (search, or page on), and counting 50,000 patients
-# each time the list opens, or every patient with an "a" in the name, is not.
+# The list counts its patients in steps of this many, to the first step past the page shown: at a
+# large practice "more than 1,000" is what the desk needs to know (search, or page on), and
+# counting 50,000 patients each time the list opens, or every patient with an "a" in the name,
+# is not.
 COUNTED_AHEAD = 1000
 
 
@@ -66,7 +67,7 @@ class PatientPage:
     items: list[Patient]
     page: int
     per_page: int
-    counted: int  # how many patients match, up to COUNTED_AHEAD past this page's first
+    counted: int  # how many patients match, up to the step of COUNTED_AHEAD past this page's first
     more_than: bool  # there are more than ``counted``
 
     @property
@@ -94,12 +95,14 @@ def patient_page(session, query: str, page: int, per_page: int) -> PatientPage:
     """A page of ``patient_search(query)`` and its count, each read as far as it needs.
 
     Two statements whatever the number of patients: the page (off an index in the list's or
-    the search's order), and the matches counted up to ``COUNTED_AHEAD`` past the page's first.
+    the search's order), and the matches counted to the first multiple of ``COUNTED_AHEAD`` past
+    the page's first row.
     """
     statement = patient_search(query)
     first = (page - 1) * per_page
     items = list(session.execute(statement.limit(per_page).offset(first)).scalars())
-    enough = first + COUNTED_AHEAD
+    # A round number past the page's first row: "more than 1,000" on pages 1 to 40, then 2,000.
+    enough = COUNTED_AHEAD * (1 + first // COUNTED_AHEAD)
     counted = session.execute(
         select(func.count()).select_from(
             statement.with_only_columns(Patient.id).order_by(None).limit(enough + 1).subquery()

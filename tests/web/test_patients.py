@@ -445,7 +445,7 @@ def test_the_list_counts_only_so_far_and_still_pages_on(client, login, db_sessio
     first = client.get("/patients?q=countperson").get_data(as_text=True)
     assert "More than 10 patients matching “countperson”" in first
     assert "Page 1 of more than 1" in first and 'page=2">Next' in first
-    # On the second page the count reaches ten past its first row: 30 in all, counted whole.
+    # The second page (from the 26th) is counted to 30, the first ten past it: 30 in all, whole.
     second = client.get("/patients?q=countperson&page=2").get_data(as_text=True)
     assert "30 patients matching" in second and "More than" not in second
     assert "Countperson25" in second and "Page 2 of 2" in second

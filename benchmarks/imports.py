@@ -28,6 +28,13 @@ when ``--database-url`` or ``TEST_DATABASE_URL`` names a server, in a throwaway 
     the patient and intervention cells go in as the strings read, the pain-score rows get
     the old yardstick's integer conversion. It also prints the old figure: the pain-score
     rows alone, the same way, into their own scratch table;
+  - PostgreSQL, beside them, **the schema's floor**: every row the import wrote (patients,
+    bookings, interventions, pain scores, follow-up calls, audit events…), read back with
+    ``COPY … TO`` and loaded with ``COPY … FROM`` into fresh copies of their tables made with
+    ``LIKE … INCLUDING ALL`` (the same columns, checks, indexes, primary and unique keys and
+    double-booking exclusion constraints) and the same foreign keys, one transaction. It is
+    what the database itself takes to store those rows as the schema keeps them, before any
+    cell is checked: the import's ratio to it is what checking and working out costs;
 * **memory**: the peak of Python allocations (``tracemalloc``) while importing N/10 rows and
   while importing N rows into fresh databases; flat memory means the two peaks are close.
 
@@ -176,6 +183,67 @@ def prepared_app(url: str, folder: Path):
             db.session.add(Room(name=name))
         db.session.commit()
     return app
+
+
+def row_counts(url: str) -> dict[str, int]:
+    """Rows in each table of the public schema (PostgreSQL)."""
+    import psycopg
+
+    with psycopg.connect(psycopg_conninfo(url)) as connection:
+        tables = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        ).fetchall()
+        return {
+            table: connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            for (table,) in tables
+        }
+
+
+def schema_floor(url: str, written: list[str]) -> float:
+    """Seconds to COPY the rows of ``written`` into copies of their tables (indexes, checks,
+    exclusion constraints and foreign keys included), one transaction; see the docstring."""
+    import psycopg
+
+    with psycopg.connect(psycopg_conninfo(url)) as connection:
+        rows = {}
+        for table in written:
+            buffer = bytearray()
+            with connection.cursor().copy(f'COPY "{table}" TO STDOUT') as copy:
+                for chunk in copy:
+                    buffer += chunk
+            rows[table] = bytes(buffer)
+            connection.execute(f'CREATE TABLE "floor_{table}" (LIKE "{table}" INCLUDING ALL)')
+        keys = connection.execute(
+            "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text, c.conname, "
+            "pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "WHERE c.contype = 'f' AND c.conrelid::regclass::text = ANY(%s)",
+            [written],
+        ).fetchall()
+        for table, referenced, name, definition in keys:
+            if referenced.strip('"') in written:
+                definition = definition.replace(
+                    f"REFERENCES {referenced}(", f'REFERENCES "floor_{referenced.strip(chr(34))}"('
+                )
+            connection.execute(
+                f'ALTER TABLE "floor_{table.strip(chr(34))}" ADD CONSTRAINT "floor_{name}" '
+                + definition
+            )
+        connection.commit()
+        # Referenced tables first, so that each row's keys are there when it is checked.
+        order = sorted(written, key=lambda t: FLOOR_ORDER.index(t) if t in FLOOR_ORDER else 99)
+        began = time.perf_counter()
+        with connection.cursor() as cursor:
+            for table in order:
+                with cursor.copy(f'COPY "floor_{table}" FROM STDIN') as copy:
+                    data = rows[table]
+                    for start in range(0, len(data), 1 << 20):
+                        copy.write(data[start : start + (1 << 20)])
+        connection.commit()
+        return time.perf_counter() - began
+
+
+# The order the floor loads tables in: each after the tables its foreign keys name.
+FLOOR_ORDER = ["patient", "booking", "intervention", "pain_score", "scheduled_call"]
 
 
 def run_import(app, paths: dict[str, Path], trace: bool) -> tuple[float, int]:
@@ -362,8 +430,17 @@ def main() -> None:
             url = fresh_database(kind, arguments.database_url, folder)
             try:
                 app = prepared_app(url, folder)
+                before = row_counts(url) if kind == "postgresql" else {}
                 seconds, _ = run_import(app, large, trace=False)
                 bare = yardstick(kind, url, large)
+                if kind == "postgresql":
+                    after = row_counts(url)
+                    written = [t for t, n in after.items() if n > before.get(t, 0)]
+                    written = [t for t in written if not t.startswith("scratch_")]
+                    bare["floor"] = schema_floor(url, written)
+                    bare["floor_tables"] = ", ".join(
+                        f"{t} {after[t] - before.get(t, 0):,}" for t in written
+                    )
             finally:
                 drop_database(kind, url)
             peaks = []
@@ -381,9 +458,7 @@ def main() -> None:
             print_result(kind, rows, seconds, bare, peaks)
 
 
-def print_result(
-    kind: str, rows: int, seconds: float, bare: dict[str, float], peaks: list[int]
-) -> None:
+def print_result(kind: str, rows: int, seconds: float, bare: dict, peaks: list[int]) -> None:
     how = {"sqlite": "executemany INSERT", "postgresql": "COPY FROM STDIN"}[kind]
     print(f"  {kind}")
     print(f"    import            {seconds:8.2f} s   {rows / seconds:10,.0f} scores/s")
@@ -397,6 +472,13 @@ def print_result(
         "as in earlier runs)"
     )
     print(f"    ratio             {seconds / bare['scores']:8.1f} × the old yardstick")
+    if "floor" in bare:
+        print(
+            f"    schema's floor    {bare['floor']:8.2f} s   (COPY of the rows written into "
+            "copies of their tables: indexes, keys, checks, exclusion constraints)"
+        )
+        print(f"      rows written    {bare['floor_tables']}")
+        print(f"    ratio             {seconds / bare['floor']:8.1f} × the schema's floor")
     if peaks:
         small, large = peaks
         print(

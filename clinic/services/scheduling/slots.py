@@ -98,15 +98,27 @@ def crosses_clock_change(start: datetime, end: datetime, zone: ZoneInfo) -> bool
     return local_start.utcoffset() != local_end.utcoffset()
 
 
-def _marks(span: SessionSpan, minutes: int, zone: ZoneInfo) -> Iterator[datetime]:
-    """Whole 5-minute marks of the clinic's clock at which a slot fits inside the span."""
+def _first_mark(span: SessionSpan, zone: ZoneInfo) -> datetime:
+    """The span's first whole 5-minute mark of the clinic's clock (its later marks are 5 minutes
+    apart in absolute time)."""
     local = span.starts_at.astimezone(zone)
     past_mark = (local.minute % 5) * 60 + local.second + local.microsecond / 1e6
-    start = span.starts_at + timedelta(seconds=(300 - past_mark) % 300)
-    length = timedelta(minutes=minutes)
-    while start + length <= span.ends_at:
-        yield start
-        start += STEP
+    return span.starts_at + timedelta(seconds=(300 - past_mark) % 300)
+
+
+def _next_start(
+    day_spans: list[tuple[SessionSpan, datetime]], not_before: datetime, length: timedelta
+) -> datetime | None:
+    """The earliest mark at or after ``not_before`` at which a slot of ``length`` fits inside
+    one of the day's spans (each given with its first mark), or None."""
+    found = None
+    for span, first in day_spans:
+        mark = first
+        if not_before > first:
+            mark = first + STEP * -(-(not_before - first) // STEP)
+        if mark + length <= span.ends_at and (found is None or mark < found):
+            found = mark
+    return found
 
 
 @dataclass
@@ -154,17 +166,16 @@ def _physician_slots(
     moved_past = query.now
     for day in sorted(by_day):
         day_spans = sorted(by_day[day], key=lambda s: (s.starts_at, s.ends_at, s.room_id or 0))
-        starts = sorted(
-            {mark for span in day_spans for mark in _marks(span, query.minutes, world.zone)}
-        )
-        for start in starts:
-            if start < moved_past:
-                continue
+        marked = [(span, _first_mark(span, world.zone)) for span in day_spans]
+        # From mark to mark, jumping at once past whatever the physician or the patient is
+        # booked for rather than trying each 5-minute mark inside it.
+        not_before = moved_past
+        while (start := _next_start(marked, not_before, length)) is not None:
             end = start + length
-            # Past whatever the physician or the patient is busy with, at once.
-            moved_past = max(busy.free_from(start, end), world.patient_busy.free_from(start, end))
-            if start < moved_past:
+            not_before = max(busy.free_from(start, end), world.patient_busy.free_from(start, end))
+            if not_before > start:
                 continue
+            not_before = start + timedelta(microseconds=1)  # the next mark, unless this one fits
             if crosses_clock_change(start, end, world.zone):
                 continue
             for span in day_spans:
@@ -182,7 +193,7 @@ def _physician_slots(
                     room_id=room.id if room else None,
                     room_name=room.name if room else None,
                 )
-                moved_past = end
+                moved_past = not_before = end
                 break
 
 

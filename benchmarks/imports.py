@@ -53,6 +53,7 @@ import time
 import tracemalloc
 import uuid
 from datetime import date, datetime, timedelta
+from graphlib import TopologicalSorter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -230,7 +231,11 @@ def schema_floor(url: str, written: list[str]) -> tuple[float, dict[str, float]]
             )
         connection.commit()
         # Referenced tables first, so that each row's keys are there when it is checked.
-        order = sorted(written, key=lambda t: FLOOR_ORDER.index(t) if t in FLOOR_ORDER else 99)
+        needs = {table: set() for table in written}
+        for table, referenced, _, _ in keys:
+            if referenced.strip('"') in written and referenced != table:
+                needs[table.strip('"')].add(referenced.strip('"'))
+        order = list(TopologicalSorter(needs).static_order())
         began = time.perf_counter()
         each = {}
         with connection.cursor() as cursor:
@@ -243,10 +248,6 @@ def schema_floor(url: str, written: list[str]) -> tuple[float, dict[str, float]]
                 each[table] = time.perf_counter() - table_began
         connection.commit()
         return time.perf_counter() - began, each
-
-
-# The order the floor loads tables in: each after the tables its foreign keys name.
-FLOOR_ORDER = ["patient", "booking", "intervention", "pain_score", "scheduled_call"]
 
 
 def run_import(app, paths: dict[str, Path], trace: bool) -> tuple[float, int]:

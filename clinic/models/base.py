@@ -70,6 +70,8 @@ def made_on(dialect_name: str):
 
     def include(schema_object, name, type_, reflected, compare_to) -> bool:
         only_on = getattr(getattr(schema_object, "_ddl_if", None), "dialect", None)
-        return only_on is None or only_on == dialect_name
+        if only_on is None:
+            return True
+        return only_on == dialect_name if isinstance(only_on, str) else dialect_name in only_on
 
     return include

@@ -67,7 +67,7 @@ class PatientPage:
     items: list[Patient]
     page: int
     per_page: int
-    counted: int  # how many patients match, up to the step of COUNTED_AHEAD past this page's first
+    counted: int  # how many patients match, up to the step of COUNTED_AHEAD past this page
     more_than: bool  # there are more than ``counted``
 
     @property
@@ -96,13 +96,13 @@ def patient_page(session, query: str, page: int, per_page: int) -> PatientPage:
 
     Two statements whatever the number of patients: the page (off an index in the list's or
     the search's order), and the matches counted to the first multiple of ``COUNTED_AHEAD`` past
-    the page's first row.
+    the page's last row (so that "Next" never leads past the last patient).
     """
     statement = patient_search(query)
     first = (page - 1) * per_page
     items = list(session.execute(statement.limit(per_page).offset(first)).scalars())
-    # A round number past the page's first row: "more than 1,000" on pages 1 to 40, then 2,000.
-    enough = COUNTED_AHEAD * (1 + first // COUNTED_AHEAD)
+    # A round number past the page's last row: "more than 1,000" on pages 1 to 40, then 2,000.
+    enough = COUNTED_AHEAD * (1 + (first + per_page - 1) // COUNTED_AHEAD)
     counted = session.execute(
         select(func.count()).select_from(
             statement.with_only_columns(Patient.id).order_by(None).limit(enough + 1).subquery()

@@ -21,7 +21,7 @@ depends_on = None
 
 
 def upgrade():
-    if op.get_bind().dialect.name != "sqlite":
+    if op.get_context().dialect.name != "sqlite":
         return
     op.create_index(
         "ix_patient_by_name",
@@ -31,6 +31,6 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name != "sqlite":
+    if op.get_context().dialect.name != "sqlite":
         return
     op.drop_index("ix_patient_by_name", table_name="patient")

@@ -436,18 +436,22 @@ def test_a_name_search_pages_through_the_name_index_in_its_order(db_session, bac
 
 
 def test_the_list_counts_only_so_far_and_still_pages_on(client, login, db_session, monkeypatch):
-    # Counting 50,000 patients each time the list opens is not needed to say "more than 10".
+    # Counting 50,000 patients each time the list opens is not needed to say "more than 1,000".
+    # Here the count goes in steps of 10 (25 a page): to the first step past the page's last row.
     monkeypatch.setattr(clinic.services.patients, "COUNTED_AHEAD", 10)
     login("front_desk")
-    for n in range(30):
+    for n in range(60):
         PatientFactory(last_name=f"Countperson{n:02}")
     db_session.commit()
     first = client.get("/patients?q=countperson").get_data(as_text=True)
-    assert "More than 10 patients matching “countperson”" in first
-    assert "Page 1 of more than 1" in first and 'page=2">Next' in first
-    # The second page (from the 26th) is counted to 30, the first ten past it: 30 in all, whole.
+    assert "More than 30 patients matching “countperson”: type more to narrow" in first
+    assert "Page 1 of more than 2" in first and 'page=2">Next' in first
     second = client.get("/patients?q=countperson&page=2").get_data(as_text=True)
-    assert "30 patients matching" in second and "More than" not in second
-    assert "Countperson25" in second and "Page 2 of 2" in second
+    assert "More than 50 patients" in second and "Countperson25" in second
+    assert "Page 2 of more than 2" in second and 'page=3">Next' in second
+    # The last page is counted whole, and has no Next: Next never leads past the last patient.
+    third = client.get("/patients?q=countperson&page=3").get_data(as_text=True)
+    assert "60 patients matching" in third and "More than" not in third
+    assert "Countperson59" in third and "Page 3 of 3" in third and ">Next<" not in third
     # A page past the end is an empty page, not an error.
     assert client.get("/patients?q=countperson&page=9").status_code == 200

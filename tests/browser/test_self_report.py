@@ -107,9 +107,11 @@ def seed_block(live_server, mrn: str = "D0000001", ended_minutes_ago: int = 65) 
         mbb = db.session.execute(
             select(ProcedureType).where(ProcedureType.code == "MBB")
         ).scalar_one()
-        physician = db.session.execute(
-            select(StaffUser).where(StaffUser.username == "physician")
-        ).scalar_one()
+        # A physician of its own: the demo's physician has bookings today, which a block an hour
+        # ago would clash with at some times of day.
+        physician = StaffUser(
+            username=f"dr.block{mrn.lower()}", full_name="Dr Bea Blockfield", role="physician"
+        )
         patient = Patient(
             mrn=mrn,
             first_name="Dariusz",

@@ -256,6 +256,9 @@ def _search(
     templates, exceptions = load_rows(
         session, first_day, last_day, [physician.id for physician in physicians]
     )
+    # Only sessions of the kind asked for are worked out (time off applies to every kind).
+    templates = [row for row in templates if row.kind == query.kind]
+    exceptions = [row for row in exceptions if row.change == "off" or row.kind == query.kind]
     spans = [
         span
         for span in spans_of(templates, exceptions, first_day, last_day, zone)

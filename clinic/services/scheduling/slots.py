@@ -262,7 +262,7 @@ def _search(
     spans = [
         span
         for span in spans_of(templates, exceptions, first_day, last_day, zone)
-        if span.kind == query.kind and span.ends_at > query.now
+        if span.ends_at > query.now
     ]
     whose = [Booking.physician_id.in_([p.id for p in physicians]), Booking.room_id.isnot(None)]
     if query.patient_id is not None:

@@ -490,35 +490,37 @@ def test_the_finders_statement_count_does_not_grow_with_bookings_or_days(app, db
     with count_statements(app) as many:
         got = slots.find_slots(db_session, query(), UTC_ZONE)
     assert got[0].starts_at == at(MONDAY + timedelta(days=84), 9)
-    # Physicians and rooms once, then three a stretch (templates, exceptions, bookings) for each
-    # of the three stretches: the first week and the four weeks held too few slots.
-    assert many.count == few.count == 2 + 3 * len(slots.STRETCH_ENDS)
+    # Physicians, rooms and weekly sessions once, then two a stretch (exceptions, bookings) for
+    # each stretch: none before the last held enough slots.
+    assert many.count == few.count == 3 + 2 * len(slots.STRETCH_ENDS)
 
 
-def test_a_busy_practice_is_answered_from_the_first_week_alone(app, db_session):
-    # Ten slots in the first week: the later stretches' bookings are never read (one search,
-    # not three), and the answer is the one a search of the whole window at once gives.
-    amy = PhysicianFactory(username="amy")
-    room = RoomFactory(name="Suite A")
-    for weekday in range(5):
-        weekly(db_session, amy, 9, 17, room=room, weekday=weekday)
+def test_a_busy_practice_is_answered_from_the_first_day_alone(app, db_session):
+    # Two physicians each with eight hour-long slots on the first day: the later stretches'
+    # bookings are never read (one search, not five), and the answer is the one a search of the
+    # whole window at once gives.
+    for username, room_name in (("amy", "Suite A"), ("bob", "Suite B")):
+        physician = PhysicianFactory(username=username)
+        room = RoomFactory(name=room_name)
+        for weekday in range(5):
+            weekly(db_session, physician, 9, 17, room=room, weekday=weekday)
     db_session.flush()
     with count_statements(app) as counted:
         got = slots.find_slots(db_session, query(), UTC_ZONE)
+    # Physicians, rooms, weekly sessions; the first day's exceptions and bookings.
     assert counted.count == 5 and len(got) == slots.MOST_SLOTS
+    assert {slot.starts_at.date() for slot in got} == {MONDAY}
     assert whole_window_at_once(db_session, query()) == got
 
 
 def whole_window_at_once(session, q: slots.SlotQuery) -> list[slots.FoundSlot]:
-    physicians, rooms = slots._physicians_and_rooms(session, q)
-    return slots._search(
-        session, q, UTC_ZONE, slots.MOST_SLOTS, physicians, rooms, 0, slots.WINDOW_DAYS
-    )
+    searched = slots._physicians_rooms_and_templates(session, q)
+    return slots._search(session, q, UTC_ZONE, slots.MOST_SLOTS, searched, 0, slots.WINDOW_DAYS)
 
 
 def test_slots_found_across_the_stretches_are_the_whole_windows_first_ones(app, db_session):
     # Two slots a week, late in the week: the first week holds 2 of the 10, the four weeks 8,
-    # so the third stretch is searched too and the slots come from all three, in order.
+    # so the last stretch is searched too and the slots come from the stretches, in order.
     amy = PhysicianFactory(username="amy")
     bob = PhysicianFactory(username="bob")
     room = RoomFactory(name="Suite A")
@@ -527,7 +529,7 @@ def test_slots_found_across_the_stretches_are_the_whole_windows_first_ones(app, 
     db_session.flush()
     with count_statements(app) as counted:
         got = slots.find_slots(db_session, query(), UTC_ZONE)
-    assert counted.count == 2 + 3 * len(slots.STRETCH_ENDS)
+    assert counted.count == 3 + 2 * len(slots.STRETCH_ENDS)
     assert len(got) == slots.MOST_SLOTS
     assert got == whole_window_at_once(db_session, query())
     assert got[-1].starts_at.date() >= MONDAY + timedelta(days=28)

@@ -129,20 +129,45 @@ def load_rows(
     physician_ids: Collection[int] | None = None,
 ) -> tuple[list[PhysicianSession], list[SessionException]]:
     """The templates and the window's exceptions of active physicians, in two queries."""
-    active = select(StaffUser.id).where(StaffUser.role == "physician", StaffUser.active.is_(True))
-    templates = select(PhysicianSession).where(PhysicianSession.physician_id.in_(active))
+    return (
+        load_templates(session, physician_ids),
+        load_exceptions(session, first_day, last_day, physician_ids),
+    )
+
+
+def _active_physicians():
+    return select(StaffUser.id).where(StaffUser.role == "physician", StaffUser.active.is_(True))
+
+
+def load_templates(
+    session: Session, physician_ids: Collection[int] | None = None, kind: str | None = None
+) -> list[PhysicianSession]:
+    """The weekly templates of active physicians (all, or those named; of any kind, or one)."""
+    templates = select(PhysicianSession).where(
+        PhysicianSession.physician_id.in_(_active_physicians())
+    )
+    if kind is not None:
+        templates = templates.where(PhysicianSession.kind == kind)
+    if physician_ids is not None:
+        templates = templates.where(PhysicianSession.physician_id.in_(list(physician_ids)))
+    return list(session.execute(templates).scalars())
+
+
+def load_exceptions(
+    session: Session,
+    first_day: date,
+    last_day: date,
+    physician_ids: Collection[int] | None = None,
+) -> list[SessionException]:
+    """Active physicians' exceptions (extra sessions, time off) from first_day to last_day."""
     exceptions = select(SessionException).where(
-        SessionException.physician_id.in_(active),
+        SessionException.physician_id.in_(_active_physicians()),
         SessionException.day >= first_day,
         SessionException.day <= last_day,
     )
     if physician_ids is not None:
-        templates = templates.where(PhysicianSession.physician_id.in_(list(physician_ids)))
         exceptions = exceptions.where(SessionException.physician_id.in_(list(physician_ids)))
-    return (
-        list(session.execute(templates).scalars()),
-        list(session.execute(exceptions).scalars()),
-    )
+    return list(session.execute(exceptions).scalars())
 
 
 def sessions_between(

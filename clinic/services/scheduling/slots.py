@@ -26,16 +26,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from clinic.models import Booking, Room, StaffUser
+from clinic.models import Booking, PhysicianSession, Room, StaffUser
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
 from clinic.services.scheduling.bookings import MAX_DURATION_MINUTES, overlapping
-from clinic.services.scheduling.sessions import SessionSpan, load_rows, spans_of, wall_instant
+from clinic.services.scheduling.sessions import (
+    SessionSpan,
+    load_exceptions,
+    load_templates,
+    spans_of,
+    wall_instant,
+)
 
 WINDOW_DAYS = 90
 MOST_SLOTS = 10
 # The window is searched in stretches, each only when the ones before it held too few slots:
-# the first week, the rest of four weeks, the rest of the window.
-STRETCH_ENDS = (7, 28, WINDOW_DAYS)
+# the first day, the second, the rest of the first week, the rest of four weeks, the rest of
+# the window. A busy practice's slots are found in its first day or two, a quiet one's later.
+STRETCH_ENDS = (1, 2, 7, 28, WINDOW_DAYS)
 STEP = timedelta(minutes=5)
 
 
@@ -209,12 +216,18 @@ def find_slots(
     (a slot lies inside one day's session), and each stretch's search reads every booking a slot
     starting in it can meet, so the stretches' slots in turn are the window's first ones.
     """
-    physicians, rooms = _physicians_and_rooms(session, query)
+    physicians, rooms, templates = _physicians_rooms_and_templates(session, query)
     found: list[FoundSlot] = []
     first = 0
     for end in STRETCH_ENDS:
         found += _search(
-            session, query, zone, limit - len(found), physicians, rooms, first, end - first
+            session,
+            query,
+            zone,
+            limit - len(found),
+            (physicians, rooms, templates),
+            first,
+            end - first,
         )
         if len(found) >= limit:
             break
@@ -222,8 +235,11 @@ def find_slots(
     return found
 
 
-def _physicians_and_rooms(session: Session, query: SlotQuery) -> tuple[list[StaffUser], list[Room]]:
-    """The physicians searched (one, or every active one) and the active rooms, each by name."""
+def _physicians_rooms_and_templates(
+    session: Session, query: SlotQuery
+) -> tuple[list[StaffUser], list[Room], list[PhysicianSession]]:
+    """The physicians searched (one, or every active one) and the active rooms, each by name,
+    and those physicians' weekly sessions of the kind asked for: the same for every stretch."""
     physicians_query = select(StaffUser).where(
         StaffUser.role == "physician", StaffUser.active.is_(True)
     )
@@ -235,7 +251,8 @@ def _physicians_and_rooms(session: Session, query: SlotQuery) -> tuple[list[Staf
         session.execute(select(Room).where(Room.active.is_(True))).scalars(),
         key=lambda room: room.name,
     )
-    return physicians, rooms
+    templates = load_templates(session, [physician.id for physician in physicians], query.kind)
+    return physicians, rooms, templates
 
 
 def _search(
@@ -243,21 +260,24 @@ def _search(
     query: SlotQuery,
     zone: ZoneInfo,
     limit: int,
-    physicians: list[StaffUser],
-    rooms: list[Room],
+    searched: tuple[list[StaffUser], list[Room], list[PhysicianSession]],
     skip_days: int,
     days: int,
 ) -> list[FoundSlot]:
-    """The first free slots starting in the ``days`` days after the query's first ``skip_days``."""
+    """The first free slots starting in the ``days`` days after the query's first ``skip_days``.
+
+    ``searched`` is what ``_physicians_rooms_and_templates`` read: the physicians, the rooms and
+    the physicians' weekly sessions of the kind asked for.
+    """
+    physicians, rooms, templates = searched
     first_day = query.first_day + timedelta(days=skip_days)
     last_day = first_day + timedelta(days=days - 1)
     window_start = wall_instant(first_day, 0, zone)
     window_end = wall_instant(last_day, 24 * 60, zone)
-    templates, exceptions = load_rows(
+    exceptions = load_exceptions(
         session, first_day, last_day, [physician.id for physician in physicians]
     )
     # Only sessions of the kind asked for are worked out (time off applies to every kind).
-    templates = [row for row in templates if row.kind == query.kind]
     exceptions = [row for row in exceptions if row.change == "off" or row.kind == query.kind]
     spans = [
         span

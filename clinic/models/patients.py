@@ -120,6 +120,29 @@ class RecentFirst(UnaryExpression):
         super().__init__(column)
 
 
+class LookedUpFirst(UnaryExpression):
+    """A sort key that, on PostgreSQL, no index can give in order: a name search with a word of
+    three letters or more is looked up in the trigram index and its few matches sorted, where
+    the planner would otherwise walk the name-order index hoping to meet 25 matches soon (it
+    cannot know that every "smith" sits late in the alphabet: 20 ms rather than 1.5 at 50,000
+    patients). The same column on SQLite, whose name-order index serves every search."""
+
+    inherit_cache = True
+
+    def __init__(self, column) -> None:
+        super().__init__(column)
+
+
+@compiles(LookedUpFirst)
+def _looked_up_first(element, compiler, **kw) -> str:
+    return f"({compiler.process(element.element, **kw)} || '')"
+
+
+@compiles(LookedUpFirst, "sqlite")
+def _looked_up_first_sqlite(element, compiler, **kw) -> str:
+    return compiler.process(element.element, **kw)
+
+
 @compiles(PrefixSearchable)
 def _prefix_searchable(element, compiler, **kw) -> str:
     return compiler.process(element.element, **kw)
@@ -169,6 +192,15 @@ Index(
     _columns.name_key,
     _columns.archived,
 ).ddl_if(dialect="sqlite")
+# PostgreSQL's name search of one or two letters ("a"), which trigrams cannot look up: the page
+# read in the search's order and stopped at its 25th match, each name tested from the index.
+Index(
+    "ix_patient_name_order",
+    _columns.last_name,
+    _columns.first_name,
+    _columns.id,
+    postgresql_include=["name_key", "archived"],
+).ddl_if(dialect="postgresql")
 
 
 @event.listens_for(Patient, "before_insert")

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from clinic.models import CONDITIONS, SEXES, Patient, StaffUser
-from clinic.models.patients import search_key
+from clinic.models.patients import LookedUpFirst, search_key
 from clinic.services import DomainError
 from clinic.services.records import STALE_MESSAGE, StaleRecord, check_version
 
@@ -50,7 +50,16 @@ def patient_search(query: str) -> Select[tuple[Patient]]:
         statement = statement.where(
             and_(*(Patient.name_key.like(f"%{like_escaped(word)}%", escape="/") for word in words))
         )
-    return statement.order_by(Patient.last_name, Patient.first_name, Patient.id)
+        if all(len(word) < TRIGRAM for word in words):
+            # Nothing to look up: the page is read off the name-order index, in its order.
+            return statement.order_by(Patient.last_name, Patient.first_name, Patient.id)
+    # The date of birth, MRN or name is looked up in its index and the few matches sorted.
+    return statement.order_by(LookedUpFirst(Patient.last_name), Patient.first_name, Patient.id)
+
+
+# The length of a trigram: a shorter word cannot be looked up in PostgreSQL's trigram index, so
+# a search of such words alone reads the name-order index until the page is full.
+TRIGRAM = 3
 
 
 # The list counts its patients in steps of this many, to the first step past the page shown: at a

@@ -3,7 +3,7 @@
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 import clinic.services.patients
 from clinic.models import AuditEvent, Patient
@@ -21,6 +21,7 @@ from clinic.services.records import StaleRecord
 from tests.factories import PatientFactory
 from tests.helpers.app import csrf_token, make_user
 from tests.helpers.patients import form_values
+from tests.helpers.plans import query_plan
 from tests.helpers.statement_count import count_statements
 
 TODAY = date(2026, 11, 27)
@@ -387,18 +388,6 @@ def test_the_registration_form_never_asks_for_an_mrn(client, login, db_session):
 # Search at scale: each search is answered from an index ---------------------------------------
 
 
-def query_plan(db_session, backend: str, statement) -> str:
-    """How the database would read ``statement`` (PostgreSQL told to avoid scans and sorts, so
-    that a small test table shows what an index can serve, as at 50,000 patients)."""
-    dialect = db_session.get_bind().dialect
-    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    if backend == "postgresql":
-        db_session.execute(text("SET LOCAL enable_seqscan = off"))
-        db_session.execute(text("SET LOCAL enable_sort = off"))
-        return "\n".join(row[0] for row in db_session.execute(text(f"EXPLAIN {sql}")))
-    return "\n".join(row[-1] for row in db_session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
-
-
 def test_the_patient_list_is_read_off_an_index_in_its_own_order(db_session, backend):
     plan = query_plan(db_session, backend, patient_search("").limit(25))
     assert "ix_patient_recently_seen" in plan
@@ -415,6 +404,9 @@ def test_name_search_on_postgresql_uses_the_trigram_index(db_session, backend):
         pytest.skip("SQLite reads a name search off its name-order index (the next test)")
     plan = query_plan(db_session, backend, patient_search("muller zo").limit(25))
     assert "ix_patient_name_key" in plan and "Seq Scan" not in plan, plan
+    # Not the name-order index walked in the hope of meeting 25 matches soon (every "smith"
+    # sits late in the alphabet).
+    assert "ix_patient_name_order" not in plan, plan
 
 
 def test_search_by_name_takes_wildcards_literally(db_session):
@@ -429,10 +421,27 @@ def test_search_by_name_takes_wildcards_literally(db_session):
 def test_a_name_search_pages_through_the_name_index_in_its_order(db_session, backend):
     # At a large practice a common name part ("a") matches most patients: the page is read off
     # the index in the list's order and stops at its 25th match, rather than sorting them all.
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL reads names from its trigram index (the index is SQLite's)")
+    # On PostgreSQL only a search too short for trigrams does so.
     plan = query_plan(db_session, backend, patient_search("a").limit(25))
-    assert "ix_patient_by_name" in plan and "TEMP B-TREE" not in plan, plan
+    if backend == "sqlite":
+        assert "ix_patient_by_name" in plan and "TEMP B-TREE" not in plan, plan
+    else:
+        assert "ix_patient_name_order" in plan and "Sort" not in plan, plan
+
+
+def test_short_and_long_name_searches_list_their_matches_in_the_same_order(db_session):
+    # The two ways to a page (the name-order index, the trigram index and a sort) give one order.
+    for last, first in (("Abbott", "Zoe"), ("Abbott", "Al"), ("Zabel", "Ann"), ("Mabry", "Jo")):
+        PatientFactory(last_name=last, first_name=first)
+    db_session.flush()
+
+    def names(query: str) -> list[str]:
+        found = db_session.execute(patient_search(query)).scalars()
+        return [f"{patient.last_name} {patient.first_name}" for patient in found]
+
+    assert names("ab") == ["Abbott Al", "Abbott Zoe", "Mabry Jo", "Zabel Ann"]
+    assert names("abb") == ["Abbott Al", "Abbott Zoe"]
+    assert names("ab a") == names("ab") and names("a abe") == ["Zabel Ann"]
 
 
 def test_the_list_counts_only_so_far_and_still_pages_on(client, login, db_session, monkeypatch):

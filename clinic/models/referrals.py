@@ -25,11 +25,20 @@ class Referral(Stamped, Base):
             "status NOT IN ('declined', 'cancelled') OR status_reason IS NOT NULL",
             name="closed_has_reason",
         ),
-        # The board's completed and closed columns: what moved there in the last 30 days.
-        Index("ix_referral_status_changed", "status", "status_changed_at"),
-        # The board's open columns, counted and sorted from the index alone (no table reads).
+        # The board's completed and closed columns: what moved there in the last 30 days,
+        # counted and sorted from the index alone (the patient beside it, for "not archived").
+        Index("ix_referral_status_changed", "status", "status_changed_at", "patient_id", "id"),
+        # The board's open columns, sorted from the index alone (no table reads): every column
+        # the cards are ordered by, the patient, and the id (which SQLite keeps in any index
+        # and PostgreSQL only when named).
         Index(
-            "ix_referral_board", "status", "needs_rebooking", "urgency", "received_on", "patient_id"
+            "ix_referral_board",
+            "status",
+            "needs_rebooking",
+            "urgency",
+            "received_on",
+            "patient_id",
+            "id",
         ),
     )
 

@@ -5,7 +5,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Column, func, select, text
+from sqlalchemy.sql import visitors
 
 from clinic import clock
 from clinic.models import Referral
@@ -598,6 +599,32 @@ def test_the_board_sends_the_same_number_of_statements_however_many_referrals(
     few = board_statements(3)
     assert few > 0
     assert board_statements(27) == few  # 30 referrals on the board now
+
+
+def test_the_boards_columns_are_counted_and_sorted_from_their_indexes_alone():
+    # At 50,000 patients the open columns hold thousands of referrals: each count, and each
+    # column's choice of its first cards, reads only columns one index holds, so the database
+    # answers from that index without reading thousands of table rows (PostgreSQL keeps no row
+    # id in an index unless it is named, so the board's index names it).
+    now = datetime(2030, 3, 4, 12, tzinfo=UTC)
+    scope = referrals.BoardScope(now.date(), now - timedelta(days=30), 3, 14)
+    table = Referral.__table__
+    indexes = {index.name: {column.name for column in index.columns} for index in table.indexes}
+    parts = [
+        *scope.counts().selects,
+        *(
+            scope.page_ids(statuses, referrals.CARDS_PER_COLUMN)
+            for statuses in (*((s,) for s in referrals.OPEN_STATUSES), referrals.CLOSED_STATUSES)
+        ),
+    ]
+    for part in parts:
+        read = {
+            element.name
+            for element in visitors.iterate(part)
+            if isinstance(element, Column) and element.table is table
+        }
+        holding = [name for name, columns in indexes.items() if read <= columns]
+        assert holding, f"no index holds {sorted(read)}"
 
 
 def test_the_board_and_the_schedule_lead_to_the_slot_finder(client, login, db_session):

@@ -26,8 +26,16 @@ class Referral(Stamped, Base):
             name="closed_has_reason",
         ),
         # The board's completed and closed columns: what moved there in the last 30 days,
-        # counted and sorted from the index alone (the patient beside it, for "not archived").
-        Index("ix_referral_status_changed", "status", "status_changed_at", "patient_id", "id"),
+        # counted and sorted from the index alone (in the columns' order, most recent first;
+        # the patient beside it, for "not archived", and the urgency, for the board's filter).
+        Index(
+            "ix_referral_status_changed",
+            "status",
+            "status_changed_at",
+            "id",
+            "patient_id",
+            "urgency",
+        ),
         # The board's open columns, sorted from the index alone (no table reads): every column
         # the cards are ordered by, the patient, and the id (which SQLite keeps in any index
         # and PostgreSQL only when named).

@@ -50,16 +50,17 @@ def patient_search(query: str) -> Select[tuple[Patient]]:
         statement = statement.where(
             and_(*(Patient.name_key.like(f"%{like_escaped(word)}%", escape="/") for word in words))
         )
-        if all(len(word) < TRIGRAM for word in words):
+        if not any(TRIGRAM.search(word) for word in words):
             # Nothing to look up: the page is read off the name-order index, in its order.
             return statement.order_by(Patient.last_name, Patient.first_name, Patient.id)
     # The date of birth, MRN or name is looked up in its index and the few matches sorted.
     return statement.order_by(LookedUpFirst(Patient.last_name), Patient.first_name, Patient.id)
 
 
-# The length of a trigram: a shorter word cannot be looked up in PostgreSQL's trigram index, so
-# a search of such words alone reads the name-order index until the page is full.
-TRIGRAM = 3
+# Three letters or digits in a row: what PostgreSQL's trigram index can look up (it takes the
+# trigrams of a pattern's runs of letters and digits). A search with no such run reads the
+# name-order index until the page is full.
+TRIGRAM = re.compile(r"[^\W_]{3}")
 
 
 # The list counts its patients in steps of this many, to the first step past the page shown: at a

@@ -4,7 +4,8 @@
 does not: PostgreSQL read the table for each of the thousands of open referrals to sort a
 column's first 20 cards (5 ms a column at 50,000 patients). ``ix_referral_status_changed``
 lacked the patient, needed to leave out archived patients' referrals when the columns are
-counted (10 ms), and the id. With them the board reads its indexes alone (issue 13).
+counted (10 ms), the id, and the urgency the board can be filtered by. With them the board
+reads its indexes alone (issue 13).
 
 Revision ID: a13c0e55f005
 Revises: a13c0e55f004
@@ -31,7 +32,7 @@ def _replace(name: str, columns: list[str]) -> None:
 
 def upgrade():
     _replace("ix_referral_board", [*BOARD, "id"])
-    _replace("ix_referral_status_changed", [*CHANGED, "patient_id", "id"])
+    _replace("ix_referral_status_changed", [*CHANGED, "id", "patient_id", "urgency"])
 
 
 def downgrade():

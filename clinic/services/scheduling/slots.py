@@ -210,9 +210,9 @@ def find_slots(
     """The first free slots (at most ``limit``), earliest first, in a constant number of queries.
 
     The window is searched a stretch of days at a time (``STRETCH_ENDS``), the next stretch
-    only when the slots found so far are too few: at a busy practice the first week or four have
-    them, and reading their bookings, not the whole window's, keeps the answer about as quick as
-    at a small one. Every slot of a stretch starts after every slot of the stretches before it
+    only when the slots found so far are too few: at a practice with room tomorrow the first day
+    or two have them, and reading their bookings, not a week's or the whole window's, keeps the
+    answer about as quick as at a small one. Every slot of a stretch starts after every slot of the stretches before it
     (a slot lies inside one day's session), and each stretch's search reads every booking a slot
     starting in it can meet, so the stretches' slots in turn are the window's first ones.
     """

@@ -17,7 +17,7 @@ from tests.factories import (
     procedure_type,
 )
 from tests.helpers.calls import kept_calls, states, worked_out_calls
-from tests.helpers.imports import SCORES, catalogue, good  # noqa: F401 (fixture)
+from tests.helpers.imports import INTERVENTIONS, SCORES, catalogue, good  # noqa: F401 (fixture)
 
 PERFORMED = date(2026, 1, 5)
 TODAY = date(2026, 3, 16)
@@ -136,6 +136,17 @@ def test_an_import_keeps_the_calls_of_the_procedures_and_scores_it_writes(catalo
     assert again.imported, again.problems
     kept = kept_calls(catalogue)
     assert (date(2025, 4, 6), "done") in {(due, state) for _, due, _, _, state in kept}
+    assert kept == worked_out_calls(catalogue)
+    # A third marks a procedure already here as performed: its calls are made, the others kept.
+    performed = INTERVENTIONS[1].replace("scheduled,,,,,", "completed,2025-01-06,6,L4-L5,left,")
+    third = good(
+        catalogue,
+        interventions=[INTERVENTIONS[0], performed],
+        pain_scores=[*SCORES, "R-1,2025-04-07,2,,phone"],
+    )
+    assert third.imported, third.problems
+    kept = kept_calls(catalogue)
+    assert len({intervention for intervention, *_ in kept}) == 2
     assert kept == worked_out_calls(catalogue)
 
 

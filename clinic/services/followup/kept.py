@@ -143,16 +143,28 @@ def refresh(connection: Connection, intervention_ids: Iterable[int]) -> None:
         _rewrite(connection, offsets, ids[start : start + BATCH])
 
 
-def refresh_chosen(connection: Connection, chosen: Select) -> None:
+def refresh_chosen(connection: Connection, chosen: Select, added: Select | None = None) -> None:
     """Rewrite the kept calls of the interventions a query of ids chooses, however many (the
     import's): the ids wait in a temporary table and are worked through a batch at a time, so
-    memory stays flat."""
+    memory stays flat.
+
+    ``added``: interventions this transaction created (none of them among ``chosen``). They
+    have no kept calls yet, and no other transaction can see them to write any, so theirs are
+    written straight in: nothing deleted first, nothing upserted.
+    """
     _drop_chosen(connection)
     _temporary.create_all(connection)
-    connection.execute(insert(chosen_ids).from_select(["id"], chosen))
     offsets = schedules(connection)
-    for batch in _batches(connection, chosen_ids.c.id):
-        _rewrite(connection, offsets, batch, bulk=True)
+    for ids, new in ((added, True), (chosen, False)):
+        if ids is None:
+            continue
+        connection.execute(insert(chosen_ids).from_select(["id"], ids))
+        for batch in _batches(connection, chosen_ids.c.id):
+            if new:
+                _store(connection, _worked_out(connection, offsets, batch), bulk=True, upsert=False)
+            else:
+                _rewrite(connection, offsets, batch, bulk=True)
+        connection.execute(delete(chosen_ids))
     _drop_chosen(connection)
 
 

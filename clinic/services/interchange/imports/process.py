@@ -56,7 +56,7 @@ from datetime import date
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CompoundSelect, func, select, text, union
+from sqlalchemy import CompoundSelect, Select, func, select, text, union
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -118,8 +118,12 @@ def import_files(
             return report
         last_booking = job.session.execute(select(func.max(booking_table.c.id))).scalar() or 0
         writing.write(job)
-        # The rows went in around the ORM: the calls kept for the call list are rewritten here.
-        kept.refresh_chosen(job.session.connection(), _written_interventions(last_booking))
+        # The rows went in around the ORM: the calls kept for the call list are written here.
+        kept.refresh_chosen(
+            job.session.connection(),
+            _changed_interventions(last_booking),
+            added=_added_interventions(last_booking),
+        )
         report.imported = True
         audit.record_import(job, report)
         return report
@@ -131,19 +135,25 @@ def import_files(
                 job.session.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
 
 
-def _written_interventions(last_booking: int) -> CompoundSelect:
-    """The interventions the write added (ids past the last booking before it) or changed, and
-    those it added or changed pain scores of."""
+def _added_interventions(last_booking: int) -> Select:
+    """The interventions the write added: ids past the last booking before it."""
+    return select(booking_table.c.id).where(
+        booking_table.c.id > last_booking, booking_table.c.kind == "intervention"
+    )
+
+
+def _changed_interventions(last_booking: int) -> CompoundSelect:
+    """The interventions that were there before the write and that it changed, or added or
+    changed pain scores of."""
     booking, score = staging.STAGED_BOOKING, staging.STAGED_SCORE
     return union(
-        select(booking_table.c.id).where(
-            booking_table.c.id > last_booking, booking_table.c.kind == "intervention"
-        ),
         select(booking.c.existing_id).where(
             booking.c.action == CHANGED, booking.c.existing_id.is_not(None)
         ),
         select(score.c.intervention_id).where(
-            score.c.action.in_((NEW, CHANGED)), score.c.intervention_id.is_not(None)
+            score.c.action.in_((NEW, CHANGED)),
+            score.c.intervention_id.is_not(None),
+            score.c.intervention_id <= last_booking,
         ),
     )
 

@@ -121,11 +121,12 @@ class RecentFirst(UnaryExpression):
 
 
 class LookedUpFirst(UnaryExpression):
-    """A sort key that, on PostgreSQL, no index can give in order: a name search with a word of
-    three letters or more is looked up in the trigram index and its few matches sorted, where
-    the planner would otherwise walk the name-order index hoping to meet 25 matches soon (it
-    cannot know that every "smith" sits late in the alphabet: 20 ms rather than 1.5 at 50,000
-    patients). The same column on SQLite, whose name-order index serves every search."""
+    """A sort key that, on PostgreSQL, no index can give in order: a search that can be looked
+    up (a name with three letters in a row, an MRN, a date of birth) is looked up in its own
+    index and its few matches sorted, where the planner would otherwise walk the name-order
+    index hoping to meet 25 matches soon (it cannot know that every "smith" sits late in the
+    alphabet: 20 ms rather than 1.5 at 50,000 patients). The same column on SQLite, whose
+    name-order index serves every search."""
 
     inherit_cache = True
 

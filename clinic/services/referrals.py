@@ -12,7 +12,7 @@ a clerk or physician may also move it by hand. Each change of status records whe
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, case, false, func, or_, select, union_all
+from sqlalchemy import CompoundSelect, Select, and_, case, false, func, or_, select, union_all
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -237,7 +237,7 @@ class BoardScope:
             shown.append(Referral.urgency == self.urgency)
         return and_(*shown)
 
-    def counts(self) -> Select:
+    def counts(self) -> CompoundSelect:
         """Each status's count of the referrals the board holds.
 
         The statuses still waiting, and those finished lately, are counted apart: each part then

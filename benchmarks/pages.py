@@ -20,6 +20,12 @@ admin) that may open it, and prints:
 * the number of SQL statements the page sends at both sizes (counted in this process through
   the test client, so a page whose count grows with the data shows it).
 
+``--keep`` keeps the two clinics (a SQLite file in the temporary directory, a PostgreSQL
+database ``clinic_pages_…``) and uses them again in later runs the same day with the same size,
+seed and migrations, so that a second run takes minutes rather than a quarter of an hour;
+``--pages TEXT`` measures only the pages whose URL holds the text. Drop kept PostgreSQL
+databases by hand when done.
+
 Target (issue 13): every page within 1.5× in latency and bytes from N to 100 × N. CSV downloads
 grow with the rows asked for, by design, and are left out. Nothing here is a test: it prints a
 table and exits 0. The large clinic takes minutes to seed (about 3 on SQLite, 5 on PostgreSQL at
@@ -27,6 +33,7 @@ table and exits 0. The large clinic takes minutes to seed (about 3 on SQLite, 5 
 """
 
 import argparse
+import hashlib
 import http.cookiejar
 import os
 import re
@@ -41,6 +48,7 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +56,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CLINIC_ENV", "testing")
 
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import event  # noqa: E402
+from sqlalchemy import create_engine, event, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from benchmarks.databases import drop_postgres, throwaway_postgres  # noqa: E402
 from clinic import create_app, demo  # noqa: E402
@@ -211,7 +220,7 @@ def ratio(large: float, small: float) -> str:
     return f"{large / small:5.2f}" if small else "    -"
 
 
-def measure(small: Clinic, large: Clinic, repeat: int, backend: str) -> None:
+def measure(small: Clinic, large: Clinic, repeat: int, backend: str, only: str | None) -> None:
     print(
         f"\n{backend}: {small.patients:,} vs {large.patients:,} patients, median of {repeat}"
         " (ms), bytes, SQL statements"
@@ -221,6 +230,8 @@ def measure(small: Clinic, large: Clinic, repeat: int, backend: str) -> None:
         f" {'kB N':>7} {'kB 100N':>8} {'×':>5} {'SQL N':>5} {'SQL 100N':>8}"
     )
     for label, role, small_path, large_path in pages_to_measure(small, large):
+        if only and only not in label:
+            continue
         times: dict[str, list[float]] = {"small": [], "large": []}
         sizes: dict[str, int] = {}
         for _ in range(repeat):  # interleaved: noise hits both sizes alike
@@ -245,20 +256,75 @@ def bench_backend(backend: str, args) -> None:
     print(f"\n{backend}: building the clinics", flush=True)
     urls, workdir = [], tempfile.mkdtemp(prefix="clinic-pages-")
     try:
+        clinics = []
         for size in (args.patients, args.patients * args.factor):
+            if args.keep:
+                clinics.append(kept_clinic(backend, size, args))
+                continue
             if backend == "sqlite":
                 urls.append(f"sqlite:///{workdir}/clinic-{size}.db")
             else:
                 urls.append(throwaway_postgres(args.postgres))
-        small = build(urls[0], args.patients, args.seed)
-        large = build(urls[1], args.patients * args.factor, args.seed)
+            clinics.append(build(urls[-1], size, args.seed))
+        small, large = clinics
         with served(small), served(large):
-            measure(small, large, args.repeat, backend)
+            measure(small, large, args.repeat, backend, args.pages)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         for url in urls:
             if url.startswith("postgresql"):
                 drop_postgres(url)
+
+
+def kept_clinic(backend: str, patients: int, args) -> Clinic:
+    """``--keep``: the clinic a run earlier today built with the same size, seed and migrations,
+    or a new one built and kept (named by all four, so that a changed schema or another day's
+    demo is never measured by mistake). Only a clinic built whole is used again."""
+    migrations = sorted(path.name for path in (ROOT / "migrations" / "versions").glob("*.py"))
+    head = hashlib.sha1("\n".join(migrations).encode()).hexdigest()[:8]  # noqa: S324 (a name)
+    key = f"{patients}_{args.seed}_{date.today():%Y%m%d}_{head}"
+    if backend == "sqlite":
+        path = Path(tempfile.gettempdir()) / f"clinic-pages-{key}.db"
+        whole = path.with_suffix(".whole")  # written once the clinic is built
+        if not whole.exists():
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+            build(f"sqlite:///{path}", patients, args.seed)
+            whole.touch()
+        return reopened(f"sqlite:///{path}", patients)
+    url = make_url(args.postgres).set(drivername="postgresql+psycopg")
+    name = f"clinic_pages_{key}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            found = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if found is None:
+                provisional = make_url(throwaway_postgres(args.postgres)).database
+                build(url.set(database=provisional).render_as_string(False), patients, args.seed)
+                # The seeding app's pooled connections would stop the rename.
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": provisional},
+                )
+                connection.execute(text(f'ALTER DATABASE "{provisional}" RENAME TO "{name}"'))
+    finally:
+        admin.dispose()
+    return reopened(url.set(database=name).render_as_string(hide_password=False), patients)
+
+
+def reopened(url: str, patients: int) -> Clinic:
+    """A clinic built earlier: its page ids read again."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        records = example_records(db.session)
+        db.engine.dispose()
+    print(f"  kept clinic of {patients:,} patients: {url}", flush=True)
+    return Clinic(patients, url, records)
 
 
 def main() -> None:
@@ -269,6 +335,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the seeded clinics and use them again in later runs the same day",
+    )
+    parser.add_argument("--pages", help="only the pages whose URL holds this text")
     args = parser.parse_args()
     backends = ["sqlite"] + (["postgresql"] if args.postgres else [])
     for backend in backends:

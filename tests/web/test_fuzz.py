@@ -3,18 +3,20 @@ never an unescaped echo of what was sent (docs/rules.md: a bad parameter is a 4x
 to fix).
 
 The pages come from the one list of pages (tests/pages.py). For each page a role may open, the
-test sends each hostile value once, spread over the page's query parameters — those its view
-reads (found in the view's source) and those of the forms it draws — and, for a form page,
-posts every field of the form with each hostile value at once (with a valid CSRF token, so the
-value reaches the form and the services behind it).
+test finds the page's query parameters — every name the request's parameters are asked for
+while the page is drawn (by the view, the helpers it calls, the forms it fills), those of the
+forms it draws, and those of its example URLs — and sends each of them the values most likely
+to break a parser or leak back (script, NUL, out-of-range numbers and dates, a long string),
+then the rest of the hostile values spread over them. For a form page it posts every field of
+the form with each hostile value at once (with a valid CSRF token, so the value reaches the
+form and the services behind it).
 """
 
-import inspect
 import re
-from itertools import cycle
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
+from werkzeug.datastructures import ImmutableMultiDict
 
 from clinic.models import ROLES
 from tests.helpers.app import csrf_token
@@ -43,19 +45,48 @@ HOSTILE = (
     "../../etc/passwd",
     "x" * 5000,
 )
-# Query parameters every view reads, as they appear in the source (``request.args.get("q")``,
-# ``date_arg("date")``, ``_id_arg("referral_id")``).
-ARG_IN_SOURCE = re.compile(r"""(?:args\.get|_arg)\(\s*["']([a-z_]+)["']""")
+# Sent to every query parameter of every page; the other values are spread over them.
+EVERY_PARAMETER = (MARKER, "a\x00b", "9223372036854775808", "9999-12-31", "x" * 5000)
 FIELD = re.compile(r"""<(?:input|select|textarea)\b[^>]*\bname="([^"]+)\"""")
 GET_FORM = re.compile(r"""<form\b(?![^>]*method="post")[^>]*>(.*?)</form>""", re.S | re.I)
 POST_FORM = re.compile(r"""<form\b[^>]*method="post"[^>]*>(.*?)</form>""", re.S | re.I)
 NOT_SENT = {"csrf_token"}
 
 
-def view_parameters(app, endpoint: str) -> set[str]:
-    """The query parameters the endpoint's module reads."""
-    module = inspect.getmodule(app.view_functions[endpoint])
-    return set(ARG_IN_SOURCE.findall(inspect.getsource(module)))
+class AskedParameters(ImmutableMultiDict):
+    """A request's parameters that note every name they are asked for, whoever asks."""
+
+    asked: set[str] = set()
+
+    def _note(self, key) -> None:
+        if isinstance(key, str):
+            AskedParameters.asked.add(key)
+
+    def get(self, key, *args, **kwargs):
+        self._note(key)
+        return super().get(key, *args, **kwargs)
+
+    def getlist(self, key, *args, **kwargs):
+        self._note(key)
+        return super().getlist(key, *args, **kwargs)
+
+    def __getitem__(self, key):
+        self._note(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self._note(key)
+        return super().__contains__(key)
+
+
+def asked_parameters(client, url: str) -> set[str]:
+    """The query parameters the page asks for while it is drawn (with one unknown parameter
+    given, so that a form filled only from a non-empty query is filled too)."""
+    AskedParameters.asked = set()
+    separator = "&" if "?" in url else "?"
+    response = client.get(f"{url}{separator}fuzz_probe=1")
+    assert response.status_code < 500, url
+    return AskedParameters.asked - {"fuzz_probe"}
 
 
 def form_fields(html: str, pattern: re.Pattern) -> set[str]:
@@ -70,8 +101,10 @@ def assert_handled(response, sent: str) -> None:
 
 
 @pytest.fixture
-def hostile_client(client, login, page_records):
-    """``visit(role)``: the pages ``role`` may open, with their example URLs, signed in."""
+def hostile_client(app, client, login, page_records, monkeypatch):
+    """``visit(role)``: the pages ``role`` may open, with their example URLs, signed in; every
+    request's parameters note the names they are asked for (``asked_parameters``)."""
+    monkeypatch.setattr(app.request_class, "parameter_storage_class", AskedParameters)
 
     def visit(role: str):
         login(role)
@@ -87,65 +120,59 @@ def hostile_client(client, login, page_records):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_hostile_query_parameters_get_a_4xx_or_the_page_never_a_5xx(
-    app, client, hostile_client, role
+    client, hostile_client, page_records, role
 ):
     for page, url in hostile_client(role):
         first = client.get(url)
         assert first.status_code < 500, url
-        names = view_parameters(app, page.endpoint)
+        drawn = set()
         if first.mimetype == "text/html":
-            names |= form_fields(first.get_data(as_text=True), GET_FORM)
-        names |= {key for variant in page.variants for key in _query_names(variant)}
-        if not names:
-            continue
-        path = urlsplit(url).path
-        for value, name in zip(HOSTILE, cycle(sorted(names)), strict=False):
-            sent = f"{path}?{urlencode({name: value})}"
-            assert_handled(client.get(sent), sent)
+            drawn = form_fields(first.get_data(as_text=True), GET_FORM)
+        # Each example URL (a variant may lead the view elsewhere, e.g. a status's whole list
+        # and its pages), with its own parameters kept and one of them, or another, made hostile.
+        for example in page.examples(page_records):
+            names = sorted(asked_parameters(client, example) | drawn)
+            parts = urlsplit(example)
+            kept = dict(parse_qsl(parts.query))
+            rest = [value for value in HOSTILE if value not in EVERY_PARAMETER]
+            sends = [(name, value) for name in names for value in EVERY_PARAMETER]
+            sends += [(names[i % len(names)], value) for i, value in enumerate(rest) if names]
+            for name, value in sends:
+                sent = f"{parts.path}?{urlencode({**kept, name: value})}"
+                assert_handled(client.get(sent), sent)
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_hostile_form_fields_get_a_message_never_a_5xx(app, client, hostile_client, role):
-    for page, url in hostile_client(role):
+def test_hostile_form_fields_get_a_message_never_a_5xx(
+    app, client, hostile_client, page_records, role
+):
+    for page, _ in hostile_client(role):
         if page.kind != FORM:
             continue
-        html = client.get(url).get_data(as_text=True)
-        fields = form_fields(html, POST_FORM)
-        if not fields:
-            continue
-        for value in HOSTILE:
-            data = {name: value for name in fields}
-            data["csrf_token"] = csrf_token(client, url)
-            assert_handled(client.post(url, data=data), f"POST {url} all fields = {value!r}")
+        for url in page.examples(page_records):  # e.g. completing a visit, and a procedure
+            html = client.get(url).get_data(as_text=True)
+            fields = form_fields(html, POST_FORM)
+            if not fields:
+                continue
+            for value in HOSTILE:
+                data = {name: value for name in fields}
+                data["csrf_token"] = csrf_token(client, url)
+                assert_handled(client.post(url, data=data), f"POST {url} all fields = {value!r}")
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_hostile_posts_to_actions_never_give_a_5xx(client, login, page_records, role):
-    login(role)
+def test_hostile_posts_to_actions_never_give_a_5xx(client, hostile_client, page_records, role):
+    # An action (a button's form on another page) gets every field of every form the role's
+    # pages draw, each hostile value in all of them at once.
+    fields = set()
+    for _, url in hostile_client(role):
+        response = client.get(url)
+        if response.mimetype == "text/html":
+            fields |= form_fields(response.get_data(as_text=True), POST_FORM)
     token = csrf_token(client, "/patients")
     for page in pages_for(role, (ACTION,)):
         url = page.example(page_records)
         for value in HOSTILE:
-            data = {
-                name: value
-                for name in (
-                    "status",
-                    "reason",
-                    "version",
-                    "outcome",
-                    "intervention_id",
-                    "due_on",
-                    "nrs",
-                    "percent_relief",
-                    "attempts",
-                    "return_to",
-                    "token",
-                )
-            }
+            data = {name: value for name in fields}
             data["csrf_token"] = token
             assert_handled(client.post(url, data=data), f"POST {url} = {value!r}")
-
-
-def _query_names(url: str) -> list[str]:
-    query = urlsplit(url).query
-    return [part.split("=", 1)[0] for part in query.split("&") if part]

@@ -25,7 +25,9 @@ class PainScore(Stamped, Base):
         CheckConstraint("percent_relief BETWEEN 0 AND 100", name="percent_relief_range"),
         CheckConstraint(in_list("source", PAIN_SCORE_SOURCES), name="source_known"),
         Index("ix_pain_score_patient_recorded", "patient_id", "recorded_on"),
-        Index("ix_pain_score_recorded_on", "recorded_on"),
+        # Scores by the day recorded, with what the manager's month counts of them (their
+        # procedure and source), so that the index alone answers.
+        Index("ix_pain_score_recorded_on", "recorded_on", "intervention_id", "source"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

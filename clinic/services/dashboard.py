@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from clinic.models import Booking, Intervention, PainScore, Patient, ProcedureType, Referral
@@ -126,22 +126,7 @@ def manager_figures(
             )
         )
     ]
-    # Follow-ups (scores after the performed date) recorded in the month, and how many were
-    # self-reported: one counting query.
-    # The intervention's own table alone (the ORM's Intervention would join every score's
-    # booking too, for nothing: at 50,000 patients a month holds 12,000 scores).
-    intervention = Intervention.__table__
-    recorded, self_reported = session.execute(
-        select(
-            func.count(PainScore.id),
-            func.count(PainScore.id).filter(PainScore.source == "self_report"),
-        )
-        .join(intervention, intervention.c.id == PainScore.intervention_id)
-        .where(
-            PainScore.recorded_on.between(month_start, today),
-            PainScore.recorded_on > intervention.c.performed_on,
-        )
-    ).one()
+    recorded, self_reported = _followups_recorded(session, month_start, today)
     # The counts of calls made and missed alone: none coming up.
     calls = followups.call_list(session, today, 0, page_size=0)
     return ManagerFigures(
@@ -158,6 +143,39 @@ def manager_figures(
         followups_recorded=recorded,
         followups_self_reported=self_reported,
     )
+
+
+def _followups_recorded(session: Session, first: date, last: date) -> tuple[int, int]:
+    """Follow-ups (scores recorded after their procedure's performed date) recorded from
+    ``first`` to ``last``, and how many of them the patients reported: two counting queries.
+
+    Every score recorded in the span, less those that are no follow-up. Those are the scores
+    of procedures performed on or after their own date — so performed in the span or later —
+    or with no performed date at all, few procedures either way; whereas joining every score
+    of the span to its procedure had PostgreSQL read all 200,000 procedures of a clinic of
+    50,000 patients (85 ms for a month).
+    """
+    score = PainScore.__table__
+    intervention = Intervention.__table__
+    reported = score.c.source == "self_report"
+    every, every_reported = session.execute(
+        select(func.count(), func.count().filter(reported)).where(
+            score.c.recorded_on.between(first, last)
+        )
+    ).one()
+    not_followups, not_followups_reported = session.execute(
+        select(func.count(), func.count().filter(reported))
+        .select_from(score.join(intervention, intervention.c.id == score.c.intervention_id))
+        .where(
+            score.c.recorded_on.between(first, last),
+            or_(intervention.c.performed_on.is_(None), intervention.c.performed_on >= first),
+            or_(
+                intervention.c.performed_on.is_(None),
+                intervention.c.performed_on >= score.c.recorded_on,
+            ),
+        )
+    ).one()
+    return every - not_followups, every_reported - not_followups_reported
 
 
 @dataclass(frozen=True)

@@ -83,9 +83,15 @@ def test_the_dashboard_shows_the_share_of_follow_ups_patients_answered(
     PainScoreFactory(intervention=first, recorded_on=date(2026, 3, 9), source="phone")
     PainScoreFactory(intervention=second, recorded_on=date(2026, 3, 3), source="visit")
     PainScoreFactory(intervention=second, recorded_on=date(2026, 2, 20), source="self_report")
-    # A score on the performed date is no follow-up.
+    # A score on the performed date is no follow-up, nor one before it, nor one of a procedure
+    # no longer performed (its booking cancelled afterwards).
     baseline_day = completed(date(2026, 3, 5))
     PainScoreFactory(intervention=baseline_day, recorded_on=date(2026, 3, 5), source="self_report")
+    PainScoreFactory(intervention=completed(date(2026, 3, 6)), recorded_on=date(2026, 3, 4))
+    undone = completed(date(2026, 2, 3))
+    PainScoreFactory(intervention=undone, recorded_on=date(2026, 3, 3), source="self_report")
+    db_session.flush()
+    undone.status, undone.performed_on = "cancelled", None
     db_session.commit()
     figures = manager_figures(db_session, TODAY, ZoneInfo("UTC"))
     assert (figures.followups_recorded, figures.followups_self_reported) == (3, 1)

@@ -204,6 +204,30 @@ def row_counts(url: str) -> dict[str, int]:
         }
 
 
+def _copied_out(connection, table: str) -> bytes:
+    """Every row of ``table`` as ``COPY … TO`` writes it."""
+    buffer = bytearray()
+    with connection.cursor().copy(f'COPY "{table}" TO STDOUT') as copy:
+        for chunk in copy:
+            buffer += chunk
+    return bytes(buffer)
+
+
+def _copy_in(cursor, table: str, data: bytes) -> None:
+    """``COPY … FROM`` the rows ``_copied_out`` read, a megabyte at a time."""
+    with cursor.copy(f'COPY "{table}" FROM STDIN') as copy:
+        for start in range(0, len(data), 1 << 20):
+            copy.write(data[start : start + (1 << 20)])
+
+
+def _retargeted(definition: str, referenced: str, written: list[str], prefix: str) -> str:
+    """A foreign key's definition pointed at the copy of its table, when that table is copied."""
+    referenced = referenced.strip('"')
+    if referenced not in written:
+        return definition
+    return definition.replace(f"REFERENCES {referenced}(", f'REFERENCES "{prefix}_{referenced}"(')
+
+
 def schema_floor(url: str, written: list[str]) -> tuple[float, dict[str, float]]:
     """Seconds to COPY the rows of ``written`` into copies of their tables (indexes, checks,
     exclusion constraints and foreign keys included), one transaction; see the docstring."""
@@ -212,11 +236,7 @@ def schema_floor(url: str, written: list[str]) -> tuple[float, dict[str, float]]
     with psycopg.connect(psycopg_conninfo(url)) as connection:
         rows = {}
         for table in written:
-            buffer = bytearray()
-            with connection.cursor().copy(f'COPY "{table}" TO STDOUT') as copy:
-                for chunk in copy:
-                    buffer += chunk
-            rows[table] = bytes(buffer)
+            rows[table] = _copied_out(connection, table)
             connection.execute(f'CREATE TABLE "floor_{table}" (LIKE "{table}" INCLUDING ALL)')
         keys = connection.execute(
             "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text, c.conname, "
@@ -225,10 +245,7 @@ def schema_floor(url: str, written: list[str]) -> tuple[float, dict[str, float]]
             [written],
         ).fetchall()
         for table, referenced, name, definition in keys:
-            if referenced.strip('"') in written:
-                definition = definition.replace(
-                    f"REFERENCES {referenced}(", f'REFERENCES "floor_{referenced.strip(chr(34))}"('
-                )
+            definition = _retargeted(definition, referenced, written, "floor")
             connection.execute(
                 f'ALTER TABLE "floor_{table.strip(chr(34))}" ADD CONSTRAINT "floor_{name}" '
                 + definition
@@ -245,10 +262,7 @@ def schema_floor(url: str, written: list[str]) -> tuple[float, dict[str, float]]
         with connection.cursor() as cursor:
             for table in order:
                 table_began = time.perf_counter()
-                with cursor.copy(f'COPY "floor_{table}" FROM STDIN') as copy:
-                    data = rows[table]
-                    for start in range(0, len(data), 1 << 20):
-                        copy.write(data[start : start + (1 << 20)])
+                _copy_in(cursor, f"floor_{table}", rows[table])
                 each[table] = time.perf_counter() - table_began
         connection.commit()
         return time.perf_counter() - began, each
@@ -410,11 +424,7 @@ def bulk_floor(url: str, written: list[str]) -> float:
     with psycopg.connect(psycopg_conninfo(url)) as connection:
         rows = {}
         for table in written:
-            buffer = bytearray()
-            with connection.cursor().copy(f'COPY "{table}" TO STDOUT') as copy:
-                for chunk in copy:
-                    buffer += chunk
-            rows[table] = bytes(buffer)
+            rows[table] = _copied_out(connection, table)
             connection.execute(f'CREATE TABLE "bulk_{table}" (LIKE "{table}" INCLUDING DEFAULTS)')
         # Constraints (primary, unique, exclusion, check, then foreign keys) and the indexes
         # that back none of them, as the live tables have them, renamed onto the copies.
@@ -436,20 +446,14 @@ def bulk_floor(url: str, written: list[str]) -> float:
         began = time.perf_counter()
         with connection.cursor() as cursor:
             for table in written:
-                with cursor.copy(f'COPY "bulk_{table}" FROM STDIN') as copy:
-                    data = rows[table]
-                    for start in range(0, len(data), 1 << 20):
-                        copy.write(data[start : start + (1 << 20)])
+                _copy_in(cursor, f"bulk_{table}", rows[table])
             for name, definition, table in indexes:
                 table = table.strip('"')
                 definition = definition.replace(f"INDEX {name} ", f"INDEX bulk_{name} ", 1)
                 cursor.execute(definition.replace(f" ON public.{table} ", f' ON "bulk_{table}" '))
             for table, name, kind, referenced, definition in constraints:
-                referenced = referenced.strip('"')
-                if kind == "f" and referenced in written:
-                    definition = definition.replace(
-                        f"REFERENCES {referenced}(", f'REFERENCES "bulk_{referenced}"('
-                    )
+                if kind == "f":
+                    definition = _retargeted(definition, referenced, written, "bulk")
                 cursor.execute(
                     f'ALTER TABLE "bulk_{table.strip(chr(34))}" ADD CONSTRAINT "bulk_{name}" '
                     + definition

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from clinic.models import AuditEvent, PhysicianSession
+from clinic.models import AuditEvent, PhysicianSession, SessionException
 from tests.factories import (
     InterventionFactory,
     PatientFactory,
@@ -149,6 +149,61 @@ def test_by_room_the_columns_are_rooms_and_a_session_cell_names_its_physician(
     assert len(slots) == 4
     assert all("physician=lind" in link and "room=Suite+2" in link for link in slots)
     assert "Jones, Ben" in html
+
+
+def test_by_room_the_sessions_held_there_show_with_time_off_cut_and_extra_sessions_added(
+    client, login, db_session, cast
+):
+    """The room grid reads only the sessions of its rooms; time off still cuts them."""
+    login("front_desk")
+
+    def weekly(physician, start, end, room):
+        return PhysicianSession(
+            physician_id=physician.id,
+            weekday=DAY.weekday(),
+            start_minute=start * 60,
+            end_minute=end * 60,
+            kind="clinic",
+            room_id=room.id if room else None,
+        )
+
+    db_session.add_all(
+        [
+            weekly(cast["lind"], 13, 15, cast["suite2"]),
+            weekly(cast["okafor"], 8, 9, None),  # no room named: on no room's column
+            SessionException(
+                physician_id=cast["lind"].id,
+                day=DAY,
+                change="off",
+                start_minute=13 * 60,
+                end_minute=14 * 60,
+            ),
+            SessionException(
+                physician_id=cast["okafor"].id,
+                day=DAY,
+                change="extra",
+                start_minute=10 * 60,
+                end_minute=11 * 60,
+                kind="procedures",
+                room_id=cast["suite1"].id,
+            ),
+        ]
+    )
+    db_session.commit()
+
+    def slots(url: str) -> list[str]:
+        return re.findall(
+            r'<a class="grid-slot" href="[^"]*start=([^&"]+)[^"]*physician=(\w+)', page(client, url)
+        )
+
+    both = slots(f"/schedule?date={DAY.isoformat()}&by=room")
+    assert both == sorted(
+        [(f"{DAY.isoformat()}T10:{m:02d}", "okafor") for m in (0, 15, 30, 45)]
+        + [(f"{DAY.isoformat()}T14:{m:02d}", "lind") for m in (0, 15, 30, 45)]
+    )
+    assert slots(f"/schedule?date={DAY.isoformat()}&by=room&room=Suite+2") == [
+        (f"{DAY.isoformat()}T14:{m:02d}", "lind") for m in (0, 15, 30, 45)
+    ]
 
 
 def test_the_week_grid_has_a_row_per_physician_and_a_compact_block_per_booking(

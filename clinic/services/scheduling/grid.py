@@ -234,7 +234,12 @@ def build(
             (booking.starts_at.astimezone(zone).date(), column_of(booking)), []
         ).append(booking)
     spans = sessions_between(
-        session, days[0], days[-1], zone, physician_ids=ids if by == "physician" else None
+        session,
+        days[0],
+        days[-1],
+        zone,
+        physician_ids=ids if by == "physician" else None,
+        room_ids=ids if by == "room" else None,
     )
     by_column: dict[tuple[date, int | None], list[SessionSpan]] = {}
     for span in spans:

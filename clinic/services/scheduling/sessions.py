@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from clinic.models import PhysicianSession, Room, SessionException, StaffUser
@@ -127,11 +127,15 @@ def load_rows(
     first_day: date,
     last_day: date,
     physician_ids: Collection[int] | None = None,
+    room_ids: Collection[int] | None = None,
 ) -> tuple[list[PhysicianSession], list[SessionException]]:
-    """The templates and the window's exceptions of active physicians, in two queries."""
+    """The templates and the window's exceptions of active physicians, in two queries.
+
+    ``room_ids``: only what the sessions held in these rooms need — the templates and extra
+    sessions that name one of them, and every time off (it may cut a template's session)."""
     return (
-        load_templates(session, physician_ids),
-        load_exceptions(session, first_day, last_day, physician_ids),
+        load_templates(session, physician_ids, room_ids=room_ids),
+        load_exceptions(session, first_day, last_day, physician_ids, room_ids=room_ids),
     )
 
 
@@ -140,9 +144,14 @@ def _active_physicians():
 
 
 def load_templates(
-    session: Session, physician_ids: Collection[int] | None = None, kind: str | None = None
+    session: Session,
+    physician_ids: Collection[int] | None = None,
+    kind: str | None = None,
+    *,
+    room_ids: Collection[int] | None = None,
 ) -> list[PhysicianSession]:
-    """The weekly templates of active physicians (all, or those named; of any kind, or one)."""
+    """The weekly templates of active physicians (all, or those named; of any kind, or one; in
+    any room, or in those named)."""
     templates = select(PhysicianSession).where(
         PhysicianSession.physician_id.in_(_active_physicians())
     )
@@ -150,6 +159,8 @@ def load_templates(
         templates = templates.where(PhysicianSession.kind == kind)
     if physician_ids is not None:
         templates = templates.where(PhysicianSession.physician_id.in_(list(physician_ids)))
+    if room_ids is not None:
+        templates = templates.where(PhysicianSession.room_id.in_(list(room_ids)))
     return list(session.execute(templates).scalars())
 
 
@@ -158,8 +169,11 @@ def load_exceptions(
     first_day: date,
     last_day: date,
     physician_ids: Collection[int] | None = None,
+    *,
+    room_ids: Collection[int] | None = None,
 ) -> list[SessionException]:
-    """Active physicians' exceptions (extra sessions, time off) from first_day to last_day."""
+    """Active physicians' exceptions (extra sessions, time off) from first_day to last_day;
+    with ``room_ids``, the extra sessions in those rooms and all the time off."""
     exceptions = select(SessionException).where(
         SessionException.physician_id.in_(_active_physicians()),
         SessionException.day >= first_day,
@@ -167,6 +181,10 @@ def load_exceptions(
     )
     if physician_ids is not None:
         exceptions = exceptions.where(SessionException.physician_id.in_(list(physician_ids)))
+    if room_ids is not None:
+        exceptions = exceptions.where(
+            or_(SessionException.change == "off", SessionException.room_id.in_(list(room_ids)))
+        )
     return list(session.execute(exceptions).scalars())
 
 
@@ -176,12 +194,14 @@ def sessions_between(
     last_day: date,
     zone: ZoneInfo,
     physician_ids: Collection[int] | None = None,
+    room_ids: Collection[int] | None = None,
 ) -> list[SessionSpan]:
-    """Every active physician's sessions from first_day to last_day, exceptions applied.
+    """Every active physician's sessions from first_day to last_day, exceptions applied (of
+    the physicians named; held in the rooms named).
 
     Two queries however many days or physicians; sorted by day, physician and start.
     """
-    templates, exceptions = load_rows(session, first_day, last_day, physician_ids)
+    templates, exceptions = load_rows(session, first_day, last_day, physician_ids, room_ids)
     return spans_of(templates, exceptions, first_day, last_day, zone)
 
 

@@ -32,6 +32,7 @@ from tests.browser.helpers.accessibility import violations
 from tests.browser.helpers.front_desk import register
 from tests.browser.helpers.live import PASSWORD, ROLES, LiveServer, sign_in, snap
 from tests.browser.helpers.referrals import add_overdue_referral
+from tests.browser.helpers.worklist import seed_calls
 from tests.helpers.app import make_app
 from tests.pages import BY_ENDPOINT, HTML, example_records, pages_for
 
@@ -73,6 +74,12 @@ def live_server(tmp_path_factory) -> Iterator[SeededServer]:
     thread.start()
     live = SeededServer(f"http://127.0.0.1:{server.server_port}", app, "sqlite")
     add_overdue_referral(live, days=9)  # its card on /referrals is tinted red
+    # Calls to make today and overdue: the call list's rows with their forms, whose five columns
+    # had no room at a phone's or a tablet's width.
+    seed_calls(
+        live,
+        [("Maria", "Gonzalez-Hernandez", "555-944-8164", 3), ("Paul", "Adams", "555-242-7263", 0)],
+    )
     try:
         yield live
     finally:
@@ -320,6 +327,22 @@ OVERFLOW = """() => {
   }
   return {scroll: document.scrollingElement.scrollWidth, width: width, culprits: culprits.slice(0, 5)};
 }"""
+# A table cell or a description whose text is wider than itself spills over its neighbour's
+# (the call list's five columns at 360 px put the phone number over the procedure): what is
+# drawn must fit the box it is drawn in, unless that box clips or scrolls it.
+SPILLED = r"""() => {
+  const spilled = [];
+  for (const element of document.body.querySelectorAll("td, th, dd, dt")) {
+    if (element.getClientRects().length === 0 || element.clientWidth === 0) continue;
+    if (["auto", "scroll", "hidden", "clip"].includes(getComputedStyle(element).overflowX)) continue;
+    if (element.scrollWidth > element.clientWidth + 1) {
+      spilled.push(`${element.tagName.toLowerCase()}.${[...element.classList].join(".")} ` +
+        `${element.scrollWidth}px of text in ${element.clientWidth}px: ` +
+        element.innerText.slice(0, 40).replace(/\s+/g, " "));
+    }
+  }
+  return spilled.slice(0, 5);
+}"""
 
 
 @pytest.mark.parametrize("width", [360, 768])
@@ -335,9 +358,12 @@ def test_no_page_scrolls_sideways_on_a_phone_or_tablet(page, live_server, record
         state = page.evaluate(OVERFLOW)
         if state["scroll"] > state["width"]:
             problems.append(f"{url}: {state['scroll']}px wide in {width}px: {state['culprits']}")
+        problems += [f"{url} at {width}px: {spilled}" for spilled in page.evaluate(SPILLED)]
         if width == 360 and pattern in ("/schedule?view=week", "/patients/{patient_id}"):
             snap(page, f"a11y-{width}-{role}-{pattern.strip('/').split('?')[-1].split('/')[0]}")
-    assert not problems, "pages wider than the screen:\n" + "\n".join(problems)
+    assert not problems, "pages wider than the screen, or text wider than its cell:\n" + "\n".join(
+        problems
+    )
 
 
 # Print (issue 18): paper is white and browsers leave background colours off, so every piece of

@@ -48,17 +48,28 @@ class ProcedureTrace:
     performed_on: date
     baseline: int | None
     scores: list[tuple[date, int]]
+    short_label: str | None = None  # drawn instead when the label has no room (the code)
 
 
 LABEL_ROWS = 3
 LABEL_ROW_HEIGHT = 0.75  # in NRS points, above the top of the scale
-PLOT_WIDTH_PX = 700  # about the width of the axes in the 816-pixel figure
+PLOT_MARGIN_PX = 116  # the figure's width less the axes' (700 of 816 pixels)
 LABEL_CHAR_PX = 5.5  # an 8-point character
 
 
-def label_rows(ordered: list[ProcedureTrace], until: date | None) -> list[int]:
-    """The row (0 at the bottom) of each procedure's label above the chart, so that labels of
-    procedures close in time (two blocks a fortnight apart) do not print over each other."""
+def label_rows(
+    ordered: list[ProcedureTrace], until: date | None, width: int = 816
+) -> list[tuple[int, str] | None]:
+    """The row (0 at the bottom) and text of each procedure's label above the chart, so that
+    labels of procedures close in time (two blocks a fortnight apart) never print over each
+    other.
+
+    A label goes on the lowest row free where it starts. Where the next procedure starts before
+    the whole label would end, the short form (the code) is drawn instead, so that a cluster of
+    procedures keeps a label each; a label with no row free is left out (None): its line keeps
+    its colour, and the caption under the chart names every procedure. Years of history crowd the
+    axis — six procedures in one year of a five-year chart — and the phone's chart is narrower.
+    """
     if not ordered:
         return []
     first = ordered[0].performed_on - timedelta(days=7)
@@ -67,17 +78,30 @@ def label_rows(ordered: list[ProcedureTrace], until: date | None) -> list[int]:
         + [t.scores[-1][0] for t in ordered if t.scores]
         + [t.performed_on for t in ordered]
     )
-    days_per_px = max((last - first).days, 30) / PLOT_WIDTH_PX
+    days_per_px = max((last - first).days, 30) / (width - PLOT_MARGIN_PX)
+
+    def ends(start: int, text: str) -> float:
+        return start + (len(text) + 1) * LABEL_CHAR_PX * days_per_px
+
     free_from: list[float] = [float("-inf")] * LABEL_ROWS  # each row is free after this day
-    rows = []
-    for trace in ordered:
+    placed: list[tuple[int, str] | None] = []
+    for index, trace in enumerate(ordered):
         start = (trace.performed_on - first).days
         row = next((r for r in range(LABEL_ROWS) if free_from[r] < start), None)
-        if row is None:  # every row taken: the one that frees up first
-            row = min(range(LABEL_ROWS), key=lambda r: free_from[r])
-        free_from[row] = start + (len(trace.label) + 1) * LABEL_CHAR_PX * days_per_px
-        rows.append(row)
-    return rows
+        if row is None:
+            placed.append(None)
+            continue
+        text = trace.label
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        if (
+            trace.short_label
+            and following is not None
+            and (following.performed_on - first).days < ends(start, text)
+        ):
+            text = trace.short_label
+        free_from[row] = ends(start, text)
+        placed.append((row, text))
+    return placed
 
 
 # The widths the pain chart is drawn for: a desktop's and a phone's. Drawn at the width it is
@@ -95,20 +119,22 @@ def pain_chart_svg(
     figure = new_figure(width / 96, PAIN_CHART_WIDTHS[width] / 96)
     axes = figure.add_subplot()
     ordered = sorted(traces, key=lambda t: t.performed_on)
-    rows = label_rows(ordered, until)
+    labels = label_rows(ordered, until, width)
     for index, trace in enumerate(ordered):
         colour = PALETTE[index % len(PALETTE)]
         axes.axvline(trace.performed_on, color=colour, linewidth=1, linestyle=":")
-        axes.annotate(
-            trace.label,
-            (trace.performed_on, 10.3 + LABEL_ROW_HEIGHT * rows[index]),
-            color=colour,
-            fontsize=8,
-            rotation=0,
-            ha="left",
-            va="bottom",
-            annotation_clip=False,
-        )
+        if labels[index] is not None:
+            row, text = labels[index]
+            axes.annotate(
+                text,
+                (trace.performed_on, 10.3 + LABEL_ROW_HEIGHT * row),
+                color=colour,
+                fontsize=8,
+                rotation=0,
+                ha="left",
+                va="bottom",
+                annotation_clip=False,
+            )
         dates = [d for d, _ in trace.scores]
         values = [v for _, v in trace.scores]
         if trace.baseline is not None:

@@ -93,6 +93,7 @@ class PatientOutcomes:
         return [
             ProcedureTrace(
                 label=f"{p.intervention.procedure_type.code} {p.intervention.performed_on:%d %b %Y}",
+                short_label=p.intervention.procedure_type.code,
                 performed_on=p.intervention.performed_on,
                 baseline=p.intervention.baseline_nrs,
                 scores=[

@@ -1,11 +1,13 @@
 """The follow-up calls kept for the call list (clinic/services/followup/kept.py): every writer
 leaves them as the records say, in the same transaction."""
 
+import random
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import delete, select
 
-from clinic.models import ScheduledCall
+from clinic.models import FollowUpCall, ProcedureType, ScheduledCall
 from clinic.services.followup.calls import call_list, record_call_attempt
 from clinic.services.followup.kept import refresh_all
 from clinic.services.followup.pain_scores import record_pain_score
@@ -159,3 +161,70 @@ def test_rebuilding_every_kept_call_gives_the_same_rows(db_session):
     refresh_all(db_session.connection())
     assert kept_calls(db_session) == before == worked_out_calls(db_session)
     assert db_session.scalar(select(ScheduledCall.state).limit(1)) is not None
+
+
+def test_postgresql_works_out_in_sql_the_calls_python_does_over_random_records(db_session, backend):
+    """The bulk writers' SQL (``kept._insert_in_sql``: the import's new procedures, the rebuild)
+    against the rules in Python, over random schedules — calendar months from month ends, two
+    offsets landing on one day — scores before, on and after the calls, from staff and from
+    patients, and attempts that closed a call or did not."""
+    if backend != "postgresql":
+        pytest.skip("SQLite works every call out in Python")
+    rng = random.Random(20261206)
+    schedules = ["2w 6w 3m 6m 12m", "4w 1m", "1d 1w 1m 2m", "3m", "", "1m 31d 5w", "2d 3d 1w"]
+    types = list(db_session.scalars(select(ProcedureType).order_by(ProcedureType.id)))
+    for kind, schedule in zip(types, schedules * len(types), strict=False):
+        kind.followup_schedule = schedule
+    month_ends = [date(2024, 1, 31), date(2024, 2, 29), date(2023, 8, 31), date(2024, 10, 31)]
+    for n in range(80):
+        kind = types[n % len(types)]
+        if n % 9 == 8:  # still scheduled: no calls
+            InterventionFactory(procedure_type=kind, status="scheduled")
+            continue
+        performed_on = (
+            rng.choice(month_ends)
+            if n % 3 == 0
+            else date(2024, 1, 1) + timedelta(days=rng.randrange(365))
+        )
+        procedure = completed_intervention(performed_on, code=kind.code)
+        # Any day of the year after, and some in the first fortnight, where the calls of a
+        # schedule such as "2d 3d 1w" share one score's reach.
+        days = set(rng.sample(range(-3, 400), rng.randrange(5)))
+        days |= set(rng.sample([0, 1, 2, 4, 6, 8, 13, 15], rng.randrange(4)))
+        for day in days:
+            PainScoreFactory(
+                intervention=procedure,
+                recorded_on=performed_on + timedelta(days=day),
+                source=rng.choice(["phone", "visit", "self_report", "self_report", "import"]),
+            )
+        dues = due_dates(performed_on, kind.followup_schedule)
+        for due_on in rng.sample(dues, min(len(dues), rng.randrange(3))):
+            db_session.add(
+                FollowUpCall(
+                    intervention_id=procedure.id,
+                    due_on=due_on,
+                    attempts=1,
+                    outcome=rng.choice(["unreachable", "declined", None]),
+                )
+            )
+    # And the edges by hand: a score on the day of the procedure answers nothing, one the day
+    # after answers the first call ahead of it only (not all three in reach), and one a week
+    # before a call answers it.
+    by_schedule = {kind.followup_schedule: kind for kind in types}
+    close_calls = completed_intervention(date(2024, 3, 1), code=by_schedule["2d 3d 1w"].code)
+    PainScoreFactory(intervention=close_calls, recorded_on=date(2024, 3, 1), source="phone")
+    PainScoreFactory(intervention=close_calls, recorded_on=date(2024, 3, 2), source="self_report")
+    one_call = completed_intervention(date(2024, 5, 10), code=by_schedule["3m"].code)
+    PainScoreFactory(intervention=one_call, recorded_on=date(2024, 8, 3), source="phone")
+    python = worked_out_calls(db_session)
+    assert {(due, state) for id_, due, _, _, state in python if id_ == close_calls.id} == {
+        (date(2024, 3, 3), "self_report"),
+        (date(2024, 3, 4), "open"),
+        (date(2024, 3, 8), "open"),
+    }
+    assert {state for id_, *_, state in python if id_ == one_call.id} == {"done"}
+    assert {state for *_, state in python} == {"open", "done", "self_report"}
+    assert {item for *_, item, _ in python} >= {"4w", "31d", "1m"}
+    db_session.execute(delete(ScheduledCall))
+    refresh_all(db_session.connection())
+    assert kept_calls(db_session) == python

@@ -22,6 +22,11 @@ follow:
 An intervention's calls are always worked out whole, from its performed date, its type's
 schedule, all its pain scores and its closed call attempts, with the same rules the list used
 to apply on each view (``answered_calls``), so a rewrite never depends on what was there.
+
+On PostgreSQL the bulk writes — the calls of the procedures an import adds, and the rebuild of
+every call — are worked out by one SQL statement (``_insert_in_sql``) with the same rules, where
+Python would read every score and send every row back: a fifth of a large import's time. A test
+holds the two ways to the same rows over random schedules, scores and attempts.
 """
 
 from collections import defaultdict
@@ -38,6 +43,7 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Text,
     delete,
     insert,
     select,
@@ -54,7 +60,7 @@ from clinic.models import (
     ProcedureType,
     ScheduledCall,
 )
-from clinic.services.followup.calls import answered_calls, offsets_of
+from clinic.services.followup.calls import WINDOW_DAYS, answered_calls, offsets_of
 from clinic.services.followup.schedules import Offset, scheduled_calls
 
 # Interventions worked out per round of reads and writes.
@@ -81,6 +87,17 @@ copied_calls = Table(
     "kept_call_rows",
     _temporary,
     *[Column(column.name, column.type) for column in ScheduledCall.__table__.columns],
+    prefixes=["TEMPORARY"],
+)
+# Each procedure type's offsets, for the SQL that works the calls out (PostgreSQL).
+offset_rows = Table(
+    "kept_call_offsets",
+    _temporary,
+    Column("procedure_type_id", Integer, nullable=False),
+    Column("ordinal", Integer, nullable=False),  # the schedule's order: the first of two
+    Column("days", Integer, nullable=False),  # offsets landing on one date gives the call
+    Column("months", Integer, nullable=False),
+    Column("item", Text, nullable=False),
     prefixes=["TEMPORARY"],
 )
 
@@ -159,11 +176,15 @@ def refresh_chosen(connection: Connection, chosen: Select, added: Select | None 
         if ids is None:
             continue
         connection.execute(insert(chosen_ids).from_select(["id"], ids))
-        for batch in _batches(connection, chosen_ids.c.id):
-            if new:
-                _store(connection, _worked_out(connection, offsets, batch), bulk=True, upsert=False)
-            else:
-                _rewrite(connection, offsets, batch, bulk=True)
+        if new and connection.dialect.name == "postgresql":
+            _insert_in_sql(connection, offsets, chosen_ids)
+        else:
+            for batch in _batches(connection, chosen_ids.c.id):
+                if new:
+                    rows = _worked_out(connection, offsets, batch)
+                    _store(connection, rows, bulk=True, upsert=False)
+                else:
+                    _rewrite(connection, offsets, batch, bulk=True)
         connection.execute(delete(chosen_ids))
     _drop_chosen(connection)
 
@@ -180,6 +201,12 @@ def refresh_all(connection: Connection) -> None:
     """Rewrite every kept call (the demo's bulk load, the migration that added them)."""
     connection.execute(delete(scheduled_call))
     offsets = schedules(connection)
+    if connection.dialect.name == "postgresql":
+        _drop_chosen(connection)
+        _temporary.create_all(connection)
+        _insert_in_sql(connection, offsets, None)
+        _drop_chosen(connection)
+        return
     for batch in _batches(connection, intervention.c.id):
         _store(connection, _worked_out(connection, offsets, batch), bulk=True, upsert=False)
 
@@ -262,6 +289,91 @@ def _worked_out(
             performed_on, offsets[type_id], its_scores, closed.get(id_, ())
         )
     ]
+
+
+def _insert_in_sql(
+    connection: Connection, offsets: dict[int, list[Offset]], chosen: Table | None
+) -> None:
+    """PostgreSQL: insert the kept calls of the interventions whose ids ``chosen`` holds (of
+    every intervention when None), none of which has any kept yet, in one statement, by
+    ``calls_of``'s rules.
+
+    Each call falls due an offset after the performed date (calendar months clamped to the
+    month's end, as ``Offset.after``); offsets landing on one date make one call, the schedule's
+    first. A score after the performed date answers every call already due whose window (a week
+    either side) holds it, or if none is due yet, the first whose window holds it. A call
+    answered only by self-reported scores is ``self_report``; one answered otherwise, or closed
+    by an attempt, ``done``; the rest ``open``.
+    """
+    rows = [
+        {
+            "procedure_type_id": type_id,
+            "ordinal": ordinal,
+            "days": offset.days,
+            "months": offset.months,
+            "item": offset.text,
+        }
+        for type_id, type_offsets in offsets.items()
+        for ordinal, offset in enumerate(type_offsets)
+    ]
+    if rows:
+        connection.execute(insert(offset_rows), rows)
+    only_chosen = "" if chosen is None else f"AND i.id IN (SELECT id FROM {chosen.name})"  # noqa: S608
+    statement = text(
+        f"""
+        WITH procedure AS (
+            SELECT i.id, b.patient_id, i.procedure_type_id, i.performed_on
+            FROM intervention AS i
+            JOIN booking AS b ON b.id = i.id
+            WHERE b.status = 'completed' AND i.performed_on IS NOT NULL {only_chosen}
+        ), call AS (
+            SELECT DISTINCT ON (p.id, due.on_day)
+                p.id, p.patient_id, due.on_day, o.item
+            FROM procedure AS p
+            JOIN {offset_rows.name} AS o ON o.procedure_type_id = p.procedure_type_id
+            CROSS JOIN LATERAL (
+                SELECT (p.performed_on + make_interval(months => o.months, days => o.days))::date
+                    AS on_day
+            ) AS due
+            ORDER BY p.id, due.on_day, o.ordinal
+        ), score AS (
+            SELECT s.intervention_id AS id, s.recorded_on, s.source <> 'self_report' AS by_staff
+            FROM pain_score AS s
+            JOIN procedure AS p ON p.id = s.intervention_id
+            WHERE s.recorded_on > p.performed_on
+        ), reach AS (
+            -- Each score beside the calls whose window holds it (joined by procedure, never a
+            -- call list per score), and the first of them: already due when any is.
+            SELECT s.id, s.by_staff, c.on_day, c.on_day <= s.recorded_on AS already_due,
+                min(c.on_day) OVER per_score AS first_day
+            FROM score AS s
+            JOIN call AS c ON c.id = s.id
+                AND c.on_day BETWEEN s.recorded_on - {WINDOW_DAYS} AND s.recorded_on + {WINDOW_DAYS}
+            WINDOW per_score AS (PARTITION BY s.id, s.recorded_on)
+        ), answer AS (
+            SELECT id, on_day, by_staff FROM reach
+            WHERE already_due OR on_day = first_day
+        ), answered AS (
+            SELECT id, on_day, bool_or(by_staff) AS by_staff
+            FROM answer GROUP BY id, on_day
+        )
+        INSERT INTO {scheduled_call.name} ({", ".join(CALL_COLUMNS)})
+        SELECT c.id, c.on_day, c.patient_id, c.item,
+            CASE
+                WHEN a.id IS NOT NULL AND NOT a.by_staff THEN 'self_report'
+                WHEN a.id IS NOT NULL OR EXISTS (
+                    SELECT FROM {follow_up_call.name} AS f
+                    WHERE f.intervention_id = c.id AND f.due_on = c.on_day
+                      AND f.outcome IS NOT NULL
+                ) THEN 'done'
+                ELSE 'open'
+            END
+        FROM call AS c
+        LEFT JOIN answered AS a ON a.id = c.id AND a.on_day = c.on_day
+        """  # noqa: S608 (table names of ours; the values are bound)
+    )
+    connection.execute(statement)
+    connection.execute(delete(offset_rows))
 
 
 def _store(connection: Connection, rows: list[dict], *, bulk: bool, upsert: bool) -> None:

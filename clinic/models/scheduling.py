@@ -119,7 +119,9 @@ class Intervention(Booking):
         CheckConstraint(
             f"laterality IS NULL OR {in_list('laterality', LATERALITIES)}", name="laterality_known"
         ),
-        Index("ix_intervention_performed_on", "performed_on"),
+        # On PostgreSQL it holds the id too, so that the procedures never performed (every
+        # cancellation and no-show of a clinic's history) are read from the index alone.
+        Index("ix_intervention_performed_on", "performed_on", postgresql_include=["id"]),
         CheckConstraint(
             f"guidance IS NULL OR {in_list('guidance', GUIDANCES)}", name="guidance_known"
         ),

@@ -208,12 +208,14 @@ def test_postgresql_works_out_in_sql_the_calls_python_does_over_random_records(d
                 )
             )
     # And the edges by hand: a score on the day of the procedure answers nothing, one the day
-    # after answers the first call ahead of it only (not all three in reach), and one a week
-    # before a call answers it.
+    # after answers the first call ahead of it only (not all three in reach), one on a call's
+    # due date answers it and the one before, and one a week before a call answers it.
     by_schedule = {kind.followup_schedule: kind for kind in types}
     close_calls = completed_intervention(date(2024, 3, 1), code=by_schedule["2d 3d 1w"].code)
     PainScoreFactory(intervention=close_calls, recorded_on=date(2024, 3, 1), source="phone")
     PainScoreFactory(intervention=close_calls, recorded_on=date(2024, 3, 2), source="self_report")
+    on_the_day = completed_intervention(date(2024, 4, 1), code=by_schedule["2d 3d 1w"].code)
+    PainScoreFactory(intervention=on_the_day, recorded_on=date(2024, 4, 4), source="phone")
     one_call = completed_intervention(date(2024, 5, 10), code=by_schedule["3m"].code)
     PainScoreFactory(intervention=one_call, recorded_on=date(2024, 8, 3), source="phone")
     python = worked_out_calls(db_session)
@@ -221,6 +223,12 @@ def test_postgresql_works_out_in_sql_the_calls_python_does_over_random_records(d
         (date(2024, 3, 3), "self_report"),
         (date(2024, 3, 4), "open"),
         (date(2024, 3, 8), "open"),
+    }
+    # A score on a call's own due date answers it, and the call before it still in reach.
+    assert {(due, state) for id_, due, _, _, state in python if id_ == on_the_day.id} == {
+        (date(2024, 4, 3), "done"),
+        (date(2024, 4, 4), "done"),
+        (date(2024, 4, 8), "open"),
     }
     assert {state for id_, *_, state in python if id_ == one_call.id} == {"done"}
     assert {state for *_, state in python} == {"open", "done", "self_report"}

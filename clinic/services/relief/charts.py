@@ -54,7 +54,7 @@ class ProcedureTrace:
 LABEL_ROWS = 3
 LABEL_ROW_HEIGHT = 0.75  # in NRS points, above the top of the scale
 PLOT_MARGIN_PX = 116  # the figure's width less the axes' (700 of 816 pixels)
-LABEL_CHAR_PX = 5.5  # an 8-point character
+LABEL_CHAR_PX = 6.7  # an 8-point character, on average (measured)
 
 
 def label_rows(
@@ -120,12 +120,13 @@ def pain_chart_svg(
     axes = figure.add_subplot()
     ordered = sorted(traces, key=lambda t: t.performed_on)
     labels = label_rows(ordered, until, width)
+    drawn = []  # (label, its row, its short form) of each label drawn, in time order
     for index, trace in enumerate(ordered):
         colour = PALETTE[index % len(PALETTE)]
         axes.axvline(trace.performed_on, color=colour, linewidth=1, linestyle=":")
         if labels[index] is not None:
             row, text = labels[index]
-            axes.annotate(
+            label = axes.annotate(
                 text,
                 (trace.performed_on, 10.3 + LABEL_ROW_HEIGHT * row),
                 color=colour,
@@ -135,6 +136,7 @@ def pain_chart_svg(
                 va="bottom",
                 annotation_clip=False,
             )
+            drawn.append((label, row, trace.short_label))
         dates = [d for d, _ in trace.scores]
         values = [v for _, v in trace.scores]
         if trace.baseline is not None:
@@ -166,9 +168,48 @@ def pain_chart_svg(
         start = min(t.performed_on for t in traces) - timedelta(days=7)
         axes.set_xlim(start, max(until, start + timedelta(days=30)))
     figure.tight_layout()
+    _part_labels(figure, drawn)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
+
+
+def _part_labels(figure: Figure, drawn: list) -> None:
+    """Measure the labels as laid out and part any two that still touch on a row: the earlier
+    one shortened to its code, or failing that the later one left out.
+
+    ``label_rows`` places them by an estimate of the text's width and of the plot's, which the
+    layout then moves (a label hanging past the right edge narrows the plot); shortening or
+    leaving a label out can only widen the plot again, which moves the labels apart, so after
+    the layout is done again no two touch.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    gap = 3  # pixels between two labels on one row
+
+    def touches(label, following) -> bool:
+        ends = label.get_window_extent(renderer).x1 + gap
+        return ends > following.get_window_extent(renderer).x0
+
+    for _ in range(4):
+        changed = False
+        for row in {row for _, row, _ in drawn}:
+            previous = None  # the last label left showing on this row, and its short form
+            for label, on, short in drawn:
+                if on != row or not label.get_visible():
+                    continue
+                if previous is not None and touches(previous[0], label):
+                    changed = True
+                    if previous[1] and previous[0].get_text() != previous[1]:
+                        previous[0].set_text(previous[1])
+                    if touches(previous[0], label):
+                        label.set_visible(False)
+                        continue
+                previous = (label, short)
+        if not changed:
+            return
+        figure.tight_layout()
 
 
 # The relief report's Kaplan–Meier chart --------------------------------------------------------------------

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    TextClause,
     delete,
     insert,
     select,
@@ -318,8 +319,15 @@ def _insert_in_sql(
     ]
     if rows:
         connection.execute(insert(offset_rows), rows)
+    connection.execute(_calls_statement(chosen))
+    connection.execute(delete(offset_rows))
+
+
+def _calls_statement(chosen: Table | None) -> TextClause:
+    """The ``INSERT … SELECT`` of ``_insert_in_sql``: the calls of the chosen interventions (of
+    every intervention when None), by the offsets waiting in ``kept_call_offsets``."""
     only_chosen = "" if chosen is None else f"AND i.id IN (SELECT id FROM {chosen.name})"  # noqa: S608
-    statement = text(
+    return text(
         f"""
         WITH procedure AS (
             SELECT i.id, b.patient_id, i.procedure_type_id, i.performed_on
@@ -372,8 +380,6 @@ def _insert_in_sql(
         LEFT JOIN answered AS a ON a.id = c.id AND a.on_day = c.on_day
         """  # noqa: S608 (table names of ours; the values are bound)
     )
-    connection.execute(statement)
-    connection.execute(delete(offset_rows))
 
 
 def _store(connection: Connection, rows: list[dict], *, bulk: bool, upsert: bool) -> None:

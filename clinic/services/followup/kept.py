@@ -31,6 +31,7 @@ holds the two ways to the same rows over random schedules, scores and attempts.
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from itertools import groupby
 from operator import itemgetter
@@ -170,24 +171,15 @@ def refresh_chosen(connection: Connection, chosen: Select, added: Select | None 
     have no kept calls yet, and no other transaction can see them to write any, so theirs are
     written straight in: nothing deleted first, nothing upserted.
     """
-    _drop_chosen(connection)
-    _temporary.create_all(connection)
     offsets = schedules(connection)
-    for ids, new in ((added, True), (chosen, False)):
-        if ids is None:
-            continue
-        connection.execute(insert(chosen_ids).from_select(["id"], ids))
-        if new and connection.dialect.name == "postgresql":
-            _insert_in_sql(connection, offsets, chosen_ids)
-        else:
-            for batch in _batches(connection, chosen_ids.c.id):
-                if new:
-                    rows = _worked_out(connection, offsets, batch)
-                    _store(connection, rows, bulk=True, upsert=False)
-                else:
-                    _rewrite(connection, offsets, batch, bulk=True)
-        connection.execute(delete(chosen_ids))
-    _drop_chosen(connection)
+    with _temporary_tables(connection):
+        if added is not None:
+            connection.execute(insert(chosen_ids).from_select(["id"], added))
+            _insert_new(connection, offsets, chosen_ids)
+            connection.execute(delete(chosen_ids))
+        connection.execute(insert(chosen_ids).from_select(["id"], chosen))
+        for batch in _batches(connection, chosen_ids.c.id):
+            _rewrite(connection, offsets, batch, bulk=True)
 
 
 def refresh_procedure_type(connection: Connection, procedure_type_id: int) -> None:
@@ -202,13 +194,20 @@ def refresh_all(connection: Connection) -> None:
     """Rewrite every kept call (the demo's bulk load, the migration that added them)."""
     connection.execute(delete(scheduled_call))
     offsets = schedules(connection)
+    with _temporary_tables(connection):
+        _insert_new(connection, offsets, None)
+
+
+def _insert_new(
+    connection: Connection, offsets: dict[int, list[Offset]], chosen: Table | None
+) -> None:
+    """Insert the kept calls of interventions that have none yet: those whose ids ``chosen``
+    holds, or every one when None. PostgreSQL works them out in SQL; SQLite a batch at a time."""
     if connection.dialect.name == "postgresql":
-        _drop_chosen(connection)
-        _temporary.create_all(connection)
-        _insert_in_sql(connection, offsets, None)
-        _drop_chosen(connection)
+        _insert_in_sql(connection, offsets, chosen)
         return
-    for batch in _batches(connection, intervention.c.id):
+    ids = intervention.c.id if chosen is None else chosen.c.id
+    for batch in _batches(connection, ids):
         _store(connection, _worked_out(connection, offsets, batch), bulk=True, upsert=False)
 
 
@@ -232,7 +231,17 @@ def _batches(connection: Connection, ids: ColumnElement[int]) -> Iterator[list[i
         last = batch[-1]
 
 
-def _drop_chosen(connection: Connection) -> None:
+@contextmanager
+def _temporary_tables(connection: Connection) -> Iterator[None]:
+    """The temporary tables, made afresh for the work inside and dropped after it (a failure
+    leaves them to the transaction's rollback)."""
+    _drop_temporary(connection)
+    _temporary.create_all(connection)
+    yield
+    _drop_temporary(connection)
+
+
+def _drop_temporary(connection: Connection) -> None:
     schema = "pg_temp" if connection.dialect.name == "postgresql" else "temp"
     for table in _temporary.sorted_tables:
         connection.execute(text(f"DROP TABLE IF EXISTS {schema}.{table.name}"))

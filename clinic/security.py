@@ -103,6 +103,8 @@ CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 class RecordIdConverter(IntegerConverter):
     """``<int:…>`` in every route: a record id, so no larger than an integer column holds."""
 
+    regex = r"[0-9]+"  # ASCII digits: "/patients/١٢" is no second address of patient 12
+
     def __init__(self, map, *args, **kwargs) -> None:
         kwargs.setdefault("max", LARGEST_RECORD_ID)
         super().__init__(map, *args, **kwargs)

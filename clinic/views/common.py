@@ -110,5 +110,11 @@ def saving(
 
 def form_version(text: str | None) -> int | None:
     """The record version a form was opened at; a missing or garbled one is None (out of date)."""
+    return record_number(text)
+
+
+def record_number(text: str | None) -> int | None:
+    """A record's id or version as a form sent it: None unless a whole number that an integer
+    column holds (ASCII digits: "²" is a digit to ``str.isdigit``, not to ``int``)."""
     text = (text or "").strip()
     return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None

@@ -54,9 +54,19 @@ def page_arg(name: str = "page") -> int:
     text = request.args.get(name)
     if not text:
         return 1
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text[:7]) <= LAST_PAGE:
-        abort(400, description=f"The {name} must be a whole number from 1 (not “{text}”).")
-    return int(text)
+    # Leading zeros are read past, and the length is looked at before the number is made.
+    digits = text.lstrip("0")
+    if (
+        not (text.isascii() and text.isdigit())
+        or not 0 < len(digits) <= len(str(LAST_PAGE))
+        or int(digits) > LAST_PAGE
+    ):
+        abort(
+            400,
+            description=f"The {name} must be a whole number from 1 to {LAST_PAGE:,} "
+            f"(not “{text[:40]}”).",
+        )
+    return int(digits)
 
 
 def text_arg(name: str, longest: int = 120) -> str | None:
@@ -83,6 +93,8 @@ def id_arg(name: str) -> int | None:
         return None
     if not (text.isascii() and text.isdigit()):
         abort(400, description=f"The {name} must be a record number (not “{text[:40]}”).")
-    if int(text[:12]) > LARGEST_RECORD_ID:
+    # Leading zeros are read past: "0…01" is record 1, however many zeros.
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(LARGEST_RECORD_ID)) or int(digits) > LARGEST_RECORD_ID:
         abort(404)
-    return int(text)
+    return int(digits)

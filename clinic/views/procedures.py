@@ -42,7 +42,7 @@ from clinic.services.records import StaleRecord
 from clinic.services.relief import charts
 from clinic.services.relief.timeline import patient_outcomes
 from clinic.services.scheduling import bookings as scheduling
-from clinic.views.common import clinic_today, clinic_zone, form_version, saving
+from clinic.views.common import clinic_today, clinic_zone, form_version, record_number, saving
 from clinic.views.patients import UnsavedChange, get_patient_or_404
 from clinic.views.scheduling import get_booking_or_404
 
@@ -193,7 +193,7 @@ def medication_rows(form: CompletionForm) -> list[MedicationRow]:
     """The medications typed on the completion form, as the service checks them."""
     return [
         MedicationRow(
-            int(row.form.drug_id.data) if (row.form.drug_id.data or "").isdigit() else None,
+            record_number(row.form.drug_id.data),
             row.form.amount.data,
             row.form.route_site.data,
         )
@@ -390,7 +390,7 @@ def pain_chart(patient_id: int):
     patient = get_patient_or_404(patient_id)
     threshold = request.args.get("threshold", default=50, type=float)
     if not 0 < threshold <= 100:
-        abort(400)
+        abort(400, description="The threshold is a percentage of relief above 0, up to 100.")
     width = request.args.get("width", default=816, type=int)
     if width not in charts.PAIN_CHART_WIDTHS:
         abort(400, description="The chart is drawn 816 or 360 pixels wide.")

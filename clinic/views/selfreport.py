@@ -136,7 +136,9 @@ def _whole_number(value: str, field: str, errors: dict[str, str], message: str) 
     value = (value or "").strip().rstrip("%").strip()
     if not value:
         return None
-    if not value.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), and few of them: the
+    # largest answer is 100, and a number thousands of digits long is not made at all.
+    if not (value.isascii() and value.isdigit()) or len(value) > 6:
         errors[field] = message
         return None
     return int(value)
@@ -203,7 +205,7 @@ def diary(token: str) -> Response:
     _check_bound(link, errors)
     typed = {"percent_relief": request.form.get("percent_relief", "")[:10]}
     minutes = request.form.get("minutes_after", "")
-    if not minutes.isdigit():
+    if not (minutes.isascii() and minutes.isdigit()) or len(minutes) > 6:
         errors["form"] = "This diary entry names no time point; please answer again."
     if errors:
         return _render(token, link, errors=errors, typed=typed, status=400)

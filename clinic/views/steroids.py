@@ -8,7 +8,7 @@ from sqlalchemy import select
 from clinic.extensions import db
 from clinic.models import Patient, ProcedureType
 from clinic.services.medications.exposure import SteroidExposure, steroid_exposure
-from clinic.views.common import clinic_today
+from clinic.views.common import clinic_today, record_number
 
 
 def planned_steroid_exposure(form) -> SteroidExposure | None:
@@ -16,9 +16,10 @@ def planned_steroid_exposure(form) -> SteroidExposure | None:
     and a procedure that usually gives a corticosteroid; else None."""
     mrn = (form.patient_mrn.data or "").strip().upper()
     kind, _, value = (form.what.data or "").partition(":")
-    if not mrn or kind != "procedure" or not value.isdigit() or len(value) > 9:
+    procedure_id = record_number(value)
+    if not mrn or kind != "procedure" or procedure_id is None:
         return None
-    procedure = db.session.get(ProcedureType, int(value))
+    procedure = db.session.get(ProcedureType, procedure_id)
     if procedure is None or procedure.usual_steroid_mpe_mg is None:
         return None
     patient = db.session.execute(select(Patient).where(Patient.mrn == mrn)).scalar_one_or_none()

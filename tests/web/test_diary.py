@@ -187,6 +187,32 @@ def test_on_the_block_day_the_link_is_a_diary_at_the_open_time_point(
     assert db_session.execute(select(func.count(PainScore.id))).scalar_one() == 0
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # "²" is a digit to str.isdigit, not to int; int reads no more than 4,300 digits.
+        ({"minutes_after": "²"}, "names no time point"),
+        ({"minutes_after": "0" * 5000 + "60"}, "names no time point"),
+        ({"minutes_after": "60", "nrs": "²"}, "one of the numbers 0 to 10"),
+        (
+            {"minutes_after": "60", "percent_relief": "0" * 5000 + "5"},
+            "a whole number from 0 to 100",
+        ),
+    ],
+)
+def test_a_diary_entry_with_digits_int_cannot_read_is_refused_and_nothing_written(
+    client, db_session, app, move_clock, data, message
+):
+    move_clock(at(65))
+    intervention = block()
+    token = open_link(db_session, app, intervention)
+    tag = tag_of(client.get(f"/r/{token}").get_data(as_text=True))
+    response = client.post(f"/r/{token}/diary", data={"link": tag, "nrs": "2", **data})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert db_session.execute(select(func.count(DiaryEntry.id))).scalar_one() == 0
+
+
 def test_an_entry_for_a_time_not_yet_reached_is_refused_and_nothing_written(
     client, db_session, app, move_clock
 ):

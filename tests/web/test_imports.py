@@ -439,6 +439,16 @@ REFUSALS = [
         {"baseline_nrs": "-1"},
         "baseline_nrs: -1 is out of range: a whole number from 0 to 10",
     ),
+    (  # past int's 4,300 digits: still a number out of range, as the SQL path says
+        "interventions",
+        {"baseline_nrs": "1" + "0" * 5000},
+        "baseline_nrs: 1" + "0" * 5000 + " is out of range: a whole number from 0 to 10",
+    ),
+    (
+        "interventions",
+        {"ref": "clinic:" + "0" * 5000 + "1"},
+        "ref: longer than 64 characters",
+    ),
     (
         "interventions",
         {"baseline_nrs": "seven"},
@@ -453,6 +463,11 @@ REFUSALS = [
     ("pain_scores", {"nrs": "11"}, "nrs: 11 is out of range: a whole number from 0 to 10"),
     ("pain_scores", {"nrs": ""}, "nrs: empty; a value is required"),
     ("pain_scores", {"nrs": "3.5"}, 'nrs: "3.5" is not a whole number from 0 to 10'),
+    (
+        "pain_scores",
+        {"nrs": "-" + "9" * 5000},
+        "nrs: -" + "9" * 5000 + " is out of range: a whole number from 0 to 10",
+    ),
     (
         "pain_scores",
         {"percent_relief": "101"},
@@ -492,6 +507,16 @@ def test_a_bad_cell_is_refused_with_file_line_and_column(
     report = good(db_session, **{kind: rows})
     line = len(rows) + 1
     assert messages(report) == [f"{NAMES[kind]}:{line}: {expected}"]
+    assert not report.imported
+    assert contents(db_session) == before
+
+
+def test_a_clinic_ref_of_thousands_of_digits_is_refused_not_a_crash(db_session, catalogue):
+    ref = "clinic:" + "0" * 5000 + "1"  # int() reads no more than 4,300 digits
+    before = contents(db_session)
+    rows = [*SCORES, with_cell(SCORE, "pain_scores", intervention_ref=ref)]
+    report = good(db_session, pain_scores=rows)
+    assert "pain_scores.csv:4: intervention_ref: longer than 64 characters" in messages(report)
     assert not report.imported
     assert contents(db_session) == before
 

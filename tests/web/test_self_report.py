@@ -205,6 +205,10 @@ def test_a_staff_score_that_day_stands_and_the_answer_is_kept_in_the_audit_log(
         ({"nrs": ""}, "Choose your pain"),
         ({"nrs": "4", "percent_relief": "101"}, "from 0 to 100 percent, not 101"),
         ({"nrs": "4", "percent_relief": "lots"}, "whole number from 0 to 100"),
+        # "²" is a digit to str.isdigit, not to int; int reads no more than 4,300 digits.
+        ({"nrs": "²"}, "one of the numbers 0 to 10"),
+        ({"nrs": "0" * 5000 + "5"}, "one of the numbers 0 to 10"),
+        ({"nrs": "4", "percent_relief": "¹⁰"}, "whole number from 0 to 100"),
     ],
 )
 def test_bad_answers_get_a_message_and_nothing_is_written(

@@ -83,7 +83,13 @@ def clinic_id(ref: str) -> int | None:
 
 def bare_id(ref: str) -> int | None:
     """A ref that is a plain number as ``str(id)`` writes it (how exports wrote Clinic ids before)."""
-    if ref.isascii() and ref.isdigit() and str(int(ref)) == ref and 0 < int(ref) <= MAX_ID:
+    if (
+        ref.isascii()
+        and ref.isdigit()
+        and len(ref) <= len(str(MAX_ID))  # before int(), which refuses thousands of digits
+        and str(int(ref)) == ref
+        and 0 < int(ref) <= MAX_ID
+    ):
         return int(ref)
     return None
 

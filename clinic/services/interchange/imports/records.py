@@ -164,11 +164,12 @@ class Record:
         if not _WHOLE.fullmatch(value):
             self.fault(column, f'"{value}" is not a whole number from {low} to {high}')
             return None
-        number = int(value)
+        # A Decimal, not an int: exact, and without int's limit of 4,300 digits a number.
+        number = Decimal(value)
         if not low <= number <= high:
             self.fault(column, f"{number} is out of range: a whole number from {low} to {high}")
             return None
-        return number
+        return int(number)
 
     def tenths(self, column: str, low: int, high: int) -> Decimal | None:
         """A number with at most one decimal place from ``low`` to ``high``; empty is None."""

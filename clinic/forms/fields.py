@@ -17,6 +17,9 @@ class DayField(DateField):
 
     def pre_validate(self, form) -> None:
         if self.data is not None and not EARLIEST_DAY <= self.data <= LATEST_DAY:
+            # Nothing is worked out from a refused date (a window of months around the year 1
+            # runs off the calendar); the field still shows what was typed (its raw data).
+            self.data = None
             raise StopValidation(
                 f"Dates run from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}: "
                 "check the year."

@@ -5,6 +5,7 @@ from datetime import date
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from clinic.clock import EARLIEST_DAY, LATEST_DAY
 from clinic.extensions import db
 from clinic.forms.followup import AttemptForm, CallForm, ScoreForm
 from clinic.models import Intervention
@@ -69,6 +70,8 @@ def chosen_call(form: CallForm) -> tuple[Intervention, date] | None:
         due_on = date.fromisoformat(form.due_on.data)
     except ValueError:
         return None
+    if not EARLIEST_DAY <= due_on <= LATEST_DAY:
+        return None  # no call is due then: a page tampered with (its window could not be drawn)
     intervention = db.session.get(Intervention, int(form.intervention_id.data))
     if intervention is None or intervention.patient.archived:
         return None

@@ -642,6 +642,32 @@ def test_a_post_for_a_call_not_on_the_list_saves_nothing(client, login, fixed_to
     assert db_session.execute(select(func.count()).select_from(PainScore)).scalar_one() == 0
 
 
+@pytest.mark.parametrize("due_on", ["9999-12-31", "0001-01-01"])
+def test_a_call_due_on_a_day_no_calendar_holds_saves_nothing_and_says_so(
+    client, login, fixed_today, db_session, due_on
+):
+    # A page tampered with: the call's window around such a day cannot be worked out, and the
+    # score must not be saved before the clerk is told it was not.
+    login("front_desk")
+    intervention = due_two_weeks_on(fixed_today)
+    db_session.commit()
+    response = client.post(
+        "/worklist/score",
+        data={
+            "csrf_token": worklist_token(client),
+            "intervention_id": intervention.id,
+            "due_on": due_on,
+            "nrs": "3",
+        },
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    assert "That call is no longer on the list. Nothing was saved." in response.get_data(
+        as_text=True
+    )
+    assert db_session.execute(select(func.count()).select_from(PainScore)).scalar_one() == 0
+
+
 # --- Statement count ---------------------------------------------------------------------------
 
 

@@ -421,6 +421,34 @@ def test_booking_a_steroid_procedure_over_the_limit_warns_and_still_books(
     assert esi.usual_steroid_mpe_mg == Decimal("80.0")
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_a_steroid_booking_on_a_day_no_calendar_holds_is_refused_with_the_form_kept(
+    client, login, db_session, day
+):
+    # The steroid check works out months around the planned day: never from a refused one.
+    patient = PatientFactory()
+    given(db_session, patient, clock.utcnow().date() - timedelta(days=60), "80")
+    login("physician")
+    db_session.commit()
+    esi = procedure_type("ESI-TF")
+    response = client.post(
+        "/schedule/new",
+        data={
+            "csrf_token": csrf_token(client, "/schedule/new"),
+            "what": f"procedure:{esi.id}",
+            "patient_mrn": patient.mrn,
+            "day": day,
+            "start_time": "09:00",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Dates run from 1900-01-01 to 9998-12-31: check the year." in page
+    assert f'value="{day}"' in page
+    # Only the procedure given before: nothing was booked.
+    assert db_session.execute(select(func.count()).select_from(Intervention)).scalar_one() == 1
+
+
 # --- FHIR ----------------------------------------------------------------------------------------
 
 

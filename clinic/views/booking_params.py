@@ -65,7 +65,7 @@ def what_arg() -> lengths.What | None:
 
 def start_arg() -> datetime | None:
     """``start`` as a clinic-time date and time (YYYY-MM-DDTHH:MM), naive."""
-    text = text_arg("start", 16)
+    text = text_arg("start", 40)  # longer than the format, so that a near miss is told it
     if text is None:
         return None
     try:

@@ -62,11 +62,21 @@ def details_from(form: PatientForm) -> PatientDetails:
     )
 
 
+# Longer than any name, MRN or date of birth typed to find a patient.
+SEARCH_LONGEST = 100
+
+
 @bp.route("")
 @role_required(*ALL_ROLES)
 def index():
     """Patients, most recently seen first; or those matching a name, MRN or date of birth."""
     query = request.args.get("q", "").strip()
+    if len(query) > SEARCH_LONGEST:
+        # Said on the page, with the search kept to shorten (a search of hundreds of words
+        # would also be past what SQLite can look up in one statement).
+        return render_template(
+            "patients/list.html", page=None, query=query, longest=SEARCH_LONGEST
+        ), 400
     page = patient_page(db.session, query, page_arg(), current_app.config["PATIENTS_PER_PAGE"])
     return render_template("patients/list.html", page=page, query=query)
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from clinic.extensions import db
 from clinic.forms.relief import ALL, COMMON_THRESHOLDS, ReliefFilterForm
 from clinic.models import CONDITION_LABELS, Drug, ProcedureType, StaffUser
-from clinic.security import role_required
+from clinic.security import LARGEST_RECORD_ID, role_required
 from clinic.services.filters import NO_STEROID, ReportFilters
 from clinic.services.relief import blocks, charts, reports
 from clinic.services.relief.rules import format_percent
@@ -38,7 +38,7 @@ def filter_form(with_choices: bool = True) -> ReliefFilterForm:
     form.steroid.choices = steroid_choices()
     if not with_choices:
         # The chart only needs the values checked, not the names: accept what was asked for.
-        if form.physician_id.data:
+        if form.physician_id.data and 0 < form.physician_id.data <= LARGEST_RECORD_ID:
             form.physician_id.choices.append((form.physician_id.data, ""))
         if form.procedure_code.data:
             form.procedure_code.choices.append((form.procedure_code.data, ""))
@@ -166,7 +166,12 @@ def relief_chart():
     """The report's Kaplan–Meier chart as an SVG image (the page shows it in an <img>)."""
     form = filter_form(with_choices=False)
     if request.args and not form.validate():
-        abort(400)
+        unread = ", ".join(form[name].label.text for name in sorted(form.errors))
+        abort(
+            400,
+            description=f"The chart’s filters could not be read ({unread}): "
+            "choose them on the report page.",
+        )
     # The figures the page computed and kept, read back (computed here only if the data changed).
     summaries = reports.relief_summary(db.session, report_filters(form), form.group_by.data)
     db.session.commit()

@@ -139,3 +139,90 @@ def test_a_date_typed_beyond_the_calendar_is_refused_with_the_input_kept(client,
     assert response.status_code == 200
     assert "Dates run from 1900-01-01 to 9998-12-31" in page
     assert 'value="Farfuture"' in page
+
+
+# Found by an outsider's probing after the fuzz test: digits Python reads differently from how
+# they look (leading zeros, "²", numbers past int's 4,300 digits), and very long searches.
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/patients?page=0000001000000000000000000",
+        "/patients?page=1" + "0" * 5000,
+        "/referrals?status=received&page=0000001000000000000000000",
+        "/patients?page=²",
+    ],
+)
+def test_a_page_number_past_the_last_is_a_400_however_it_is_written(client, login, url):
+    login("front_desk")
+    response = client.get(url)
+    assert response.status_code == 400
+    assert "must be a whole number from 1 to 100,000" in response.get_data(as_text=True)
+
+
+def test_leading_zeros_of_a_page_number_are_read_past(client, login, db_session):
+    PatientFactory(last_name="Zeroes")
+    login("front_desk")
+    db_session.commit()
+    for page in ("0001", "0" * 5000 + "1"):
+        response = client.get(f"/patients?page={page}")
+        assert response.status_code == 200
+        assert "Zeroes" in response.get_data(as_text=True)
+
+
+def test_leading_zeros_of_a_record_id_in_a_query_are_read_past(client, login, db_session):
+    patient = PatientFactory(last_name="Padded")
+    login("front_desk")
+    db_session.commit()
+    response = client.get(f"/referrals/new?patient_id={'0' * 5000}{patient.id}")
+    assert response.status_code == 200
+    assert patient.mrn in response.get_data(as_text=True)
+    assert client.get(f"/referrals/new?patient_id=1{'0' * 5000}").status_code == 404
+
+
+def test_a_record_id_in_the_address_is_written_in_ascii_digits(client, login, db_session):
+    patient = PatientFactory()
+    login("front_desk")
+    db_session.commit()
+    arabic_indic = "".join(chr(0x0660 + int(digit)) for digit in str(patient.id))
+    assert client.get(f"/patients/{patient.id}").status_code == 200
+    assert client.get(f"/patients/{arabic_indic}").status_code == 404
+
+
+@pytest.mark.parametrize("physician_id", ["2147483648", "9223372036854775808", "-1"])
+def test_the_relief_chart_with_a_physician_no_column_holds_is_a_400_that_says_why(
+    client, login, physician_id
+):
+    login("manager")
+    response = client.get(f"/reports/relief/chart.svg?physician_id={physician_id}")
+    assert response.status_code == 400
+    assert "The chart’s filters could not be read (Physician)" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["ab " * 998, "x" * 50_001, "y" * 101])
+def test_a_search_longer_than_any_name_is_refused_on_the_list_with_the_search_kept(
+    client, login, query
+):
+    login("front_desk")
+    response = client.get("/patients", query_string={"q": query})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "A search is at most 100 characters" in page
+    assert f'value="{query.strip()}"' in page
+
+
+def test_a_search_of_100_characters_is_still_searched(client, login, db_session):
+    PatientFactory(last_name="Lovelace")
+    login("front_desk")
+    db_session.commit()
+    response = client.get("/patients", query_string={"q": "Lovelace" + " " * 84 + "Lovelace"})
+    assert response.status_code == 200
+    assert "Lovelace" in response.get_data(as_text=True)
+
+
+def test_a_start_with_seconds_is_told_the_format(client, login):
+    login("front_desk")
+    response = client.get("/schedule/new?start=2026-12-07T09:30:00")
+    assert response.status_code == 400
+    assert "The start must be written YYYY-MM-DDTHH:MM" in response.get_data(as_text=True)

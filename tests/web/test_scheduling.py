@@ -287,6 +287,58 @@ def test_clinic_time_is_converted_to_utc():
     assert ends_at - starts_at == timedelta(minutes=45)
 
 
+LONDON = ZoneInfo("Europe/London")  # clocks forward 2027-03-28 01:00, back 2027-10-31 02:00
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "minutes", "utc_start"),
+    [
+        # Across the clocks going back: 01:30 is the first, summer-time 01:30 (00:30 UTC).
+        (date(2027, 10, 31), time(1, 30), 30, datetime(2027, 10, 31, 0, 30, tzinfo=UTC)),
+        (date(2027, 10, 31), time(0, 30), 120, datetime(2027, 10, 30, 23, 30, tzinfo=UTC)),
+        # Across the clocks going forward.
+        (date(2027, 3, 28), time(0, 30), 90, datetime(2027, 3, 28, 0, 30, tzinfo=UTC)),
+    ],
+)
+def test_a_booking_lasts_its_minutes_across_a_clock_change(day, start, minutes, utc_start):
+    starts_at, ends_at = scheduling.local_slot_times(day, start, minutes, LONDON)
+    assert starts_at.astimezone(UTC) == utc_start
+    # Elapsed time (in UTC): subtracting two times of one zone would count wall-clock minutes.
+    assert ends_at.astimezone(UTC) - starts_at.astimezone(UTC) == timedelta(minutes=minutes)
+
+
+def test_a_start_the_clocks_skip_is_refused_saying_so():
+    with pytest.raises(DomainError, match="01:30 does not exist .* the clocks go forward then"):
+        scheduling.local_slot_times(date(2027, 3, 28), time(1, 30), 30, LONDON)
+
+
+def test_the_booking_form_refuses_a_start_the_clocks_skip_with_the_form_kept(
+    app, client, login, db_session, cast, monkeypatch
+):
+    monkeypatch.setitem(app.config, "CLINIC_TIMEZONE", "Europe/London")
+    login("front_desk")
+    db_session.commit()
+    response = client.post(
+        "/schedule/new",
+        data={
+            "csrf_token": csrf_token(client, "/schedule/new"),
+            "what": "visit:consult",
+            "patient_mrn": cast["ana"].mrn,
+            "physician_id": cast["okafor"].id,
+            "room_id": "0",
+            "day": "2027-03-28",
+            "start_time": "01:30",
+            "duration_minutes": "30",
+            "book_anyway": "y",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "2027-03-28 01:30 does not exist in the clinic&#39;s time zone (Europe/London)" in page
+    assert 'value="01:30"' in page
+    assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 0
+
+
 def test_a_room_refuses_bookings_outside_its_opening_hours(db_session, cast):
     cast["suite1"].opens_at_minute, cast["suite1"].closes_at_minute = 8 * 60, 17 * 60
     with pytest.raises(DomainError, match="open 08:00–17:00"):
@@ -662,6 +714,27 @@ def test_a_garbled_version_on_a_move_is_a_conflict_not_an_error(client, login, d
     response = client.post(url, data={**opened, "version": "abc"})
     assert response.status_code == 200
     assert "Someone else changed this record" in response.get_data(as_text=True)
+
+
+def test_moving_a_deactivated_physicians_booking_never_hands_it_to_another_silently(
+    client, login, db_session, cast
+):
+    login("front_desk")
+    booking = scheduling.book(
+        db_session, request_for(cast["ana"], cast["lind"], cast["suite2"], at(9)), UTC_ZONE
+    )
+    cast["lind"].active = cast["suite2"].active = False
+    db_session.commit()
+    url = f"/schedule/bookings/{booking.id}/reschedule"
+    opened = form_values(client.get(url).get_data(as_text=True))
+    # The form shows the booking's own physician and room, marked, not the first ones offered.
+    assert opened["physician_id"] == str(cast["lind"].id)
+    assert opened["room_id"] == str(cast["suite2"].id)
+    response = client.post(url, data={**opened, "start_time": "11:00"})
+    assert response.status_code == 200
+    assert "Choose an active physician." in response.get_data(as_text=True)
+    db_session.refresh(booking)
+    assert (booking.physician_id, booking.starts_at) == (cast["lind"].id, at(9))
 
 
 @pytest.mark.parametrize("view", ["day", "week"])

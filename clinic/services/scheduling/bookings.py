@@ -7,7 +7,7 @@ so that the clerk is told which booking is in the way.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, text
@@ -113,7 +113,16 @@ def local_slot_times(
     if start.second or start.microsecond:
         raise DomainError("Bookings start on a whole minute.", "start_time")
     starts_at = datetime.combine(day, start, tzinfo=zone)
-    return starts_at, starts_at + timedelta(minutes=duration_minutes)
+    instant = starts_at.astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) != starts_at.replace(tzinfo=None):
+        raise DomainError(
+            f"{day.isoformat()} {start:%H:%M} does not exist in the clinic's time zone "
+            f"({zone.key}): the clocks go forward then. Choose another start.",
+            "start_time",
+        )
+    # The length in elapsed time: wall-clock arithmetic (an aware datetime plus a timedelta)
+    # would make a 30-minute booking across the clocks going back last 90 minutes.
+    return starts_at, (instant + timedelta(minutes=duration_minutes)).astimezone(zone)
 
 
 def describe(booking: Booking, zone: ZoneInfo) -> str:

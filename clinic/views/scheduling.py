@@ -320,6 +320,17 @@ def show(booking_id: int):
     )
 
 
+def _offer_as_it_is(form, booking) -> None:
+    """Keep the booking's own physician and room among the choices, even when no longer in use:
+    otherwise the form would show the first one offered, and a move would silently hand the
+    booking to another physician (the move itself then says the physician must be active)."""
+    if booking.physician_id not in dict(form.physician_id.choices):
+        name = f"{booking.physician.full_name} (inactive)"
+        form.physician_id.choices.insert(0, (booking.physician_id, name))
+    if booking.room_id is not None and booking.room_id not in dict(form.room_id.choices):
+        form.room_id.choices.insert(1, (booking.room_id, f"{booking.room.name} (not in use)"))
+
+
 @bp.route("/bookings/<int:booking_id>/reschedule", methods=["GET", "POST"])
 @role_required(*SCHEDULERS)
 def reschedule(booking_id: int):
@@ -328,6 +339,7 @@ def reschedule(booking_id: int):
     zone = clinic_zone()
     form = RescheduleForm()
     _populate_slot_choices(form)
+    _offer_as_it_is(form, booking)
     if request.method == "GET":
         _show_booking_as_it_is(form, booking, zone)
     if form.validate_on_submit():

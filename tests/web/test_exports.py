@@ -1270,6 +1270,11 @@ def test_export_to_a_file_writes_the_same_bytes_and_leaves_no_temporary_file(
         (["outcomes", "--threshold", "101"], "a whole number from 1 to 100"),
         (["outcomes", "--threshold", "fifty"], "a whole number from 1 to 100"),
         (["fhir", "--from", "2025-01-01"], "fhir takes no --from"),
+        # A day the calendar holds but the clinic's zone would run off (a traceback before).
+        (["schedule", "--to", "9999-12-31"], "--to 9999-12-31: dates run from 1900-01-01"),
+        (["schedule", "--from", "0001-01-01"], "--from 0001-01-01: dates run from 1900-01-01"),
+        (["stimulator-adjustments", "--to", "9999-12-31"], "to 9998-12-31; check the year"),
+        (["eligibility", "--on", "9999-12-31"], "--on 9999-12-31: dates run from 1900-01-01"),
     ],
 )
 def test_bad_input_is_refused_saying_what_to_fix_and_nothing_is_written(

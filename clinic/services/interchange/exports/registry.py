@@ -60,6 +60,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from clinic.clock import EARLIEST_DAY, LATEST_DAY
 from clinic.services import DomainError
 from clinic.services.filters import ReportFilters
 from clinic.services.interchange.csvio import cell
@@ -305,11 +306,19 @@ def parse_day(given: str | None, option: str) -> date | None:
     try:
         if not _ISO_DAY.fullmatch(given.strip()):
             raise ValueError(given)
-        return date.fromisoformat(given.strip())
+        day = date.fromisoformat(given.strip())
     except ValueError:
         raise DomainError(
             f"{option} {given!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-01-31.", option
         ) from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        # As on the pages: a day at the calendar's edge would run off it in the clinic's zone.
+        raise DomainError(
+            f"{option} {given.strip()}: dates run from {EARLIEST_DAY.isoformat()} to "
+            f"{LATEST_DAY.isoformat()}; check the year.",
+            option,
+        )
+    return day
 
 
 def parse_threshold(given: str | None, option: str = "--threshold") -> int:

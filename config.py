@@ -5,7 +5,13 @@ from datetime import timedelta
 
 
 def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+    """A whole number from the environment; anything else stops the app saying which setting."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()):
+        raise RuntimeError(f"{name} must be a whole number (not {value!r}).")
+    return int(value)
 
 
 def _flag(name: str, default: bool) -> bool | str:

@@ -49,6 +49,7 @@ def configure_database_and_secret(app: Flask) -> None:
     if uri.startswith("postgresql://"):
         uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    check_time_zone(app.config["CLINIC_TIMEZONE"])
     if app.config["ENV_NAME"] == "production":
         key = app.config.get("SECRET_KEY") or ""
         if len(key) < 32 or key in {"dev", "change-me", "secret"}:
@@ -63,6 +64,18 @@ def configure_database_and_secret(app: Flask) -> None:
             key_file.write_text(secrets.token_hex(32))
             key_file.chmod(0o600)
         app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def check_time_zone(name: str) -> None:
+    """The clinic's time zone must be one the zone database knows, or nothing can be shown."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise RuntimeError(
+            f"CLINIC_TIMEZONE must be a time zone name such as Europe/London or UTC (not {name!r})."
+        ) from None
 
 
 def register_extensions(app: Flask) -> None:

@@ -685,3 +685,22 @@ def test_passwords_never_reach_the_audit_trail_or_the_logs(app, db_session, runn
         assert marker not in reset.output + refused.output
     db_session.refresh(user)
     assert user.password_hash not in trail
+
+
+@pytest.mark.parametrize("zone", ["Nowhere/Zone", "", "../etc/passwd"], ids=repr)
+def test_an_unknown_clinic_time_zone_stops_the_app_naming_the_setting(tmp_path, zone):
+    with pytest.raises(RuntimeError, match="CLINIC_TIMEZONE must be a time zone name"):
+        make_app(
+            f"sqlite:///{tmp_path / 'clinic.db'}",
+            str(tmp_path / "instance"),
+            CLINIC_TIMEZONE=zone,
+        )
+
+
+@pytest.mark.parametrize("value", ["notaport", "25.0", "-1", "٢٥"], ids=repr)
+def test_a_number_setting_that_is_not_a_number_stops_the_app_naming_it(monkeypatch, value):
+    monkeypatch.setenv("MAIL_PORT", value)
+    with pytest.raises(RuntimeError, match=r"MAIL_PORT must be a whole number \(not "):
+        config._int("MAIL_PORT", 25)
+    monkeypatch.setenv("MAIL_PORT", " 2525 ")
+    assert config._int("MAIL_PORT", 25) == 2525

@@ -98,6 +98,17 @@ def test_users_create_refuses_an_unknown_role(runner, db_session):
     assert staff(db_session, "jo.example") is None
 
 
+def test_users_create_refuses_a_full_name_longer_than_the_record_holds(runner, db_session):
+    args = ["users", "create", "jo.example", "--role", "front_desk", "--password-stdin"]
+    result = runner.invoke(args=[*args, "--full-name", "J" * 121], input=GOOD_PASSWORD + "\n")
+    assert result.exit_code != 0
+    assert "A full name is at most 120 characters." in result.output
+    assert staff(db_session, "jo.example") is None
+    result = runner.invoke(args=[*args, "--full-name", "J" * 120], input=GOOD_PASSWORD + "\n")
+    assert result.exit_code == 0
+    assert staff(db_session, "jo.example").full_name == "J" * 120
+
+
 def test_users_list_shows_accounts_with_role_and_state(runner, db_session):
     assert create(runner, "jo.example").exit_code == 0
     db_session.add(StaffUser(username="dr.nopass", full_name="Dr No Pass", role="physician"))

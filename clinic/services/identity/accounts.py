@@ -121,6 +121,9 @@ def get_user_by_username(session: Session, username: str) -> StaffUser | None:
     ).scalar_one_or_none()
 
 
+FULL_NAME_LENGTH = 120  # staff_user.full_name; the web form says the same
+
+
 def create_user(
     session: Session, username: str, full_name: str, role: str, password: str | None
 ) -> StaffUser:
@@ -133,6 +136,8 @@ def create_user(
         )
     if not full_name.strip():
         raise DomainError("Enter the person's full name.", "full_name")
+    if len(full_name.strip()) > FULL_NAME_LENGTH:
+        raise DomainError(f"A full name is at most {FULL_NAME_LENGTH} characters.", "full_name")
     _check_role(role)
     if get_user_by_username(session, username) is not None:
         raise DomainError(f"The username {username!r} is taken.", "username")

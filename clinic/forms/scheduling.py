@@ -47,9 +47,19 @@ class SlotForm(FlaskForm):
     """When and with whom: the physician, room, date, start (clinic time) and duration."""
 
     physician_id = SelectField(
-        "Physician", coerce=int, validators=[InputRequired(message="Choose a physician.")]
+        "Physician",
+        coerce=int,
+        validators=[InputRequired(message="Choose a physician.")],
+        invalid_choice_message="Choose a physician from the list: that one is not offered "
+        "(no longer active, or unknown).",
     )
-    room_id = SelectField("Room", coerce=int, validators=[InputRequired()])
+    room_id = SelectField(
+        "Room",
+        coerce=int,
+        validators=[InputRequired()],
+        invalid_choice_message="Choose a room from the list: that one is not offered "
+        "(no longer in use, or unknown).",
+    )
     day = DayField("Date", validators=[DataRequired(message="Enter the date as YYYY-MM-DD.")])
     start_time = TimeField(
         "Start", validators=[DataRequired(message="Enter the start time as HH:MM.")]

@@ -39,7 +39,11 @@ class SessionForm(FlaskForm):
 
     change = SelectField("What", choices=SESSION_CHANGES, validators=[DataRequired()])
     physician_id = SelectField(
-        "Physician", coerce=int, validators=[InputRequired(message="Choose a physician.")]
+        "Physician",
+        coerce=int,
+        validators=[InputRequired(message="Choose a physician.")],
+        invalid_choice_message="Choose a physician from the list: that one is not offered "
+        "(no longer active, or unknown).",
     )
     weekday = SelectField(
         "Weekday (every week)",

@@ -737,6 +737,32 @@ def test_moving_a_deactivated_physicians_booking_never_hands_it_to_another_silen
     assert (booking.physician_id, booking.starts_at) == (cast["lind"].id, at(9))
 
 
+def test_booking_with_a_physician_or_room_no_longer_offered_says_so(
+    client, login, db_session, cast
+):
+    # A page opened before an administrator deactivated them.
+    login("front_desk")
+    cast["lind"].active = cast["suite2"].active = False
+    db_session.commit()
+    response = client.post(
+        "/schedule/new",
+        data={
+            "csrf_token": csrf_token(client, "/schedule/new"),
+            "what": "visit:consult",
+            "patient_mrn": cast["ana"].mrn,
+            "physician_id": cast["lind"].id,
+            "room_id": cast["suite2"].id,
+            "day": DAY.isoformat(),
+            "start_time": "09:00",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Choose a physician from the list: that one is not offered" in page
+    assert "Choose a room from the list: that one is not offered" in page
+    assert db_session.execute(select(func.count()).select_from(Booking)).scalar_one() == 0
+
+
 @pytest.mark.parametrize("view", ["day", "week"])
 def test_a_booking_of_a_deactivated_physician_or_room_is_still_drawn(
     client, login, db_session, cast, view

@@ -15,6 +15,7 @@ from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from clinic import clock
 from clinic.extensions import db
 from clinic.models import ScsDevice, StaffUser
 from tests import factories
@@ -137,6 +138,11 @@ def page_records(db_session: Session) -> dict[str, int]:
         patient=patient,
         procedure_type=factories.procedure_type("MBB"),
         starts_at=booking.starts_at + timedelta(hours=4),
+    )
+    # Done two weeks ago: its 2-week call is due today, so the call list draws its score and
+    # attempt forms, and the patient's pain-score form is drawn (it needs a completed procedure).
+    factories.completed_intervention(
+        clock.clinic_today("UTC") - timedelta(days=14), "ESI-TF", patient=patient
     )
     db_session.commit()
     return {

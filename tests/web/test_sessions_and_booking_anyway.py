@@ -115,6 +115,41 @@ def test_a_session_overlapping_another_of_the_same_physician_is_refused_naming_i
     )
 
 
+@pytest.mark.parametrize(("start", "end", "field"), [(75, 105, "start_time"), (30, 90, "end_time")])
+def test_an_extra_session_at_a_time_the_clocks_skip_is_refused_naming_it(
+    db_session, clinic, start, end, field
+):
+    london = ZoneInfo("Europe/London")  # 01:00 is 02:00 on 2027-03-28
+    extra = session_rules.SessionRequest(
+        physician_id=clinic["okafor"].id,
+        start_minute=start,
+        end_minute=end,
+        kind="clinic",
+        day=date(2027, 3, 28),
+        change="extra",
+    )
+    with pytest.raises(DomainError, match=r"2027-03-28 01:[0-9]{2} does not exist in the clinic.s") as refused:
+        session_rules.add_exception(db_session, extra, london)
+    assert refused.value.field == field
+    # Around the change, and on the night the clocks go back, the times are there.
+    for day, start_minute, end_minute in (
+        (date(2027, 3, 28), 0, 60),
+        (date(2027, 10, 31), 60, 120),
+    ):
+        session_rules.add_exception(
+            db_session,
+            session_rules.SessionRequest(
+                **{
+                    **extra.__dict__,
+                    "day": day,
+                    "start_minute": start_minute,
+                    "end_minute": end_minute,
+                }
+            ),
+            london,
+        )
+
+
 def test_the_front_desk_keeps_sessions_at_admin_sessions(client, login, db_session, clinic):
     login("front_desk")
     db_session.commit()

@@ -305,6 +305,18 @@ def add_template(session: Session, request: SessionRequest) -> PhysicianSession:
     return row
 
 
+def _check_on_the_clock(day: date, minute: int, before: int, zone: ZoneInfo, field: str) -> None:
+    """Refuse a time of an extra session that the clinic's clock skips on that day (judged by the
+    minute ``before`` it: 1 for an end, whose own minute is not in the session)."""
+    shown = wall_instant(day, minute - before, zone).astimezone(zone)
+    if (shown.date(), shown.hour * 60 + shown.minute) != (day, minute - before):
+        raise DomainError(
+            f"{day.isoformat()} {minutes_label(minute)} does not exist in the clinic's time zone "
+            f"({zone.key}): the clocks go forward then. Choose another time.",
+            field,
+        )
+
+
 def add_exception(session: Session, request: SessionRequest, zone: ZoneInfo) -> SessionException:
     """Add time off on a date, or an extra session that must not overlap the day's others."""
     if request.change not in ("off", "extra"):
@@ -315,6 +327,10 @@ def add_exception(session: Session, request: SessionRequest, zone: ZoneInfo) -> 
     if request.change == "extra":
         start = wall_instant(request.day, request.start_minute, zone)
         end = wall_instant(request.day, request.end_minute, zone)
+        # An end is a boundary: 01:00 as the clocks go forward at 01:00 ends with its last minute.
+        typed = ((request.start_minute, 0, "start_time"), (request.end_minute, 1, "end_time"))
+        for minute, before, field in typed:
+            _check_on_the_clock(request.day, minute, before, zone, field)
         spans = sessions_between(session, request.day, request.day, zone, [request.physician_id])
         clash = next((s for s in spans if s.starts_at < end and s.ends_at > start), None)
         if clash is not None:

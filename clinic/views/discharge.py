@@ -2,7 +2,8 @@
 a diagnostic block's diary typed from paper."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import segno
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -192,7 +193,7 @@ class PaperDiaryForm(FlaskForm):
         validators=[Optional(), NumberRange(0, 100, "Percent relief is from 0 to 100.")],
     )
     written_at = StringField(
-        "Time written (HH:MM, clinic time, on the block's day)",
+        "Time written (HH:MM, clinic time)",
         validators=[InputRequired("Enter the time the patient wrote the entry, as HH:MM.")],
     )
 
@@ -201,6 +202,19 @@ class PaperDiaryForm(FlaskForm):
             datetime.strptime(field.data.strip(), "%H:%M")
         except ValueError as error:
             raise ValidationError("Write the time as HH:MM, for example 14:30.") from error
+
+
+def written_after_the_block(intervention, written: time, zone: ZoneInfo) -> datetime:
+    """When the patient wrote an entry at ``written`` on the clock: the first such time at or
+    after the block began, on its performed day — so 02:30 after an evening block is the night
+    after, not the small hours before it."""
+    began = intervention.starts_at.astimezone(zone)
+    day = intervention.performed_on or began.date()
+    began = datetime.combine(day, began.time(), tzinfo=zone)
+    moment = datetime.combine(day, written, tzinfo=zone)
+    if moment < began:
+        moment = datetime.combine(day + timedelta(days=1), written, tzinfo=zone)
+    return moment.astimezone(UTC)
 
 
 @bp.route("/<int:patient_id>/interventions/<int:intervention_id>/diary", methods=["GET", "POST"])
@@ -213,8 +227,7 @@ def paper_diary(patient_id: int, intervention_id: int):
     form = PaperDiaryForm()
     if form.validate_on_submit():
         written = datetime.strptime(form.written_at.data.strip(), "%H:%M").time()
-        day = intervention.performed_on or clinic_today()
-        recorded_at = datetime.combine(day, written, tzinfo=clinic_zone()).astimezone(UTC)
+        recorded_at = written_after_the_block(intervention, written, clinic_zone())
         with saving(form) as saved:
             diaries.record_paper_entry(
                 db.session,

@@ -289,6 +289,36 @@ def test_the_front_desk_types_a_paper_diary_entry(client, login, db_session, mov
     assert entry.recorded_by_id == user.id and entry.recorded_at == at(125)
 
 
+def test_a_paper_entry_written_after_midnight_is_the_night_after_an_evening_block(
+    client, login, db_session, move_clock
+):
+    move_clock(at(24 * 60))
+    login("front_desk")
+    # Done from 19:30 to 20:00: the 6-hour entry is written at 02:05 the next morning.
+    evening = InterventionFactory(
+        procedure_type=procedure_type("MBB"),
+        status="completed",
+        performed_on=BLOCK_DAY,
+        baseline_nrs=8,
+        starts_at=datetime(2026, 3, 10, 19, 30, tzinfo=UTC),
+        ends_at=datetime(2026, 3, 10, 20, 0, tzinfo=UTC),
+    )
+    db_session.commit()
+    url = diary_url(evening)
+    response = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(client, url),
+            "minutes_after": "360",
+            "nrs": "3",
+            "written_at": "02:05",
+        },
+    )
+    assert response.status_code == 302
+    entry = db_session.execute(select(DiaryEntry)).scalar_one()
+    assert entry.recorded_at == datetime(2026, 3, 11, 2, 5, tzinfo=UTC)
+
+
 def test_a_paper_entry_outside_its_time_point_is_refused_with_the_input_kept(
     client, login, db_session, move_clock
 ):

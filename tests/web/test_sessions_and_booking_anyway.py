@@ -128,7 +128,9 @@ def test_an_extra_session_at_a_time_the_clocks_skip_is_refused_naming_it(
         day=date(2027, 3, 28),
         change="extra",
     )
-    with pytest.raises(DomainError, match=r"2027-03-28 01:[0-9]{2} does not exist in the clinic.s") as refused:
+    with pytest.raises(
+        DomainError, match=r"2027-03-28 01:[0-9]{2} does not exist in the clinic.s"
+    ) as refused:
         session_rules.add_exception(db_session, extra, london)
     assert refused.value.field == field
     # Around the change, and on the night the clocks go back, the times are there.
@@ -148,6 +150,17 @@ def test_an_extra_session_at_a_time_the_clocks_skip_is_refused_naming_it(
             ),
             london,
         )
+
+
+def test_a_weekly_session_wholly_in_the_skipped_hour_is_not_held_that_day():
+    london = ZoneInfo("Europe/London")
+    sunday = PhysicianSession(
+        physician_id=1, weekday=6, start_minute=90, end_minute=120, kind="clinic", room_id=None
+    )
+    spans = session_rules.spans_of([sunday], [], date(2027, 3, 21), date(2027, 4, 4), london)
+    # Held the Sundays before and after; not on the night the clocks go forward.
+    assert [span.day for span in spans] == [date(2027, 3, 21), date(2027, 4, 4)]
+    assert all(span.ends_at - span.starts_at == timedelta(minutes=30) for span in spans)
 
 
 def test_the_front_desk_keeps_sessions_at_admin_sessions(client, login, db_session, clinic):

@@ -107,6 +107,9 @@ def spans_of(
                 )
             )
         day += timedelta(days=1)
+    # A weekly session wholly in the hour the clocks skip is not held that day (read off the
+    # clock, its start would fall after its end).
+    spans = [span for span in spans if span.ends_at > span.starts_at]
     spans.sort(key=lambda s: (s.day, s.physician_id, s.starts_at, s.ends_at))
     return spans
 

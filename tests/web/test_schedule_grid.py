@@ -126,6 +126,53 @@ def test_sessions_are_shaded_and_a_free_cell_in_one_links_to_the_filled_booking_
     assert "with Dr. Lindqvist" not in html
 
 
+def test_a_booking_begun_the_evening_before_is_drawn_from_the_top_of_the_next_day(
+    client, login, db_session, cast
+):
+    login("front_desk")
+    night = DAY - timedelta(days=1)
+    InterventionFactory(
+        patient=cast["ana"],
+        physician=cast["okafor"],
+        room=cast["suite1"],
+        starts_at=at(23, day=night),
+        ends_at=at(1),
+    )
+    db_session.commit()
+    # On the next day it holds 00:00–01:00: four rows from the top, no free time offered there.
+    drawn = blocks(page(client, f"/schedule?date={DAY.isoformat()}&physician=okafor"))
+    assert [(rows, "Smith, Ana" in cell) for rows, cell in drawn] == [("4", True)]
+    # And on its own day, from 23:00.
+    assert len(blocks(page(client, f"/schedule?date={night.isoformat()}&physician=okafor"))) == 1
+
+
+def test_no_time_is_offered_in_the_hour_the_clocks_skip(
+    app, client, login, db_session, cast, monkeypatch
+):
+    monkeypatch.setitem(app.config, "CLINIC_TIMEZONE", "Europe/London")
+    login("front_desk")
+    spring = date(2027, 3, 28)  # 01:00 GMT is 02:00 BST
+    db_session.add(
+        SessionException(
+            physician_id=cast["okafor"].id,
+            day=spring,
+            change="extra",
+            start_minute=0,
+            end_minute=3 * 60,
+            kind="clinic",
+            room_id=cast["suite1"].id,
+        )
+    )
+    db_session.commit()
+    html = page(client, f"/schedule?date={spring.isoformat()}&physician=okafor")
+    starts = [
+        re.search(r"start=([^&]+)", link).group(1)
+        for link in re.findall(r'<a class="grid-slot" href="([^"]+)"', html)
+    ]
+    times = [start.split("T")[1] for start in starts]
+    assert times == ["00:00", "00:15", "00:30", "00:45", "02:00", "02:15", "02:30", "02:45"]
+
+
 def test_by_room_the_columns_are_rooms_and_a_session_cell_names_its_physician(
     client, login, db_session, cast
 ):

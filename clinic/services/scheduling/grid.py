@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from clinic.models import Booking, Room, StaffUser
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
-from clinic.services.scheduling.bookings import any_booking
+from clinic.services.scheduling.bookings import MAX_DURATION_MINUTES, any_booking
 from clinic.services.scheduling.sessions import SessionSpan, sessions_between
 
 ROW_MINUTES = 15
@@ -190,6 +190,10 @@ class Grid:
                     minutes=minute
                 )
                 starts_utc = starts.astimezone(ZoneInfo("UTC"))
+                if starts_utc.astimezone(self.zone).replace(tzinfo=None) != starts.replace(
+                    tzinfo=None
+                ):
+                    continue  # the hour the clocks skip: nothing to book
                 ends_utc = starts_utc + timedelta(minutes=ROW_MINUTES)
                 for span in spans:
                     if span.starts_at <= starts_utc and ends_utc <= span.ends_at:
@@ -230,9 +234,9 @@ def build(
         columns.append(Resource(None, "No room", None))
     grouped: dict[tuple[date, int | None], list[Booking]] = {}
     for booking in bookings:
-        grouped.setdefault(
-            (booking.starts_at.astimezone(zone).date(), column_of(booking)), []
-        ).append(booking)
+        # Under the day it starts; one begun the evening before, under the first day shown.
+        day = max(booking.starts_at.astimezone(zone).date(), days[0])
+        grouped.setdefault((day, column_of(booking)), []).append(booking)
     spans = sessions_between(
         session,
         days[0],
@@ -261,7 +265,8 @@ def build(
 def _bookings(
     session: Session, start: datetime, end: datetime, by: str, ids: list, no_room: bool
 ) -> list[Booking]:
-    """The bookings starting in [start, end) of the columns shown, with what a block shows."""
+    """The bookings of the columns shown that start in [start, end) or run into it from the
+    night before, with what a block shows."""
     booking = any_booking()
     held = booking.physician_id if by == "physician" else booking.room_id
     shown = held.in_(ids) if ids else false()
@@ -276,7 +281,13 @@ def _bookings(
                 joinedload(booking.room),
                 joinedload(booking.Intervention.procedure_type),
             )
-            .where(booking.starts_at >= start, booking.starts_at < end, shown)
+            .where(
+                # Also those begun the evening before that run into the first day.
+                booking.starts_at > start - timedelta(minutes=MAX_DURATION_MINUTES),
+                booking.starts_at < end,
+                booking.ends_at > start,
+                shown,
+            )
             .order_by(booking.starts_at, booking.id)
         )
         .unique()

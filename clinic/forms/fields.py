@@ -1,7 +1,7 @@
 """Fields the forms share."""
 
-from wtforms import DateField
-from wtforms.validators import StopValidation
+from wtforms import DateField, SelectField
+from wtforms.validators import InputRequired, StopValidation
 
 from clinic.clock import EARLIEST_DAY, LATEST_DAY
 
@@ -24,3 +24,14 @@ class DayField(DateField):
                 f"Dates run from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}: "
                 "check the year."
             )
+
+
+def physician_field() -> SelectField:
+    """A physician chosen from the active ones the form offers (its choices set by the view)."""
+    return SelectField(
+        "Physician",
+        coerce=int,
+        validators=[InputRequired(message="Choose a physician.")],
+        invalid_choice_message="Choose a physician from the list: that one is not offered "
+        "(no longer active, or unknown).",
+    )

@@ -12,7 +12,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from clinic.forms.fields import DayField
+from clinic.forms.fields import DayField, physician_field
 
 # The largest id an integer primary key holds on PostgreSQL; a larger number names no record.
 MAX_RECORD_ID = 2**31 - 1
@@ -46,13 +46,7 @@ class RecordIdField(HiddenField):
 class SlotForm(FlaskForm):
     """When and with whom: the physician, room, date, start (clinic time) and duration."""
 
-    physician_id = SelectField(
-        "Physician",
-        coerce=int,
-        validators=[InputRequired(message="Choose a physician.")],
-        invalid_choice_message="Choose a physician from the list: that one is not offered "
-        "(no longer active, or unknown).",
-    )
+    physician_id = physician_field()
     room_id = SelectField(
         "Room",
         coerce=int,

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, StringField, TimeField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from clinic.forms.fields import DayField
+from clinic.forms.fields import DayField, physician_field
 from clinic.models.scheduling import VISIT_KIND_LABELS
 from clinic.models.sessions import SESSION_KIND_LABELS, WEEKDAY_NAMES
 
@@ -38,13 +38,7 @@ class SessionForm(FlaskForm):
     """A weekly session, a day or part-day off, or an extra session on a date."""
 
     change = SelectField("What", choices=SESSION_CHANGES, validators=[DataRequired()])
-    physician_id = SelectField(
-        "Physician",
-        coerce=int,
-        validators=[InputRequired(message="Choose a physician.")],
-        invalid_choice_message="Choose a physician from the list: that one is not offered "
-        "(no longer active, or unknown).",
-    )
+    physician_id = physician_field()
     weekday = SelectField(
         "Weekday (every week)",
         coerce=int,

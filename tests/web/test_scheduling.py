@@ -312,25 +312,27 @@ def test_a_start_the_clocks_skip_is_refused_saying_so():
         scheduling.local_slot_times(date(2027, 3, 28), time(1, 30), 30, LONDON)
 
 
+def post_consult(client, patient, **fields):
+    """The booking form posted for a consult of ``patient``, with the other fields given."""
+    data = {"csrf_token": csrf_token(client, "/schedule/new"), "what": "visit:consult"}
+    return client.post("/schedule/new", data={**data, "patient_mrn": patient.mrn, **fields})
+
+
 def test_the_booking_form_refuses_a_start_the_clocks_skip_with_the_form_kept(
     app, client, login, db_session, cast, monkeypatch
 ):
     monkeypatch.setitem(app.config, "CLINIC_TIMEZONE", "Europe/London")
     login("front_desk")
     db_session.commit()
-    response = client.post(
-        "/schedule/new",
-        data={
-            "csrf_token": csrf_token(client, "/schedule/new"),
-            "what": "visit:consult",
-            "patient_mrn": cast["ana"].mrn,
-            "physician_id": cast["okafor"].id,
-            "room_id": "0",
-            "day": "2027-03-28",
-            "start_time": "01:30",
-            "duration_minutes": "30",
-            "book_anyway": "y",
-        },
+    response = post_consult(
+        client,
+        cast["ana"],
+        physician_id=cast["okafor"].id,
+        room_id="0",
+        day="2027-03-28",
+        start_time="01:30",
+        duration_minutes="30",
+        book_anyway="y",
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -744,17 +746,13 @@ def test_booking_with_a_physician_or_room_no_longer_offered_says_so(
     login("front_desk")
     cast["lind"].active = cast["suite2"].active = False
     db_session.commit()
-    response = client.post(
-        "/schedule/new",
-        data={
-            "csrf_token": csrf_token(client, "/schedule/new"),
-            "what": "visit:consult",
-            "patient_mrn": cast["ana"].mrn,
-            "physician_id": cast["lind"].id,
-            "room_id": cast["suite2"].id,
-            "day": DAY.isoformat(),
-            "start_time": "09:00",
-        },
+    response = post_consult(
+        client,
+        cast["ana"],
+        physician_id=cast["lind"].id,
+        room_id=cast["suite2"].id,
+        day=DAY.isoformat(),
+        start_time="09:00",
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 200

@@ -23,6 +23,7 @@ from clinic.views.common import (
     NO_ROOM,
     clinic_today,
     clinic_zone,
+    form_version,
     physician_choices,
     room_choices,
     saving,
@@ -245,12 +246,6 @@ def _follow_up_of(form: BookingForm, procedure: Intervention) -> None:
         form.physician_id.data = procedure.physician_id
 
 
-def _version_of(form) -> int | None:
-    """The record version the form was opened at; a garbled one counts as out of date."""
-    text = (form.version.data or "").strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
-
-
 def _id_arg(name: str) -> int | None:
     """A record id from the query string, or None when it is missing or cannot be one."""
     value = request.args.get(name, type=int)
@@ -353,7 +348,7 @@ def reschedule(booking_id: int):
             scheduling.reschedule(
                 db.session,
                 booking,
-                _version_of(form),
+                form_version(form.version.data),
                 starts_at,
                 ends_at,
                 form.physician_id.data,
@@ -411,7 +406,7 @@ def change_status(booking_id: int):
             scheduling.change_status(
                 db.session,
                 booking,
-                _version_of(form),
+                form_version(form.version.data),
                 form.status.data,
                 form.reason.data,
                 zone=clinic_zone(),

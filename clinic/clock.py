@@ -17,3 +17,10 @@ def utcnow() -> datetime:
 def clinic_today(timezone_name: str) -> date:
     """Today's date on the clinic's wall calendar."""
     return utcnow().astimezone(ZoneInfo(timezone_name)).date()
+
+
+def on_the_clock(local: datetime) -> bool:
+    """Whether a wall-clock time (aware, in the clinic's zone) is one the clock shows: False in
+    the hour the clocks skip when they go forward."""
+    shown = local.astimezone(UTC).astimezone(local.tzinfo)
+    return shown.replace(tzinfo=None) == local.replace(tzinfo=None)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, with_polymorphic
 
 from clinic import clock
+from clinic.clock import on_the_clock
 from clinic.models import (
     Booking,
     Intervention,
@@ -113,8 +114,7 @@ def local_slot_times(
     if start.second or start.microsecond:
         raise DomainError("Bookings start on a whole minute.", "start_time")
     starts_at = datetime.combine(day, start, tzinfo=zone)
-    instant = starts_at.astimezone(UTC)
-    if instant.astimezone(zone).replace(tzinfo=None) != starts_at.replace(tzinfo=None):
+    if not on_the_clock(starts_at):
         raise DomainError(
             f"{day.isoformat()} {start:%H:%M} does not exist in the clinic's time zone "
             f"({zone.key}): the clocks go forward then. Choose another start.",
@@ -122,7 +122,8 @@ def local_slot_times(
         )
     # The length in elapsed time: wall-clock arithmetic (an aware datetime plus a timedelta)
     # would make a 30-minute booking across the clocks going back last 90 minutes.
-    return starts_at, (instant + timedelta(minutes=duration_minutes)).astimezone(zone)
+    ends_at = starts_at.astimezone(UTC) + timedelta(minutes=duration_minutes)
+    return starts_at, ends_at.astimezone(zone)
 
 
 def describe(booking: Booking, zone: ZoneInfo) -> str:

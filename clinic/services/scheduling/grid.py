@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from clinic.clock import on_the_clock
 from clinic.models import Booking, Room, StaffUser
 from clinic.models.scheduling import ACTIVE_BOOKING_STATUSES
 from clinic.services.scheduling.bookings import MAX_DURATION_MINUTES, any_booking
@@ -189,11 +190,9 @@ class Grid:
                 starts = datetime.combine(day, time(0), tzinfo=self.zone) + timedelta(
                     minutes=minute
                 )
-                starts_utc = starts.astimezone(ZoneInfo("UTC"))
-                if starts_utc.astimezone(self.zone).replace(tzinfo=None) != starts.replace(
-                    tzinfo=None
-                ):
+                if not on_the_clock(starts):
                     continue  # the hour the clocks skip: nothing to book
+                starts_utc = starts.astimezone(ZoneInfo("UTC"))
                 ends_utc = starts_utc + timedelta(minutes=ROW_MINUTES)
                 for span in spans:
                     if span.starts_at <= starts_utc and ends_utc <= span.ends_at:

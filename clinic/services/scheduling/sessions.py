@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from clinic.clock import on_the_clock
 from clinic.models import PhysicianSession, Room, SessionException, StaffUser
 from clinic.models.sessions import SESSION_KIND_LABELS, SESSION_KINDS, WEEKDAY_NAMES
 from clinic.services import DomainError
@@ -311,8 +312,8 @@ def add_template(session: Session, request: SessionRequest) -> PhysicianSession:
 def _check_on_the_clock(day: date, minute: int, before: int, zone: ZoneInfo, field: str) -> None:
     """Refuse a time of an extra session that the clinic's clock skips on that day (judged by the
     minute ``before`` it: 1 for an end, whose own minute is not in the session)."""
-    shown = wall_instant(day, minute - before, zone).astimezone(zone)
-    if (shown.date(), shown.hour * 60 + shown.minute) != (day, minute - before):
+    local = datetime.combine(day, time(0), tzinfo=zone) + timedelta(minutes=minute - before)
+    if not on_the_clock(local):
         raise DomainError(
             f"{day.isoformat()} {minutes_label(minute)} does not exist in the clinic's time zone "
             f"({zone.key}): the clocks go forward then. Choose another time.",

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clinic.clock import on_the_clock
 from clinic.models import BOOKING_STATUSES, CONDITION_LABELS, CONDITIONS, LATERALITIES, SEXES
 from clinic.models.followup import PAIN_SCORE_SOURCES
 from clinic.models.medications import GUIDANCES, SEDATIONS
@@ -56,10 +57,10 @@ def parse_minute(value: str, zone: ZoneInfo) -> datetime | str | None:
         naive = datetime.fromisoformat(value)
     except ValueError:
         return None
-    instant = naive.replace(tzinfo=zone).astimezone(UTC)
-    if instant.astimezone(zone).replace(tzinfo=None) != naive:
+    local = naive.replace(tzinfo=zone)
+    if not on_the_clock(local):
         return f"{value} does not exist in the clinic's time zone ({zone.key}): the clocks go forward then"
-    return instant
+    return local.astimezone(UTC)
 
 
 # Characters no cell may hold: the control characters but tab, line feed and carriage return
